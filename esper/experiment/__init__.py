@@ -1,0 +1,6 @@
+"""Experiments: load and validate YAML into an `ExperimentSpec`; compile and run it."""
+
+from esper.experiment.loading import load, load_text, spec_from_dict
+from esper.experiment.spec_builder import spec_to_dict
+
+__all__ = ["load", "load_text", "spec_from_dict", "spec_to_dict"]

@@ -1,0 +1,36 @@
+"""Checks across keys that a JSON Schema cannot express."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from esper.experiment.problems import problem_at
+from esper.experiment.yaml_source import ParsedDocument
+from esper.leyline.errors import SpecProblem
+
+
+def consistency_problems(document: ParsedDocument, resolved: dict[str, Any]) -> list[SpecProblem]:
+    """Problems between keys of a schema-valid document with its defaults filled in."""
+    problems = []
+    n_blocks = resolved["host"]["n_blocks"]
+    for index, slot in enumerate(resolved["slots"]["enabled"]):
+        block = int(slot[3:])
+        if block >= n_blocks:
+            problems.append(problem_at(
+                document, ("slots", "enabled", index),
+                f"slot {slot!r} sits after host block {block}, but host.n_blocks is {n_blocks} "
+                f"(expected r0c0..r0c{n_blocks - 1})"))
+    task = resolved["task"]
+    if task["dataset"] == "cifar10" and task["data_dir"] is None:
+        problems.append(problem_at(
+            document, ("task", "dataset"),
+            "dataset 'cifar10' needs task.data_dir (expected the directory holding "
+            "data_batch_1..5 and test_batch)"))
+    wiring = resolved["wiring"]
+    if wiring is not None:
+        for tele_id in sorted(set(wiring["expect"]) & set(wiring["xfail"])):
+            problems.append(problem_at(
+                document, ("wiring", "xfail", tele_id),
+                f"{tele_id} is both expected and declared xfail (expected one or the other)",
+                key=True))
+    return problems

@@ -1,0 +1,64 @@
+"""`--set key.path=value` overrides, applied to a parsed experiment document."""
+
+from __future__ import annotations
+
+from esper.experiment.problems import suggestion
+from esper.experiment.schema import child_schema, experiment_schema, property_names
+from esper.experiment.yaml_source import Location, ParsedDocument, parse_yaml
+from esper.leyline.errors import SpecProblem
+
+
+def apply_overrides(document: ParsedDocument, overrides: tuple[str, ...]) -> list[SpecProblem]:
+    """Apply each `key.path=value` to `document` in order; return the problems found.
+
+    The value is read as a YAML scalar or flow collection (`3`, `true`, `[a, b]`,
+    `{k: v}`). Every key of the path must exist in the schema.
+    """
+    problems: list[SpecProblem] = []
+    for override in overrides:
+        source = f"--set {override}"
+        keys_text, equals, value_text = override.partition("=")
+        keys = keys_text.strip().split(".")
+        if not equals or not all(keys):
+            problems.append(SpecProblem(source, None, None, keys_text.strip(),
+                                        "expected KEY.PATH=VALUE, e.g. training.envs=4"))
+            continue
+        key_problem = _check_keys(keys, source)
+        if key_problem is not None:
+            problems.append(key_problem)
+            continue
+        parsed, value_problems = parse_yaml(value_text, source)
+        if value_problems:
+            problems.extend(
+                SpecProblem(source, None, None, keys_text, p.message) for p in value_problems)
+            continue
+        _assign(document, tuple(keys), None if parsed is None else parsed.data, Location(source))
+    return problems
+
+
+def _check_keys(keys: list[str], source: str) -> SpecProblem | None:
+    schema = experiment_schema()
+    for depth, key in enumerate(keys):
+        child = child_schema(schema, key)
+        if child is None:
+            allowed = property_names(schema) or []
+            path = ".".join(keys[: depth + 1])
+            return SpecProblem(source, None, None, path,
+                               f"unknown key {key!r}{suggestion(key, allowed)}; "
+                               f"expected one of: {', '.join(allowed)}")
+        schema = child
+    return None
+
+
+def _assign(document: ParsedDocument, path: tuple[str, ...], value: object, where: Location) -> None:
+    node = document.data
+    for depth, key in enumerate(path[:-1]):
+        if not isinstance(node.get(key), dict):
+            node[key] = {}
+            document.value_locations[path[: depth + 1]] = where
+        node = node[key]
+    node[path[-1]] = value
+    for located in [p for p in document.value_locations if p[: len(path)] == path]:
+        del document.value_locations[located]
+    document.value_locations[path] = where
+    document.key_locations[path] = where

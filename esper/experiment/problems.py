@@ -1,0 +1,126 @@
+"""Turn schema violations into located, human problems with what was expected."""
+
+from __future__ import annotations
+
+import difflib
+import json
+from collections.abc import Iterable
+from typing import Any
+
+from jsonschema import ValidationError
+
+from esper.experiment.yaml_source import ParsedDocument, Path
+from esper.leyline.errors import SpecProblem
+
+_TYPE_NAMES = {
+    "object": "a mapping", "array": "a list", "string": "a string", "integer": "an integer",
+    "number": "a number", "boolean": "true or false", "null": "null",
+}
+
+
+def dotted(path: Path) -> str:
+    """`('slots', 'enabled', 1)` -> `slots.enabled[1]`."""
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
+def suggestion(word: object, choices: Iterable[object]) -> str:
+    """`" (did you mean 'x'?)"` for the closest choice, or ""."""
+    names = [str(choice) for choice in choices]
+    close = difflib.get_close_matches(str(word), names, n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def describe(value: Any) -> str:
+    """A short description of a YAML value for messages."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, str):
+        return repr(value)
+    return json.dumps(value)
+
+
+def problem_at(document: ParsedDocument, path: Path, message: str, *, key: bool = False) -> SpecProblem:
+    """A problem located at `path` (at its key when `key`)."""
+    location = document.locate(path, key=key)
+    return SpecProblem(location.source, location.line, location.column, dotted(path), message)
+
+
+def schema_problems(document: ParsedDocument, error: ValidationError) -> list[SpecProblem]:
+    """The located problems one jsonschema error stands for (one per unknown key)."""
+    path: Path = tuple(error.absolute_path)
+    schema = error.schema if isinstance(error.schema, dict) else {}
+    kind = error.validator
+    if kind == "additionalProperties" and schema.get("additionalProperties") is False:
+        allowed = list(schema.get("properties", {}))
+        unknown = [key for key in error.instance if key not in allowed]
+        return [
+            problem_at(
+                document, path + (key,),
+                f"unknown key {key!r}{suggestion(key, allowed)}; expected one of: {', '.join(allowed)}",
+                key=True,
+            )
+            for key in unknown
+        ]
+    if "propertyNames" in error.absolute_schema_path:
+        key = error.instance
+        return [problem_at(document, path + (key,), f"key {_message(error, key)}", key=True)]
+    if kind == "uniqueItems":
+        index = _first_repeat(error.instance)
+        return [problem_at(document, path + (index,), _message(error, error.instance[index]))]
+    return [problem_at(document, path, _message(error, error.instance))]
+
+
+def _first_repeat(items: list[Any]) -> int:
+    for index, item in enumerate(items):
+        if item in items[:index]:
+            return index
+    raise ValueError("no repeated item")
+
+
+def _message(error: ValidationError, value: Any) -> str:
+    schema = error.schema if isinstance(error.schema, dict) else {}
+    kind, rule = error.validator, error.validator_value
+    if kind == "enum":
+        choices = ", ".join(describe(choice) for choice in rule)
+        return f"{describe(value)} is not allowed{suggestion(value, rule)}; expected one of: {choices}"
+    if kind == "type":
+        types = [rule] if isinstance(rule, str) else rule
+        expected = " or ".join(_TYPE_NAMES[name] for name in types)
+        return f"expected {expected}, got {describe(value)}"
+    if kind in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
+        return f"{describe(value)} is out of range (expected {_range(schema)})"
+    if kind == "required":
+        missing = [name for name in rule if name not in value]
+        return f"missing required key {missing[0]!r}"
+    if kind == "pattern":
+        what = schema.get("description", f"a string matching {rule}")
+        return f"{describe(value)} is not valid (expected {what})"
+    if kind == "uniqueItems":
+        return f"{describe(value)} appears more than once (expected unique items)"
+    if kind in ("minItems", "minProperties"):
+        return f"expected at least {rule} item{'s' if rule != 1 else ''}, got {len(value)}"
+    if kind == "minLength":
+        return f"{describe(value)} is too short (expected at least {rule} character{'s' if rule != 1 else ''})"
+    if kind == "maxLength":
+        return f"{describe(value)} is too long (expected at most {rule} characters)"
+    return f"{error.message} (expected {json.dumps(rule)} for {kind})"
+
+
+def _range(schema: dict[str, Any]) -> str:
+    bounds = []
+    for key, word in (("minimum", ">="), ("exclusiveMinimum", ">"),
+                      ("maximum", "<="), ("exclusiveMaximum", "<")):
+        if key in schema:
+            bounds.append(f"{word} {schema[key]}")
+    types = schema.get("type", [])
+    noun = "an integer" if "integer" in (types if isinstance(types, list) else [types]) else "a number"
+    return f"{noun} {' and '.join(bounds)}"
