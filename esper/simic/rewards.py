@@ -1,0 +1,126 @@
+"""Rewards `shaped`, `simplified` and `sparse` (PIPELINE.md section 6), with components.
+
+Accuracies are percentage points. Every step records its components so a run can be audited.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, fields
+
+from esper.leyline.actions import Op
+from esper.leyline.config import RewardConfig, RewardWeights
+from esper.leyline.stages import SeedStage
+
+STAGE_POTENTIAL = {
+    SeedStage.GERMINATED: 1.0,
+    SeedStage.TRAINING: 2.0,
+    SeedStage.BLENDING: 3.5,
+    SeedStage.HOLDING: 5.5,
+    SeedStage.FOSSILIZED: 6.0,
+}
+MAX_STAGE_AGE_BONUS = 2.0  # potential bonus for time in a stage, 0.3 per epoch up to this
+
+
+def slot_potential(stage: SeedStage | None, epochs_in_stage: int) -> float:
+    """Shaping potential of one slot: its stage's potential plus time spent there."""
+    if stage not in STAGE_POTENTIAL:
+        return 0.0
+    return STAGE_POTENTIAL[stage] + min(0.3 * epochs_in_stage, MAX_STAGE_AGE_BONUS)
+
+
+@dataclass(frozen=True)
+class SeedCredit:
+    """A seed whose counterfactual contribution was measured this epoch."""
+
+    contribution: float  # accuracy with the seed minus without it
+    progress: float  # accuracy now minus accuracy at germination
+
+
+@dataclass(frozen=True)
+class RewardInputs:
+    """One env's step: the state before the action, the executed op, the potentials."""
+
+    op: Op  # the op the policy chose (an impossible choice is still charged for)
+    target_stage: SeedStage | None  # stage of the acted-on slot before the action
+    target_contribution: float | None
+    potential_before: float  # summed slot potentials before the action
+    potential_after: float  # summed slot potentials after the action and the epoch step
+    credits: tuple[SeedCredit, ...]
+    total_improvement: float | None  # accuracy with all seeds minus with all seeds off
+    params_added: int  # seed parameters in the model
+    host_params: int
+    val_accuracy: float
+    last_epoch: bool
+    contributing_fossils: int  # fossilized seeds with contribution >= 1
+    fossil_params: int
+
+
+@dataclass(frozen=True)
+class RewardComponents:
+    """The terms of one step's reward; `total` is their sum."""
+
+    attribution: float = 0.0
+    stage_shaping: float = 0.0
+    param_rent: float = 0.0
+    action_cost: float = 0.0
+    fossilize: float = 0.0
+    terminal: float = 0.0
+
+    @property
+    def total(self) -> float:
+        return sum(getattr(self, f.name) for f in fields(self))
+
+
+def compute_reward(config: RewardConfig, gamma: float, inputs: RewardInputs) -> RewardComponents:
+    """The reward of one step under `config.mode`."""
+    w = config.weights
+    shaping = w.stage_shaping * (gamma * inputs.potential_after - inputs.potential_before)
+    if config.mode == "shaped":
+        return _shaped(w, shaping, inputs)
+    if config.mode == "simplified":
+        terminal = 0.0
+        if inputs.last_epoch:
+            terminal = (w.simplified_accuracy * inputs.val_accuracy / 100
+                        + w.simplified_fossil * inputs.contributing_fossils)
+        cost = w.simplified_op_cost if inputs.op is not Op.WAIT else 0.0
+        return RewardComponents(stage_shaping=shaping, action_cost=cost, terminal=terminal)
+    if not inputs.last_epoch:  # sparse
+        return RewardComponents()
+    score = inputs.val_accuracy / 100 - w.sparse_param_penalty * inputs.fossil_params / w.sparse_param_budget
+    return RewardComponents(terminal=max(-1.0, min(1.0, score)) * w.sparse_scale)
+
+
+def _shaped(w: RewardWeights, shaping: float, inputs: RewardInputs) -> RewardComponents:
+    attribution = sum(_attribution(credit) for credit in inputs.credits)
+    if inputs.total_improvement is not None and inputs.total_improvement < 0:
+        attribution *= 0.5  # seeds together hurt: discount their individual credit
+    host = max(inputs.host_params, w.host_param_floor)
+    rent = -min(w.param_rent_scale * math.log1p(inputs.params_added / host), w.param_rent_max)
+    cost = {Op.GERMINATE: w.germinate_cost, Op.PRUNE: w.prune_cost,
+            Op.FOSSILIZE: w.fossilize_cost, Op.SET_ALPHA_TARGET: w.set_alpha_cost}.get(inputs.op, 0.0)
+    return RewardComponents(
+        attribution=attribution, stage_shaping=shaping, param_rent=rent, action_cost=cost,
+        fossilize=_fossilize_term(w, inputs),
+        terminal=w.terminal_accuracy * inputs.val_accuracy if inputs.last_epoch else 0.0,
+    )
+
+
+def _attribution(credit: SeedCredit) -> float:
+    """Bounded credit: the harmonic mean of contribution and progress when the seed's
+    contribution is covered by real progress, the contribution itself otherwise."""
+    c, p = credit.contribution, credit.progress
+    if c >= p > 0:
+        return 2 * p * c / (p + c)
+    return c
+
+
+def _fossilize_term(w: RewardWeights, inputs: RewardInputs) -> float:
+    if inputs.op is not Op.FOSSILIZE:
+        return 0.0
+    if inputs.target_stage is not SeedStage.HOLDING:
+        return w.fossilize_wrong_stage
+    c = inputs.target_contribution
+    if c is not None and c >= 1.0:
+        return w.fossilize_bonus + w.fossilize_bonus_per_point * c
+    return 0.0

@@ -1,0 +1,1 @@
+"""Decision policies (heuristic, random, mlp, lstm), their observations and action masks."""
