@@ -7,7 +7,7 @@ from typing import Any
 
 from esper.experiment.consistency import consistency_problems
 from esper.experiment.overrides import apply_overrides
-from esper.experiment.problems import schema_problems
+from esper.experiment.problems import describe, dotted, schema_problems
 from esper.experiment.schema import validator, with_defaults
 from esper.experiment.spec_builder import build_spec
 from esper.experiment.yaml_source import Location, ParsedDocument, parse_yaml
@@ -35,18 +35,19 @@ def load_text(text: str, source: str, overrides: tuple[str, ...] = ()) -> Experi
     """Like `load`, for YAML text that came from `source`."""
     parsed, yaml_problems = parse_yaml(text, source)
     problems = [SpecProblem(p.location.source, p.location.line, p.location.column,
-                            ".".join(map(str, p.path)), p.message) for p in yaml_problems]
+                            dotted(p.path), p.message) for p in yaml_problems]
     if parsed is None:
         if not problems:
             problems.append(SpecProblem(source, 1, 1, "", "the file is empty (expected a mapping "
                                         "of experiment keys, with at least 'name')"))
         raise SpecError(problems)
     if not isinstance(parsed.data, dict):
+        if parsed.is_rejected(()):
+            raise SpecError(problems)
         location = parsed.locate(())
         raise SpecError(problems + [SpecProblem(
             source, location.line, location.column, "",
-            f"expected a mapping of experiment keys at the top level, got "
-            f"{'a list' if isinstance(parsed.data, list) else repr(parsed.data)}")])
+            f"expected a mapping of experiment keys at the top level, got {describe(parsed.data)}")])
     problems += apply_overrides(parsed, overrides)
     return _validated_spec(parsed, problems)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from esper.experiment.problems import suggestion
-from esper.experiment.schema import child_schema, experiment_schema, property_names
+from esper.experiment.schema import child_schema, experiment_schema, is_mapping, property_names
 from esper.experiment.yaml_source import Location, ParsedDocument, parse_yaml
 from esper.leyline.errors import SpecProblem
 
@@ -30,7 +30,7 @@ def apply_overrides(document: ParsedDocument, overrides: tuple[str, ...]) -> lis
         parsed, value_problems = parse_yaml(value_text, source)
         if value_problems:
             problems.extend(
-                SpecProblem(source, None, None, keys_text, p.message) for p in value_problems)
+                SpecProblem(source, None, None, ".".join(keys), p.message) for p in value_problems)
             continue
         _assign(document, tuple(keys), None if parsed is None else parsed.data, Location(source))
     return problems
@@ -41,8 +41,11 @@ def _check_keys(keys: list[str], source: str) -> SpecProblem | None:
     for depth, key in enumerate(keys):
         child = child_schema(schema, key)
         if child is None:
-            allowed = property_names(schema) or []
             path = ".".join(keys[: depth + 1])
+            if not is_mapping(schema):
+                return SpecProblem(source, None, None, path,
+                                   f"unknown key {key!r}: {'.'.join(keys[:depth])} is not a mapping")
+            allowed = property_names(schema) or []
             return SpecProblem(source, None, None, path,
                                f"unknown key {key!r}{suggestion(key, allowed)}; "
                                f"expected one of: {', '.join(allowed)}")
@@ -56,9 +59,11 @@ def _assign(document: ParsedDocument, path: tuple[str, ...], value: object, wher
         if not isinstance(node.get(key), dict):
             node[key] = {}
             document.value_locations[path[: depth + 1]] = where
+            document.rejected.discard(path[: depth + 1])
         node = node[key]
     node[path[-1]] = value
     for located in [p for p in document.value_locations if p[: len(path)] == path]:
         del document.value_locations[located]
+    document.rejected -= {p for p in document.rejected if p[: len(path)] == path}
     document.value_locations[path] = where
     document.key_locations[path] = where

@@ -57,6 +57,8 @@ def problem_at(document: ParsedDocument, path: Path, message: str, *, key: bool 
 def schema_problems(document: ParsedDocument, error: ValidationError) -> list[SpecProblem]:
     """The located problems one jsonschema error stands for (one per unknown key)."""
     path: Path = tuple(error.absolute_path)
+    if document.is_rejected(path):
+        return []  # the value was dropped for a YAML problem, reported already
     schema = error.schema if isinstance(error.schema, dict) else {}
     kind = error.validator
     if kind == "additionalProperties" and schema.get("additionalProperties") is False:
@@ -75,6 +77,8 @@ def schema_problems(document: ParsedDocument, error: ValidationError) -> list[Sp
         return [problem_at(document, path + (key,), f"key {_message(error, key)}", key=True)]
     if kind == "uniqueItems":
         index = _first_repeat(error.instance)
+        if document.is_rejected(path + (index,)):
+            return []
         return [problem_at(document, path + (index,), _message(error, error.instance[index]))]
     return [problem_at(document, path, _message(error, error.instance))]
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 from functools import cache
 from importlib import resources
 from typing import Any
 
-from jsonschema import Draft202012Validator
+from jsonschema import Draft202012Validator, validators
 
 
 @cache
@@ -18,12 +19,30 @@ def experiment_schema() -> dict[str, Any]:
     return json.loads(text)
 
 
+def _is_integer(checker: Any, instance: Any) -> bool:
+    # JSON Schema counts 2.0 as an integer; YAML reads it as a float and the spec would keep it
+    return isinstance(instance, int) and not isinstance(instance, bool)
+
+
+def _is_number(checker: Any, instance: Any) -> bool:
+    # NaN passes every minimum and maximum (all comparisons are false), so it is no number here
+    return (isinstance(instance, (int, float)) and not isinstance(instance, bool)
+            and not math.isnan(instance))
+
+
+_ExperimentValidator = validators.extend(
+    Draft202012Validator,
+    type_checker=Draft202012Validator.TYPE_CHECKER.redefine_many(
+        {"integer": _is_integer, "number": _is_number}),
+)
+
+
 @cache
 def validator() -> Draft202012Validator:
-    """A validator for experiment documents."""
+    """A validator for experiment documents (integers are ints, NaN is not a number)."""
     schema = experiment_schema()
     Draft202012Validator.check_schema(schema)
-    return Draft202012Validator(schema)
+    return _ExperimentValidator(schema)
 
 
 def with_defaults(document: dict[str, Any]) -> dict[str, Any]:
@@ -53,8 +72,16 @@ def property_names(schema: dict[str, Any]) -> list[str] | None:
     return list(schema.get("properties", {}))
 
 
+def is_mapping(schema: dict[str, Any]) -> bool:
+    """Whether `schema` allows a mapping (a schema with no type allows anything)."""
+    types = schema.get("type", "object") if "enum" not in schema else []
+    return "object" in (types if isinstance(types, list) else [types])
+
+
 def child_schema(schema: dict[str, Any], key: str) -> dict[str, Any] | None:
     """The schema of `key` inside an object `schema`, or None when the key is not allowed."""
+    if not is_mapping(schema):
+        return None
     if key in schema.get("properties", {}):
         return schema["properties"][key]
     extra = schema.get("additionalProperties", True)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
@@ -37,6 +38,7 @@ class ParsedDocument:
     data: Any
     value_locations: dict[Path, Location]
     key_locations: dict[Path, Location]
+    rejected: set[Path] = field(default_factory=set)  # values dropped (None) for a YAML problem
 
     def locate(self, path: Path, *, key: bool = False) -> Location:
         """The location of `path` (its key when `key`), else of its closest located ancestor."""
@@ -47,6 +49,10 @@ class ParsedDocument:
                 return found
         raise LookupError(f"no location recorded for {path!r}")
 
+    def is_rejected(self, path: Path) -> bool:
+        """Whether `path` lies in a value dropped for a YAML problem (already reported)."""
+        return any(path[: len(rejected)] == rejected for rejected in self.rejected)
+
 
 @dataclass(frozen=True)
 class YamlProblem:
@@ -55,6 +61,18 @@ class YamlProblem:
     location: Location
     path: Path
     message: str
+
+
+class _Loader(yaml.SafeLoader):
+    """The safe loader, also reading `3e-4` and `1e3` as floats (YAML 1.2 and JSON do;
+    YAML 1.1 would make them strings, and `lr: 3e-4` would be "not a number")."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"),
+)
 
 
 def _location(source: str, mark: yaml.Mark | None) -> Location:
@@ -70,14 +88,15 @@ def parse_yaml(text: str, source: str) -> tuple[ParsedDocument | None, list[Yaml
     problem found: a syntax error, duplicate keys, tags that would build objects.
     """
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        root = yaml.compose(text, Loader=_Loader)
     except yaml.MarkedYAMLError as error:
         return None, [_syntax_problem(error, source)]
     if root is None:
         return None, []
     reader = _NodeReader(source)
     data = reader.read(root, ())
-    return ParsedDocument(data, reader.value_locations, reader.key_locations), reader.problems
+    document = ParsedDocument(data, reader.value_locations, reader.key_locations, reader.rejected)
+    return document, reader.problems
 
 
 def _short_tag(tag: str) -> str:
@@ -87,7 +106,12 @@ def _short_tag(tag: str) -> str:
 def _syntax_problem(error: yaml.MarkedYAMLError, source: str) -> YamlProblem:
     message = f"invalid YAML: {error.problem}" if error.problem else "invalid YAML"
     if error.context:
-        message += f" ({error.context})"
+        start, end = error.context_mark, error.problem_mark
+        if error.context.startswith("while ") and start and end and start.line != end.line:
+            # e.g. an unclosed bracket or quote: the error is at the end, the cause at its start
+            message += f" ({error.context} started at line {start.line + 1}, column {start.column + 1})"
+        else:
+            message += f" ({error.context})"
     if error.problem and "'\\t'" in error.problem:
         message += "; tabs are not allowed for indentation in YAML, use spaces"
     return YamlProblem(_location(source, error.problem_mark or error.context_mark), (), message)
@@ -101,35 +125,48 @@ class _NodeReader:
         self.value_locations: dict[Path, Location] = {}
         self.key_locations: dict[Path, Location] = {}
         self.problems: list[YamlProblem] = []
+        self.rejected: set[Path] = set()
         self._scalars = yaml.constructor.SafeConstructor()
+        self._open: set[int] = set()  # ids of the collections being read, to catch `&a [*a]`
 
     def read(self, node: yaml.Node, path: Path) -> Any:
         self.value_locations[path] = _location(self.source, node.start_mark)
         if node.tag not in _PLAIN_TAGS and node.tag != _TIMESTAMP_TAG:
-            self.problems.append(YamlProblem(
-                self.value_locations[path], path,
-                f"YAML tag {_short_tag(node.tag)!r} is not allowed (expected plain data: "
-                "strings, numbers, booleans, null, lists and mappings)",
-            ))
-            return None
-        if isinstance(node, yaml.MappingNode):
-            return self._read_mapping(node, path)
-        if isinstance(node, yaml.SequenceNode):
-            return [self.read(item, path + (index,)) for index, item in enumerate(node.value)]
+            return self._reject(path, f"YAML tag {_short_tag(node.tag)!r} is not allowed (expected "
+                                "plain data: strings, numbers, booleans, null, lists and mappings)")
+        if id(node) in self._open:
+            return self._reject(path, "recursive YAML alias (a value cannot contain itself)")
+        if isinstance(node, yaml.CollectionNode):
+            self._open.add(id(node))
+            if isinstance(node, yaml.MappingNode):
+                value: Any = self._read_mapping(node, path)
+            else:
+                value = [self.read(item, path + (index,)) for index, item in enumerate(node.value)]
+            self._open.discard(id(node))
+            return value
         if node.tag == _TIMESTAMP_TAG:
             return node.value  # dates stay strings: experiment files hold no datetimes
         return self._scalars.construct_object(node)
+
+    def _reject(self, path: Path, message: str) -> None:
+        """Report the value at `path` and drop it (read as None; its schema errors are muted)."""
+        self.problems.append(YamlProblem(self.value_locations[path], path, message))
+        self.rejected.add(path)
 
     def _read_mapping(self, node: yaml.MappingNode, path: Path) -> dict[str, Any]:
         result: dict[str, Any] = {}
         first_seen: dict[str, Location] = {}
         for key_node, value_node in node.value:
             key_location = _location(self.source, key_node.start_mark)
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                self.problems.append(YamlProblem(
+                    key_location, path, "YAML merge keys ('<<') are not supported; write the keys out"))
+                continue
             if not isinstance(key_node, yaml.ScalarNode) or key_node.tag not in _PLAIN_TAGS:
                 self.problems.append(YamlProblem(
                     key_location, path, "mapping keys must be plain strings"))
                 continue
-            key = str(self._scalars.construct_object(key_node))
+            key = key_node.value  # as written: `on:` and `1.0:` are the keys 'on' and '1.0'
             if key in first_seen:
                 self.problems.append(YamlProblem(
                     key_location, path + (key,),
