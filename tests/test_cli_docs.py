@@ -1,0 +1,24 @@
+"""Every command explains itself: help text with an example (sqlite-utils tests/test_docs.py)."""
+
+import pytest
+from click.testing import CliRunner
+
+import esper
+from esper.cli import cli
+
+
+@pytest.mark.parametrize("name", sorted(cli.commands))
+def test_every_command_has_help_with_an_example(name):
+    command = cli.commands[name]
+    assert command.help and len(command.help.strip()) > 20, f"esper {name} lacks help text"
+    assert "Example" in command.help, f"esper {name} --help shows no example"
+    result = CliRunner().invoke(cli, [name, "--help"])
+    assert result.exit_code == 0
+    assert f"esper {name}" in result.output
+
+
+def test_version_and_top_level_help():
+    runner = CliRunner()
+    assert runner.invoke(cli, ["--version"]).output.strip() == f"esper, version {esper.__version__}"
+    top = runner.invoke(cli, ["--help"])
+    assert top.exit_code == 0 and "validate" in top.output
