@@ -1,0 +1,132 @@
+"""Train one host epoch and validate it (with counterfactuals): the work of one env step."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+from torch.nn import functional as F
+
+from esper.kasmina.counterfactual import FusedValidation, fused_validate
+from esper.kasmina.host import MorphogeneticModel
+from esper.kasmina.state import GradientStats
+from esper.leyline.config import HostConfig
+from esper.tolaria.batching import BatchSchedule
+from esper.tolaria.datasets import TaskData
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """One training epoch. Accuracy in percent."""
+
+    loss: float  # mean cross-entropy over the epoch's samples
+    accuracy: float
+    samples: int
+    gradients: dict[str, GradientStats]  # slot id -> seed stats of the measured batch
+
+
+@dataclass(frozen=True)
+class EpochResult:
+    """One env step: a training epoch and the fused validation that follows it."""
+
+    train_loss: float
+    train_accuracy: float  # percent, 0-100
+    val_loss: float
+    val_accuracy: float  # percent, 0-100
+    contributions: dict[str, float | None]  # slot id -> counterfactual contribution
+    ablated_accuracy: dict[str, float]
+    gradients: dict[str, GradientStats]
+
+
+def build_host_optimizer(model: MorphogeneticModel, host: HostConfig) -> torch.optim.SGD:
+    """SGD over the host's parameters only (every seed has its own optimiser)."""
+    return torch.optim.SGD(model.host_parameters(), lr=host.lr, momentum=host.momentum,
+                           weight_decay=host.weight_decay)
+
+
+def train_epoch(
+    model: MorphogeneticModel,
+    host_optimizer: torch.optim.Optimizer,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    batches: Sequence[torch.Tensor],
+    grad_clip: float,
+    measure_gradients: bool = True,
+) -> TrainResult:
+    """Train on `batches` (index tensors into images (N, C, H, W) and labels (N,)).
+
+    Per batch: forward, cross-entropy, backward, clip the host's and each seed's gradients
+    separately, step. With `measure_gradients`, the last batch is measured after backward and
+    before the steps (`model.measure_gradients`, one vectorised pass) and checked for
+    gradient-isolation leaks. Loss and accuracy stay on the device until the end of the epoch.
+    """
+    model.train()
+    host_params = model.host_parameters()
+    loss_sum = torch.zeros((), device=images.device)
+    correct = torch.zeros((), device=images.device)
+    samples = 0
+    gradients: dict[str, GradientStats] = {}
+    for i, index in enumerate(batches):
+        x, y = images[index], labels[index]  # (B, C, H, W), (B,)
+        measure = measure_gradients and i == len(batches) - 1
+        host_optimizer.zero_grad(set_to_none=True)
+        for slot in model.seed_slots():
+            slot.zero_grad_seed()
+        if measure:
+            model.arm_isolation_checks()
+        logits = model(x)  # (B, classes)
+        loss = F.cross_entropy(logits, y)
+        loss.backward()
+        if measure:
+            gradients = model.measure_gradients()
+        torch.nn.utils.clip_grad_norm_(host_params, grad_clip)
+        for slot in model.seed_slots():
+            slot.seed_step()
+        host_optimizer.step()
+        loss_sum += loss.detach() * y.shape[0]
+        correct += (logits.detach().argmax(dim=1) == y).sum()
+        samples += y.shape[0]
+    loss_total, correct_total = torch.stack([loss_sum, correct.float()]).tolist()
+    return TrainResult(
+        loss=loss_total / max(samples, 1),
+        accuracy=100.0 * correct_total / max(samples, 1),
+        samples=samples,
+        gradients=gradients,
+    )
+
+
+def validate(model: MorphogeneticModel, data: TaskData, batch_size: int,
+             indices: torch.Tensor | None = None) -> FusedValidation:
+    """Fused validation (current alphas and each eligible slot's alpha at 0) on the validation
+    set, or on its `indices` when envs split the data."""
+    images, labels = data.val_images, data.val_labels
+    if indices is not None:
+        images, labels = images[indices], labels[indices]
+    return fused_validate(model, images, labels, batch_size)
+
+
+def run_epoch(
+    model: MorphogeneticModel,
+    host_optimizer: torch.optim.Optimizer,
+    data: TaskData,
+    schedule: BatchSchedule,
+    epoch: int,
+    env_id: int,
+    grad_clip: float,
+    val_batch_size: int | None = None,
+    measure_gradients: bool = True,
+) -> EpochResult:
+    """Train env `env_id`'s share of `epoch` in the shared order, then validate it."""
+    train = train_epoch(model, host_optimizer, data.train_images, data.train_labels,
+                        schedule.train_batches(epoch, env_id), grad_clip, measure_gradients)
+    val = validate(model, data, val_batch_size or schedule.batch_size, schedule.val_indices(env_id))
+    return EpochResult(
+        train_loss=train.loss,
+        train_accuracy=train.accuracy,
+        val_loss=val.loss,
+        val_accuracy=val.accuracy,
+        contributions=val.contributions,
+        ablated_accuracy=val.ablated_accuracy,
+        gradients=train.gradients,
+    )
