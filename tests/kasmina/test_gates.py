@@ -80,7 +80,8 @@ def test_g2_failures_are_named(fields: dict, failed: tuple[str, ...]) -> None:
 
 
 def test_g2_strict_adds_improvement_and_gradient_ratio() -> None:
-    assert not check_gate(GateLevel.G2, healthy_training(current_accuracy=50.4), None, PERMISSIVE).checks_failed
+    no_gain = healthy_training(current_accuracy=50.4)
+    assert not check_gate(GateLevel.G2, no_gain, None, PERMISSIVE).checks_failed
     passed = check_gate(GateLevel.G2, healthy_training(), None, STRICT)
     assert passed.passed and passed.checks_passed[-2:] == ("improvement", "gradient_ratio")
     cases = [

@@ -41,7 +41,8 @@ def test_non_finite_gradients_explode() -> None:
 
 def test_groups_are_measured_independently_and_missing_grads_skipped() -> None:
     no_grad = nn.Parameter(torch.zeros(3))
-    a, b, empty = measure_gradient_groups([params_with_grads([2.0]), params_with_grads([3.0, 4.0]) + [no_grad], []])
+    groups = [params_with_grads([2.0]), params_with_grads([3.0, 4.0]) + [no_grad], []]
+    a, b, empty = measure_gradient_groups(groups)
     assert a.gradient_norm == pytest.approx(2.0) and a.n_tensors == 1
     assert b.gradient_norm == pytest.approx(5.0) and b.n_tensors == 2
     assert empty.n_tensors == 0 and empty.gradient_health == 1.0 and not empty.has_vanishing
@@ -68,7 +69,8 @@ def test_model_measurement_records_seed_state_and_ratio() -> None:
     assert set(stats) == {"r0c0"}
     seed_norm = torch.linalg.vector_norm(torch.stack(
         [p.grad.norm() for p in model.slot("r0c0").seed_parameters()]))  # type: ignore[union-attr]
-    host_norm = torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in model.host_parameters()]))  # type: ignore[union-attr]
+    host_grads = [p.grad.norm() for p in model.host_parameters()]  # type: ignore[union-attr]
+    host_norm = torch.linalg.vector_norm(torch.stack(host_grads))
     assert stats["r0c0"].gradient_norm == pytest.approx(seed_norm.item(), rel=1e-5)
     assert state.gradient_norm == stats["r0c0"].gradient_norm
     assert state.seed_gradient_norm_ratio == pytest.approx((seed_norm / host_norm).item(), rel=1e-5)

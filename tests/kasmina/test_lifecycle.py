@@ -52,7 +52,8 @@ def test_full_lifecycle_to_fossilized() -> None:
     to_holding(slot)
     assert slot.stage is SeedStage.HOLDING and slot.alpha == 1.0
     failed = slot.fossilize()
-    assert not failed.ok and failed.records[0].result.checks_failed == ("contribution_not_measured",)  # type: ignore[union-attr]
+    assert not failed.ok
+    assert failed.gate_evaluations[0].result.checks_failed == ("contribution_not_measured",)
     slot.record_contribution(2.0)
     done = slot.fossilize()
     assert done.ok and slot.stage is SeedStage.FOSSILIZED
@@ -182,7 +183,8 @@ def test_set_alpha_target_from_holding_reblends() -> None:
     model.germinate("r0c0", "norm", accuracy=0.0)
     to_holding(slot)
     update = slot.set_alpha_target(AlphaSchedule(0.5, 2, AlphaCurve.LINEAR))
-    assert [(t.from_stage, t.to_stage) for t in update.transitions] == [(SeedStage.HOLDING, SeedStage.BLENDING)]
+    assert [(t.from_stage, t.to_stage) for t in update.transitions] == [
+        (SeedStage.HOLDING, SeedStage.BLENDING)]
     with pytest.raises(LifecycleError, match="still ramping"):
         slot.set_alpha_target(AlphaSchedule(0.7, 2, AlphaCurve.LINEAR))
     slot.step_epoch()

@@ -2,6 +2,7 @@
 
 import dataclasses
 import pickle
+import re
 from pathlib import Path
 
 import numpy as np
@@ -84,7 +85,7 @@ def test_cifar10_reads_the_python_batches(tmp_path: Path) -> None:
 
 def test_cifar10_missing_directory(tmp_path: Path) -> None:
     missing = tmp_path / "nope"
-    with pytest.raises(DatasetError, match=f"CIFAR-10 directory {missing} does not exist; expected "
+    with pytest.raises(DatasetError, match=f"CIFAR-10 directory {re.escape(str(missing))} does not exist; expected "
                        "it to hold data_batch_1, .*data_batch_5 and test_batch"):
         load_task(task(dataset="cifar10", data_dir=str(missing)), seed=0)
     # the spec loader rejects this too; configs built in code get the same clear error
@@ -97,7 +98,8 @@ def test_cifar10_missing_files(tmp_path: Path) -> None:
     write_cifar(tmp_path)
     (tmp_path / "data_batch_3").unlink()
     (tmp_path / "test_batch").unlink()
-    with pytest.raises(DatasetError, match=f"CIFAR-10 directory {tmp_path} lacks data_batch_3, test_batch; expected"):
+    expected = re.escape(f"CIFAR-10 directory {tmp_path} lacks data_batch_3, test_batch; expected")
+    with pytest.raises(DatasetError, match=expected):
         load_task(task(dataset="cifar10", data_dir=str(tmp_path)), seed=0)
 
 
@@ -117,5 +119,5 @@ def test_cifar10_missing_files(tmp_path: Path) -> None:
 def test_cifar10_malformed_file(tmp_path: Path, content: bytes, message: str) -> None:
     write_cifar(tmp_path)
     (tmp_path / "data_batch_2").write_bytes(content)
-    with pytest.raises(DatasetError, match=f"CIFAR-10 file {tmp_path / 'data_batch_2'} .*{message}"):
+    with pytest.raises(DatasetError, match=f"CIFAR-10 file {re.escape(str(tmp_path / 'data_batch_2'))} .*{message}"):
         load_task(task(dataset="cifar10", data_dir=str(tmp_path)), seed=0)

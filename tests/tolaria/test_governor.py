@@ -110,4 +110,5 @@ def test_fossilized_seed_is_snapshotted_and_restored() -> None:
     rollback = governor.rollback(env.model, env.optimizer, 2, "nan_loss", float("nan"))
     assert rollback.restored_seeds == ("r0c0",) and rollback.pruned == ()
     assert slot.stage is SeedStage.FOSSILIZED
-    assert all(torch.equal(v, saved[k]) for k, v in slot.seed.state_dict().items())  # type: ignore[union-attr]
+    assert slot.seed is not None
+    assert all(torch.equal(v, saved[k]) for k, v in slot.seed.state_dict().items())
