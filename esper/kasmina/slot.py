@@ -337,8 +337,10 @@ class SeedSlot(nn.Module):
             raise LifecycleError(f"slot {self.slot_id}: alpha is still ramping")
         if not 0.0 < schedule.target <= 1.0:
             raise LifecycleError(f"alpha target must be in (0, 1], got {schedule.target}")
+        if schedule.target == controller.alpha:
+            return SlotUpdate(self.slot_id, ok=True)  # already there: nothing to ramp
         records: tuple[StageTransition, ...] = ()
-        if stage is SeedStage.HOLDING and schedule.target != controller.alpha:
+        if stage is SeedStage.HOLDING:
             records = (self._transition(SeedStage.BLENDING, initiator, "alpha retarget"),)
         controller.retarget(schedule)
         return SlotUpdate(self.slot_id, ok=True, records=records)

@@ -190,6 +190,9 @@ def test_set_alpha_target_from_holding_reblends() -> None:
     slot.step_epoch()
     slot.step_epoch()
     assert slot.alpha == 0.5 and slot.advance().ok and slot.stage is SeedStage.HOLDING
+    same = slot.set_alpha_target(AlphaSchedule(0.5, 3, AlphaCurve.LINEAR))
+    assert same.ok and same.records == () and slot.stage is SeedStage.HOLDING
+    assert slot.alpha_controller is not None and slot.alpha_controller.is_holding
     with pytest.raises(LifecycleError, match=r"\(0, 1\]"):
         slot.set_alpha_target(AlphaSchedule(1.5, 2, AlphaCurve.LINEAR))
 
