@@ -104,6 +104,18 @@ class SeedSlot(nn.Module):
         return 0.0 if self.alpha_controller is None else self.alpha_controller.alpha
 
     @property
+    def alpha_target(self) -> float:
+        """The controller's target; before BLENDING the germination schedule's target (0 empty)."""
+        if self.alpha_controller is not None:
+            return self.alpha_controller.target
+        return 0.0 if self.state is None else self.state.schedule.target
+
+    @property
+    def alpha_holding(self) -> bool:
+        """The alpha controller exists and sits on its target (SET_ALPHA_TARGET may act)."""
+        return self.alpha_controller is not None and self.alpha_controller.is_holding
+
+    @property
     def is_isolated(self) -> bool:
         return self.stage in ISOLATED_STAGES
 

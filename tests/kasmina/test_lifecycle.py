@@ -182,7 +182,9 @@ def test_set_alpha_target_from_holding_reblends() -> None:
     slot = model.slot("r0c0")
     model.germinate("r0c0", "norm", accuracy=0.0)
     to_holding(slot)
+    assert (slot.alpha_target, slot.alpha_holding) == (1.0, True)
     update = slot.set_alpha_target(AlphaSchedule(0.5, 2, AlphaCurve.LINEAR))
+    assert (slot.alpha_target, slot.alpha_holding) == (0.5, False)
     assert [(t.from_stage, t.to_stage) for t in update.transitions] == [
         (SeedStage.HOLDING, SeedStage.BLENDING)]
     with pytest.raises(LifecycleError, match="still ramping"):
@@ -190,6 +192,7 @@ def test_set_alpha_target_from_holding_reblends() -> None:
     slot.step_epoch()
     slot.step_epoch()
     assert slot.alpha == 0.5 and slot.advance().ok and slot.stage is SeedStage.HOLDING
+    assert (slot.alpha_target, slot.alpha_holding) == (0.5, True)
     same = slot.set_alpha_target(AlphaSchedule(0.5, 3, AlphaCurve.LINEAR))
     assert same.ok and same.records == () and slot.stage is SeedStage.HOLDING
     assert slot.alpha_controller is not None and slot.alpha_controller.is_holding
