@@ -1,0 +1,488 @@
+"""Telemetry events: the envelope, the event types and one typed payload class per type.
+
+Every component reports through ``TelemetryHub.emit(event_type, payload, ...)``; the hub wraps
+the payload in a ``TelemetryEvent`` envelope (DESIGN.md section 3). ``PAYLOAD_TYPES`` maps each
+event type to its payload class; the payload's fields are the event's required fields.
+
+Rules (DESIGN.md section 3, PIPELINE.md section 8):
+- ``None`` means "not measured"; ``0`` means "measured zero". Never write a default that looks
+  measured.
+- Step fields are explicit on the envelope (``batch``, ``env_id``, ``epoch``); payloads do not
+  repeat them.
+
+Adding an event type: add the enum member, a frozen payload dataclass, and one line in
+``PAYLOAD_TYPES``. ``encode_payload`` / ``decode_payload`` need no change: they derive a codec
+for every registered class from its type hints.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import json
+import operator
+import types
+import typing
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any, NamedTuple
+
+import orjson
+
+
+class TelemetryEventType(Enum):
+    """Every event esper records; the value is the name, as stored in the registry."""
+
+    # Core events: always on (PIPELINE.md section 7).
+    TRAINING_STARTED = "TRAINING_STARTED"
+    EPOCH_COMPLETED = "EPOCH_COMPLETED"  # per env per host epoch
+    BATCH_COMPLETED = "BATCH_COMPLETED"  # per PPO batch (round)
+    SEED_GERMINATED = "SEED_GERMINATED"
+    SEED_STAGE_CHANGED = "SEED_STAGE_CHANGED"
+    SEED_FOSSILIZED = "SEED_FOSSILIZED"
+    SEED_PRUNED = "SEED_PRUNED"
+    PPO_UPDATE_COMPLETED = "PPO_UPDATE_COMPLETED"
+    GOVERNOR_ROLLBACK = "GOVERNOR_ROLLBACK"
+    EPISODE_OUTCOME = "EPISODE_OUTCOME"  # per env per episode
+    RUN_FINISHED = "RUN_FINISHED"
+
+    # Probe events: emitted only when their probe is switched on.
+    SEED_GATE_EVALUATED = "SEED_GATE_EVALUATED"  # gate_events
+    GRADIENT_PATHOLOGY_DETECTED = "GRADIENT_PATHOLOGY_DETECTED"  # gradient_drift
+    RATIO_EXPLOSION_DETECTED = "RATIO_EXPLOSION_DETECTED"  # anomalies
+    RATIO_COLLAPSE_DETECTED = "RATIO_COLLAPSE_DETECTED"  # anomalies
+    VALUE_COLLAPSE_DETECTED = "VALUE_COLLAPSE_DETECTED"  # anomalies
+    NUMERICAL_INSTABILITY_DETECTED = "NUMERICAL_INSTABILITY_DETECTED"  # anomalies
+    PLATEAU_DETECTED = "PLATEAU_DETECTED"  # trends
+    DEGRADATION_DETECTED = "DEGRADATION_DETECTED"  # trends
+    IMPROVEMENT_DETECTED = "IMPROVEMENT_DETECTED"  # trends
+    TAMIYO_INITIATED = "TAMIYO_INITIATED"  # trends: an env's host has stabilised
+    LSTM_HEALTH_WARNING = "LSTM_HEALTH_WARNING"  # lstm_health, rollout hidden state unhealthy
+    THROUGHPUT_MEASURED = "THROUGHPUT_MEASURED"  # throughput / cuda_timing, per env per epoch
+    ANALYTICS_SNAPSHOT = "ANALYTICS_SNAPSHOT"  # diagnostics
+    MEMORY_WARNING = "MEMORY_WARNING"  # memory
+    REWARD_HACKING_SUSPECTED = "REWARD_HACKING_SUSPECTED"  # reward_hacking
+
+
+class Severity(Enum):
+    """How much attention an event asks for."""
+
+    DEBUG = "debug"
+    INFO = "info"
+    WARNING = "warning"
+    ERROR = "error"
+    CRITICAL = "critical"
+
+
+# ---------------------------------------------------------------------------------------------
+# Core payloads
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TrainingStartedPayload:
+    experiment: str  # experiment name
+    seed: int  # master seed
+    envs: int  # parallel environments
+    batches: int  # PPO batches (rounds) planned
+    episode_length: int  # host epochs per episode
+    policy: str  # policy type: heuristic, random, mlp, lstm
+    probes: tuple[str, ...]  # probes switched on
+
+
+@dataclass(frozen=True)
+class SlotSummary:
+    """One slot's state at the end of an epoch."""
+
+    slot_id: str  # r0c{i}
+    stage: str  # SeedStage name; DORMANT when empty
+    blueprint: str | None  # None: no seed in the slot
+    alpha: float  # blend weight, [0, 1]
+    contribution: float | None  # counterfactual accuracy points; None: not measured
+
+
+@dataclass(frozen=True)
+class EpochCompletedPayload:
+    train_loss: float
+    train_accuracy: float  # percent, [0, 100]
+    val_loss: float
+    val_accuracy: float  # percent, [0, 100]
+    seeds_live: int  # seeds germinated and not yet fossilized or pruned
+    seeds_fossilized: int
+    slots: tuple[SlotSummary, ...]
+
+
+@dataclass(frozen=True)
+class BatchCompletedPayload:
+    mean_val_accuracy: float  # percent, over the batch's envs
+    mean_episode_return: float
+    episodes: int  # episodes completed in this batch
+
+
+@dataclass(frozen=True)
+class SeedGerminatedPayload:
+    blueprint: str
+    params: int  # trainable parameters of the seed
+    alpha_style: str  # alpha schedule, e.g. linear, sigmoid
+
+
+@dataclass(frozen=True)
+class SeedStageChangedPayload:
+    from_stage: str  # SeedStage name
+    to_stage: str  # SeedStage name
+    # slot_health probe; None when not measured (a value given by the caller wins).
+    gradient_health: float | None = None  # [0, 1]
+    has_vanishing: bool | None = None
+    has_exploding: bool | None = None
+    isolation_violations: int | None = None
+    seed_gradient_norm_ratio: float | None = None  # seed / host gradient norm
+
+
+@dataclass(frozen=True)
+class SeedFossilizedPayload:
+    blueprint: str
+    params: int
+    contribution: float | None  # counterfactual accuracy points; None: not measured
+    total_improvement: float  # accuracy points since germination, positive = improvement
+
+
+@dataclass(frozen=True)
+class SeedPrunedPayload:
+    blueprint: str
+    reason: str  # e.g. policy, gate_failed, governor
+    initiator: str  # who pruned: policy, governor, lifecycle
+    total_improvement: float  # accuracy points since germination, positive = improvement
+
+
+@dataclass(frozen=True)
+class PPOUpdatePayload:
+    policy_loss: float
+    value_loss: float
+    entropy: float
+    approx_kl: float  # http://joschu.net/blog/kl-approx.html (k3)
+    clip_fraction: float  # share of samples with |ratio - 1| > clip, [0, 1]
+    explained_variance: float | None  # None: returns had zero variance
+
+
+@dataclass(frozen=True)
+class GovernorRollbackPayload:
+    reason: str  # e.g. nan_loss, loss_spike
+    val_loss: float | None  # the loss that triggered it; None: not finite / not measured
+    seeds_pruned: int
+
+
+@dataclass(frozen=True)
+class EpisodeOutcomePayload:
+    final_accuracy: float  # percent
+    param_ratio: float  # (host + fossilized seed params) / host params
+    seeds_germinated: int
+    seeds_fossilized: int
+    seeds_pruned: int
+    episode_reward: float
+
+
+@dataclass(frozen=True)
+class RunFinishedPayload:
+    status: str  # FINISHED, FAILED or KILLED
+    events_emitted: int  # events emitted before this one
+    events_dropped: int  # summed over sinks
+
+
+# ---------------------------------------------------------------------------------------------
+# Probe payloads (PIPELINE.md section 7). Probes not listed here get theirs with their probe.
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SeedGateEvaluatedPayload:
+    gate: str  # G0 .. G5
+    passed: bool
+    target_stage: str  # SeedStage name the gate leads to
+    checks_passed: tuple[str, ...]
+    checks_failed: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class PPOAnomalyPayload:
+    """One payload for the four PPO anomaly events of the ``anomalies`` probe."""
+
+    anomaly_type: str  # ratio_explosion, ratio_collapse, value_collapse, numerical_instability
+    detail: str
+    ratio_max: float | None
+    ratio_min: float | None
+    explained_variance: float | None
+    approx_kl: float | None
+    clip_fraction: float | None
+    entropy: float | None
+
+
+#: Event type -> payload class. Adding an event type is one line here.
+PAYLOAD_TYPES: dict[TelemetryEventType, type] = {
+    TelemetryEventType.TRAINING_STARTED: TrainingStartedPayload,
+    TelemetryEventType.EPOCH_COMPLETED: EpochCompletedPayload,
+    TelemetryEventType.BATCH_COMPLETED: BatchCompletedPayload,
+    TelemetryEventType.SEED_GERMINATED: SeedGerminatedPayload,
+    TelemetryEventType.SEED_STAGE_CHANGED: SeedStageChangedPayload,
+    TelemetryEventType.SEED_FOSSILIZED: SeedFossilizedPayload,
+    TelemetryEventType.SEED_PRUNED: SeedPrunedPayload,
+    TelemetryEventType.PPO_UPDATE_COMPLETED: PPOUpdatePayload,
+    TelemetryEventType.GOVERNOR_ROLLBACK: GovernorRollbackPayload,
+    TelemetryEventType.EPISODE_OUTCOME: EpisodeOutcomePayload,
+    TelemetryEventType.RUN_FINISHED: RunFinishedPayload,
+    TelemetryEventType.SEED_GATE_EVALUATED: SeedGateEvaluatedPayload,
+    TelemetryEventType.RATIO_EXPLOSION_DETECTED: PPOAnomalyPayload,
+    TelemetryEventType.RATIO_COLLAPSE_DETECTED: PPOAnomalyPayload,
+    TelemetryEventType.VALUE_COLLAPSE_DETECTED: PPOAnomalyPayload,
+    TelemetryEventType.NUMERICAL_INSTABILITY_DETECTED: PPOAnomalyPayload,
+}
+
+
+class TelemetryEvent(NamedTuple):
+    """The envelope every event travels in (DESIGN.md section 3).
+
+    An immutable NamedTuple rather than a frozen dataclass: the hub builds 100,000 of them a
+    second on its thread, and a frozen dataclass costs ~1.3 us to build (one object.__setattr__
+    per field) against ~0.3 us. Read its fields by name; never unpack it by position.
+    """
+
+    run_id: str  # the registry's run id
+    seq: int  # 0, 1, 2, ... per run; a gap means a lost event
+    ts: float  # unix time, seconds
+    event_type: TelemetryEventType
+    severity: Severity
+    batch: int | None  # PPO batch (round) index
+    env_id: int | None  # environment index; None for batch- or run-level events
+    epoch: int | None  # host epoch within the episode (the RL step)
+    seed_id: str | None
+    slot_id: str | None
+    message: str  # short human text
+    data: Any  # the payload: an instance of PAYLOAD_TYPES[event_type]
+
+
+@dataclass(frozen=True)
+class SinkStats:
+    """What one telemetry sink did with the events of a run (reported by the hub, kept in the
+    registry's run row)."""
+
+    name: str
+    written: int  # events its write() accepted
+    dropped: int  # events it never got: backlog full, write() raised, or close timed out
+    failures: int  # write() or close() calls that raised
+    last_error: str | None  # "ExceptionClass: message" of the last failure
+
+
+# ---------------------------------------------------------------------------------------------
+# JSON codec. The registry stores every payload as JSON text, at up to 100,000 events/s
+# (DESIGN.md section 8), so encoding is on the hot path: orjson writes a frozen dataclass in ~1 us,
+# where dataclasses.asdict + json.dumps takes ~45 us and json with a `default` hook ~11 us.
+# Payload classes are plain (not slots) dataclasses because orjson is ~3x slower on slots.
+# orjson writes NaN and Infinity as null, which would turn a measured NaN loss into "not
+# measured"; so when orjson's output holds a null, the payload is checked for non-finite floats
+# and, if it has one, written by the stdlib encoder, whose dialect keeps NaN and Infinity.
+# Decoding rebuilds nested dataclasses and tuples from the type hints, so a payload read back
+# equals the one emitted.
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Codec:
+    names: tuple[str, ...]  # field names, in order
+    values: Callable[[Any], tuple[Any, ...]]  # payload -> field values, in order
+    converters: tuple[tuple[str, Callable[[Any], Any]], ...]  # JSON value -> field value
+    # list of payloads of this class -> all their floats (and Nones), nested ones included;
+    # built from map / chain / attrgetter, so it iterates in C, with no Python call per payload.
+    floats: Callable[[list[Any]], Iterable[Any]]
+
+
+def _values_getter(names: Sequence[str]) -> Callable[[Any], tuple[Any, ...]]:
+    if len(names) == 1:
+        get = operator.attrgetter(names[0])
+        return lambda obj: (get(obj),)
+    return operator.attrgetter(*names)
+
+
+def _codec(cls: type, codecs: dict[type, _Codec]) -> _Codec:
+    """The codec of ``cls``, built after those of the dataclasses nested in it."""
+    if cls in codecs:
+        return codecs[cls]
+    hints = typing.get_type_hints(cls)
+    names = tuple(f.name for f in dataclasses.fields(cls))
+    converters: list[tuple[str, Callable[[Any], Any]]] = []
+    float_names: list[str] = []
+    parts: list[Callable[[list[Any]], Iterable[Any]]] = []
+    for name in names:
+        hint = hints[name]
+        convert = _converter(hint, codecs)
+        if convert is not None:
+            converters.append((name, convert))
+        if _mentions(hint, float):
+            float_names.append(name)
+        item = _nested_dataclass(hint)
+        if item is not None:
+            parts.append(_nested_floats(name, hint, _codec(item, codecs).floats))
+    if float_names:
+        get_floats = _values_getter(float_names)
+        parts.insert(0, lambda objs: itertools.chain.from_iterable(map(get_floats, objs)))
+    codecs[cls] = _Codec(
+        names,
+        _values_getter(names),
+        tuple(converters),
+        lambda objs: itertools.chain.from_iterable(part(objs) for part in parts),
+    )
+    return codecs[cls]
+
+
+def _nested_floats(
+    name: str, hint: Any, item_floats: Callable[[list[Any]], Iterable[Any]]
+) -> Callable[[list[Any]], Iterable[Any]]:
+    get = operator.attrgetter(name)
+    if typing.get_origin(hint) is tuple:  # tuple[Item, ...]
+        return lambda objs: item_floats(list(itertools.chain.from_iterable(map(get, objs))))
+    return lambda objs: item_floats([v for v in map(get, objs) if v is not None])
+
+
+def _converter(hint: Any, codecs: dict[type, _Codec]) -> Callable[[Any], Any] | None:
+    """How to turn the JSON value of a field typed ``hint`` back into the field's value."""
+    if dataclasses.is_dataclass(hint):
+        cls = hint
+        return lambda value: _decode(cls, value)
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin is tuple:
+        item = _converter(args[0], codecs) if len(args) == 2 and args[1] is Ellipsis else None
+        if item is None:
+            return tuple
+        return lambda value: tuple(item(v) for v in value)
+    if origin in (typing.Union, types.UnionType):
+        inner = [a for a in args if a is not type(None)]
+        convert = _converter(inner[0], codecs) if len(inner) == 1 else None
+        if convert is None:
+            return None
+        return lambda value: None if value is None else convert(value)
+    return None
+
+
+def _mentions(hint: Any, leaf: type) -> bool:
+    return hint is leaf or any(_mentions(a, leaf) for a in typing.get_args(hint))
+
+
+def _nested_dataclass(hint: Any) -> type | None:
+    """The dataclass a field holds (``X``, ``X | None`` or ``tuple[X, ...]``), if any."""
+    if dataclasses.is_dataclass(hint):
+        return hint
+    for arg in typing.get_args(hint):
+        found = _nested_dataclass(arg) if arg is not Ellipsis else None
+        if found is not None:
+            return found
+    return None
+
+
+_CODECS: dict[type, _Codec] = {}
+for _payload_class in set(PAYLOAD_TYPES.values()):
+    _codec(_payload_class, _CODECS)
+
+
+def _as_dict(obj: Any) -> dict[str, Any]:
+    codec = _CODECS.get(type(obj))
+    if codec is None:
+        raise TypeError(f"{type(obj).__name__} is not a registered payload type")
+    return dict(zip(codec.names, codec.values(obj)))
+
+
+_STDLIB_ENCODER = json.JSONEncoder(separators=(",", ":"), default=_as_dict, allow_nan=True)
+
+
+def _has_non_finite(cls: type, payloads: list[Any]) -> bool:
+    """True when a float anywhere in ``payloads`` (all of class ``cls``) is NaN or infinite.
+
+    Sums the floats in C instead of testing each: the sum is finite unless a term is NaN or
+    infinite (or finite terms overflow: a harmless false alarm, the slow path is exact too).
+    """
+    total = sum(filter(None, _CODECS[cls].floats(payloads)))  # filter(None) drops None and 0.0
+    return total - total != 0.0  # NaN - NaN and inf - inf are NaN
+
+
+def encode_payloads(payloads: Sequence[Any]) -> list[str]:
+    """Serialise registered payload dataclasses to compact JSON text (NaN and Infinity kept).
+
+    Same output as ``encode_payload`` on each; in bulk, the NaN screen runs once per class.
+
+    Raises:
+        TypeError: a payload is not an instance of a class in ``PAYLOAD_TYPES``.
+    """
+    classes = set(map(type, payloads))
+    if not classes <= _CODECS.keys():
+        names = sorted(c.__name__ for c in classes - _CODECS.keys())
+        raise TypeError(f"not registered payload types: {', '.join(names)}")
+    try:
+        texts = list(map(orjson.dumps, payloads))
+    except orjson.JSONEncodeError:  # an int beyond 64 bits: orjson refuses, the stdlib does not
+        texts = list(map(_dumps_any_int, payloads))
+    with_null = [i for i, text in enumerate(texts) if b"null" in text]
+    for cls in classes if with_null else ():
+        suspects = [i for i in with_null if type(payloads[i]) is cls]
+        if suspects and _has_non_finite(cls, [payloads[i] for i in suspects]):
+            for i in suspects:
+                if _has_non_finite(cls, [payloads[i]]):
+                    texts[i] = _STDLIB_ENCODER.encode(payloads[i]).encode()
+    return list(map(bytes.decode, texts))
+
+
+def _dumps_any_int(payload: Any) -> bytes:
+    try:
+        return orjson.dumps(payload)
+    except orjson.JSONEncodeError:
+        return _STDLIB_ENCODER.encode(payload).encode()
+
+
+def encode_payload(payload: Any) -> str:
+    """Serialise one registered payload dataclass to compact JSON text (NaN and Infinity kept).
+
+    Raises:
+        TypeError: ``payload`` is not an instance of a class in ``PAYLOAD_TYPES``.
+    """
+    return encode_payloads([payload])[0]
+
+
+def _decode(cls: type, obj: dict[str, Any]) -> Any:
+    for name, convert in _CODECS[cls].converters:
+        if name in obj:
+            obj[name] = convert(obj[name])
+    return cls(**obj)
+
+
+def decode_payload(event_type: TelemetryEventType, text: str) -> Any:
+    """Rebuild the payload of an ``event_type`` event from the JSON text ``encode_payload`` made.
+
+    Integers beyond 64 bits (written exactly) are read back as floats.
+
+    Raises:
+        KeyError: ``event_type`` has no payload class.
+        TypeError, ValueError: the text does not fit the payload class.
+    """
+    try:
+        obj = orjson.loads(text)
+    except orjson.JSONDecodeError:  # NaN / Infinity tokens: only the stdlib reads them
+        obj = json.loads(text)
+    return _decode(PAYLOAD_TYPES[event_type], obj)
+
+
+def encode_event(event: TelemetryEvent) -> str:
+    """One event as a JSON object (the envelope, with the payload under ``data``), one line."""
+    envelope = orjson.dumps(
+        {
+            "run_id": event.run_id,
+            "seq": event.seq,
+            "ts": event.ts,
+            "event_type": event.event_type.value,
+            "severity": event.severity.value,
+            "batch": event.batch,
+            "env_id": event.env_id,
+            "epoch": event.epoch,
+            "seed_id": event.seed_id,
+            "slot_id": event.slot_id,
+            "message": event.message,
+        }
+    ).decode()
+    return f'{envelope[:-1]},"data":{encode_payload(event.data)}}}'
