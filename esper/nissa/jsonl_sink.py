@@ -1,0 +1,22 @@
+"""A sink that appends every event to a JSON Lines file (one envelope per line)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from esper.leyline.events import TelemetryEvent, encode_event
+
+
+class JsonlSink:
+    """Appends events to ``path`` as JSON Lines; each batch is flushed to the OS on write."""
+
+    def __init__(self, path: str | Path, name: str = "jsonl") -> None:
+        self.name = name
+        self._file = Path(path).open("a", encoding="utf-8")
+
+    def write(self, events: list[TelemetryEvent]) -> None:
+        self._file.write("".join(encode_event(e) + "\n" for e in events))
+        self._file.flush()
+
+    def close(self) -> None:
+        self._file.close()

@@ -1,0 +1,164 @@
+"""Recording one run: the registry row, the telemetry hub, the heartbeat and the end status.
+
+Wrap the training of a run in ``recording``::
+
+    registry = Registry.open(path)
+    new = NewRun(experiment=spec.name, config=config_dict, seed=spec.seed, spec_path=str(path))
+    with recording(registry, new, sinks=[mlflow_sink]) as rec:
+        rec.hub.emit(TelemetryEventType.TRAINING_STARTED, TrainingStartedPayload(...))
+        train(spec, rec.hub)
+    print(registry.run(rec.run_id).status)
+
+How the run ends (DESIGN.md section 8, reliability):
+- the block returns: FINISHED;
+- SIGINT (KeyboardInterrupt) or SIGTERM (``RunTerminated``, raised by the handler installed
+  here): KILLED, with every event emitted before the signal written first; the exception is
+  re-raised, so the process still ends the way the signal asks (SIGTERM exits with 143);
+- any other exception: FAILED, with the exception class, message and traceback stored, then
+  re-raised;
+- SIGKILL, OOM, power loss: nothing runs; readers show the run as CRASHED (dead pid or stale
+  heartbeat).
+In every case a RUN_FINISHED event is the run's last event and the row records, per sink, the
+events written and dropped.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+import traceback
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from types import FrameType
+
+from esper.leyline.events import RunFinishedPayload, TelemetryEventType
+from esper.nissa.hub import Sink, TelemetryHub
+from esper.nissa.registry_sink import RegistrySink
+from esper.registry import NewRun, Registry, RunRecord, RunStatus
+from esper.registry.heartbeat import DEFAULT_INTERVAL, Heartbeat
+
+_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+class RunTerminated(SystemExit):
+    """Raised in the main thread when SIGTERM arrives inside ``recording``.
+
+    A ``SystemExit`` (exit status 128 + SIGTERM = 143), so that ``except Exception`` in the
+    training code does not swallow it and an uncaught one ends the process without a traceback.
+    """
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(128 + signum)
+        self.signum = signum
+
+
+@dataclass(frozen=True)
+class Recording:
+    """A run being recorded: emit its events through ``hub``."""
+
+    run: RunRecord  # the row as created (status RUNNING)
+    hub: TelemetryHub
+    registry: Registry
+
+    @property
+    def run_id(self) -> str:
+        return self.run.run_id
+
+
+@contextmanager
+def recording(
+    registry: Registry,
+    new: NewRun,
+    *,
+    sinks: Sequence[Sink] = (),
+    heartbeat_interval: float = DEFAULT_INTERVAL,
+    close_timeout: float = 60.0,
+) -> Iterator[Recording]:
+    """Create a RUNNING run, record its events while the block runs, and store how it ended.
+
+    :param registry: where the run and its events go (the registry sink is added here)
+    :param new: what the run is (experiment, resolved config, seed, ...)
+    :param sinks: further sinks (MLflow, JSONL); their drops are reported like the registry's
+    :param heartbeat_interval: seconds between heartbeats
+    :param close_timeout: seconds the final flush may take; events still unwritten then are
+        counted as dropped
+    SIGINT and SIGTERM handlers are installed (main thread only) while the block runs; a
+    second signal during the final flush is ignored, so the end status is always written.
+    """
+    run = registry.create_run(new)
+    hub = TelemetryHub(run.run_id, [RegistrySink(registry), *sinks])
+    heartbeat = Heartbeat(lambda: registry.heartbeat(run.run_id), heartbeat_interval).start()
+    rec = Recording(run, hub, registry)
+    previous = _install_handlers()
+    try:
+        yield rec
+    except KeyboardInterrupt:
+        _end(rec, heartbeat, close_timeout, RunStatus.KILLED, "SIGINT")
+        raise
+    except RunTerminated as exc:
+        _end(rec, heartbeat, close_timeout, RunStatus.KILLED, signal.Signals(exc.signum).name)
+        raise
+    except BaseException as exc:
+        reason = f"{type(exc).__name__}: {exc}"
+        _end(rec, heartbeat, close_timeout, RunStatus.FAILED, reason, traceback.format_exc())
+        raise
+    else:
+        _end(rec, heartbeat, close_timeout, RunStatus.FINISHED)
+    finally:
+        _restore_handlers(previous)
+
+
+def _end(
+    rec: Recording,
+    heartbeat: Heartbeat,
+    close_timeout: float,
+    status: RunStatus,
+    exit_reason: str | None = None,
+    tb: str | None = None,
+) -> None:
+    _ignore_signals()
+    try:
+        rec.hub.flush(close_timeout)
+        before = rec.hub.stats()
+        rec.hub.emit(
+            TelemetryEventType.RUN_FINISHED,
+            RunFinishedPayload(status.value, before.emitted, before.dropped),
+            message=exit_reason or "",
+        )
+        final = rec.hub.close(close_timeout)
+    finally:
+        heartbeat.stop()
+    rec.registry.finish_run(
+        rec.run_id, status, exit_reason=exit_reason, traceback=tb, sinks=final.sinks
+    )
+
+
+_Handlers = dict[int, object]
+
+
+def _install_handlers() -> _Handlers | None:
+    """SIGINT -> KeyboardInterrupt, SIGTERM -> RunTerminated; None off the main thread, where
+    Python cannot install handlers (the caller's own handling applies)."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    previous: _Handlers = {s: signal.getsignal(s) for s in _SIGNALS}
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _raise_terminated)
+    return previous
+
+
+def _raise_terminated(signum: int, frame: FrameType | None) -> None:
+    raise RunTerminated(signum)
+
+
+def _ignore_signals() -> None:
+    if threading.current_thread() is threading.main_thread():
+        for s in _SIGNALS:
+            signal.signal(s, signal.SIG_IGN)
+
+
+def _restore_handlers(previous: _Handlers | None) -> None:
+    if previous is not None:
+        for s, handler in previous.items():
+            signal.signal(s, handler)  # type: ignore[arg-type]
