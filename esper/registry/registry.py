@@ -1,0 +1,229 @@
+"""The run registry: one object over ``runs.db`` for writing runs and events and reading them.
+
+Example::
+
+    registry = Registry.open()                      # ./runs.db, or $ESPER_REGISTRY
+    run = registry.create_run(NewRun(experiment="quickstart", config=config, seed=0))
+    registry.write_events(events)                   # one transaction per batch
+    registry.finish_run(run.run_id, RunStatus.FINISHED)
+    for event in registry.events(registry.resolve("quickstart-1").run_id):
+        ...
+
+The object may be shared by threads (the telemetry sink, the heartbeat, the run loop): one
+SQLite connection, used under a lock. Runs are usually recorded through
+``esper.nissa.recording``, which adds the hub, the heartbeat and the end status.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import TypeVar
+
+from sqlite_utils import Database
+
+from esper.leyline.events import SinkStats, TelemetryEvent, TelemetryEventType
+from esper.registry import connection, provenance, refs, runs
+from esper.registry import events as event_rows
+from esper.registry.errors import RunNotFound
+from esper.registry.metrics import summarise_metrics
+from esper.registry.records import NewRun, RunRecord, RunStatus, RunSummary
+
+T = TypeVar("T")
+
+DEFAULT_STALE_AFTER = 30.0  # seconds without a heartbeat before a RUNNING run shows as CRASHED
+
+
+class Registry:
+    """Runs and their events in one SQLite file. Open it with ``Registry.open``."""
+
+    def __init__(self, db: Database, path: Path, stale_after: float) -> None:
+        self._db = db
+        self.path = path
+        self.stale_after = stale_after
+        self._lock = threading.RLock()
+        self._host = socket.gethostname()
+        self._events = event_rows.EventWriter(db)
+
+    @classmethod
+    def open(
+        cls,
+        path: str | os.PathLike[str] | None = None,
+        *,
+        create: bool = True,
+        stale_after: float = DEFAULT_STALE_AFTER,
+    ) -> Registry:
+        """Open (and if needed create or upgrade) a registry.
+
+        :param path: the file; None: ``$ESPER_REGISTRY``, else ``./runs.db``
+        :param create: create the file if it does not exist (False for read-only commands)
+        :param stale_after: seconds without a heartbeat after which a RUNNING run is CRASHED
+        Raises:
+            RegistryError: missing (with ``create=False``), not SQLite, damaged, foreign, or
+                written by a newer esper.
+        """
+        resolved = connection.registry_path(path)
+        return cls(connection.connect(resolved, create=create), resolved, stale_after)
+
+    def close(self) -> None:
+        with self._lock:
+            self._events.close()
+            self._db.close()
+
+    def __enter__(self) -> Registry:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # --- writing -----------------------------------------------------------------------------
+
+    def create_run(self, new: NewRun) -> RunRecord:
+        """Insert a RUNNING run with its provenance (host, pid, git, versions) and return it."""
+        origin = provenance.collect()
+        now = time.time()
+        with self._lock:
+            run_id = self._write(lambda: runs.insert_run(self._db, new, origin, now))
+        return self.run(run_id)
+
+    def write_events(self, events: Sequence[TelemetryEvent]) -> None:
+        """Insert events in one ``BEGIN IMMEDIATE`` transaction (retried while locked)."""
+        if not events:
+            return
+        body = self._events.prepare(events)  # encodes the first chunk before taking the lock
+        with self._lock:
+            self._write(body)
+
+    def heartbeat(self, run_id: str) -> None:
+        """Stamp ``heartbeat_at`` = now on a RUNNING run."""
+        now = time.time()
+        with self._lock:
+            self._write(lambda: runs.touch_heartbeat(self._db, run_id, now))
+
+    def finish_run(
+        self,
+        run_id: str,
+        status: RunStatus,
+        *,
+        exit_reason: str | None = None,
+        traceback: str | None = None,
+        sinks: Sequence[SinkStats] = (),
+    ) -> RunRecord:
+        """Record how a run ended (FINISHED, FAILED or KILLED) and what each sink dropped."""
+        if status not in runs.ENDED:
+            raise ValueError(f"a run ends FINISHED, FAILED or KILLED, not {status.value}")
+        now = time.time()
+        with self._lock:
+            self._write(
+                lambda: runs.finish_run(
+                    self._db, run_id, status, exit_reason=exit_reason, traceback=traceback,
+                    sinks=sinks, now=now,
+                )
+            )
+        return self.run(run_id)
+
+    def set_mlflow_ids(self, run_id: str, mlflow_run_id: str, mlflow_experiment_id: str) -> None:
+        """Link a run to its MLflow run."""
+        with self._lock:
+            self._write(
+                lambda: runs.set_mlflow_ids(self._db, run_id, mlflow_run_id, mlflow_experiment_id)
+            )
+
+    # --- reading -----------------------------------------------------------------------------
+
+    def runs(
+        self,
+        *,
+        status: RunStatus | None = None,
+        experiment: str | None = None,
+        name: str | None = None,
+        tag: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int | None = None,
+    ) -> list[RunRecord]:
+        """Runs matching every filter given, newest first.
+
+        :param tag: ``"key"`` (the tag is set) or ``"key=value"``
+        :param since: started at or after; :param until: started before
+        """
+        where = runs.RunFilter(status, experiment, name, tag, since, until, limit)
+        with self._lock:
+            return runs.select_runs(self._db, where, self._liveness())
+
+    def run(self, run_id: str) -> RunRecord:
+        """The run with this exact id.
+
+        Raises:
+            RunNotFound: no such run.
+        """
+        with self._lock:
+            record = runs.get_run(self._db, run_id, self._liveness())
+        if record is None:
+            raise RunNotFound(f"no run with id '{run_id}' in {self.path}")
+        return record
+
+    def resolve(self, ref: str) -> RunRecord:
+        """The run ``ref`` names: a full id, a unique id prefix, or a name (the latest such run).
+
+        Raises:
+            RunNotFound, AmbiguousRun: the message lists the candidates.
+        """
+        with self._lock:
+            run_id = refs.resolve_ref(self._db, ref)
+        return self.run(run_id)
+
+    def events(
+        self,
+        run_id: str,
+        *,
+        types: Iterable[TelemetryEventType] | None = None,
+        env_id: int | None = None,
+        batch: int | None = None,
+        limit: int | None = None,
+    ) -> Iterator[TelemetryEvent]:
+        """A run's events in seq order, read page by page (memory does not grow with the run)."""
+        wanted = None if types is None else tuple(types)
+        after, remaining = -1, limit
+        while remaining is None or remaining > 0:
+            with self._lock:
+                page = event_rows.select_events(
+                    self._db, run_id, types=wanted, env_id=env_id, batch=batch, after_seq=after,
+                    page=2_000 if remaining is None else min(remaining, 2_000),
+                )
+            if not page:
+                return
+            yield from page
+            after = page[-1].seq
+            if remaining is not None:
+                remaining -= len(page)
+
+    def event_counts(self, run_id: str) -> list[tuple[str, int]]:
+        """(event type, count) for a run, most frequent first."""
+        with self._lock:
+            return event_rows.count_by_type(self._db, run_id)
+
+    def summary(self, ref: str) -> RunSummary:
+        """What ``esper show`` prints: the run, its event counts by type, its metrics summary.
+
+        Raises:
+            RunNotFound, AmbiguousRun: ``ref`` does not name exactly one run.
+        """
+        run = self.resolve(ref)
+        with self._lock:
+            counts = event_rows.count_by_type(self._db, run.run_id)
+            metrics = summarise_metrics(self._db, run.run_id)
+        return RunSummary(run, tuple(counts), tuple(metrics))
+
+    # -----------------------------------------------------------------------------------------
+
+    def _write(self, body: Callable[[], T]) -> T:
+        return connection.write_transaction(self._db, self.path, body)
+
+    def _liveness(self) -> runs.Liveness:
+        return runs.Liveness(self._host, time.time(), self.stale_after)

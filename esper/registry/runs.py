@@ -1,0 +1,250 @@
+"""The ``runs`` table: a run's row from creation to its end status, and queries over runs.
+
+CRASHED is never stored: a RUNNING row is shown as CRASHED when its process is gone (same host:
+the pid is dead) or its heartbeat is older than ``stale_after`` seconds (any host).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlite_utils import Database
+
+from esper.leyline.events import SinkStats
+from esper.registry.provenance import Provenance
+from esper.registry.records import NewRun, RunRecord, RunStatus
+
+ENDED = (RunStatus.FINISHED, RunStatus.FAILED, RunStatus.KILLED)
+
+
+@dataclass(frozen=True)
+class RunFilter:
+    """Which runs to list; every field that is not None must match."""
+
+    status: RunStatus | None = None
+    experiment: str | None = None
+    name: str | None = None
+    tag: str | None = None  # "key" (the tag is set) or "key=value"
+    since: datetime | None = None  # started at or after
+    until: datetime | None = None  # started before
+    limit: int | None = None  # newest first
+
+
+@dataclass(frozen=True)
+class Liveness:
+    """How to tell whether a RUNNING row's process still lives."""
+
+    host: str  # this machine: pids are only checked here
+    now: float  # unix seconds
+    stale_after: float  # seconds without a heartbeat after which any run counts as crashed
+
+    def status(self, stored: str, host: str, pid: int, heartbeat_at: float | None) -> RunStatus:
+        status = RunStatus(stored)
+        if status is not RunStatus.RUNNING:
+            return status
+        stale = heartbeat_at is None or self.now - heartbeat_at > self.stale_after
+        if stale or (host == self.host and not _pid_alive(pid)):
+            return RunStatus.CRASHED
+        return status
+
+
+def new_run_id() -> str:
+    """12 hex characters (48 random bits)."""
+    return secrets.token_hex(6)
+
+
+def canonical_json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def sha256_of_file(path: str | None) -> str | None:
+    if path is None or not Path(path).is_file():
+        return None
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def insert_run(db: Database, new: NewRun, origin: Provenance, now: float) -> str:
+    """Insert a RUNNING row for ``new``; call inside a write transaction. Returns the run id."""
+    run_id = new_run_id()
+    name = new.name
+    if name is None:
+        count = db.execute(
+            "SELECT count(*) FROM runs WHERE experiment = ?", [new.experiment]
+        ).fetchone()[0]
+        name = f"{new.experiment}-{count + 1}"
+    config = canonical_json(new.config)
+    db["runs"].insert(
+        {
+            "run_id": run_id,
+            "name": name,
+            "experiment": new.experiment,
+            "spec_path": new.spec_path,
+            "spec_sha256": sha256_of_file(new.spec_path),
+            "config": config,
+            "config_sha256": hashlib.sha256(config.encode()).hexdigest(),
+            "status": RunStatus.RUNNING.value,
+            "created_at": now,
+            "started_at": now,
+            "heartbeat_at": now,
+            "pid": origin.pid,
+            "host": origin.host,
+            "user": origin.user,
+            "git_commit": origin.git_commit,
+            "git_dirty": None if origin.git_dirty is None else int(origin.git_dirty),
+            "esper_version": origin.esper_version,
+            "torch_version": origin.torch_version,
+            "python_version": origin.python_version,
+            "seed": new.seed,
+            "device": new.device,
+            "group_id": new.group_id,
+            "parent_run_id": new.parent_run_id,
+            "tags": canonical_json(dict(new.tags)),
+            "notes": new.notes,
+            "event_count": 0,
+            "sinks": "[]",
+        }
+    )
+    return run_id
+
+
+def finish_run(
+    db: Database,
+    run_id: str,
+    status: RunStatus,
+    *,
+    exit_reason: str | None,
+    traceback: str | None,
+    sinks: Sequence[SinkStats],
+    now: float,
+) -> None:
+    """Set the end status of a run; call inside a write transaction."""
+    db.execute(
+        "UPDATE runs SET status = ?, exit_reason = ?, traceback = ?, ended_at = ?, "
+        "heartbeat_at = ?, sinks = ? WHERE run_id = ?",
+        [status.value, exit_reason, traceback, now, now, _sinks_json(sinks), run_id],
+    )
+
+
+def touch_heartbeat(db: Database, run_id: str, now: float) -> None:
+    db.execute(
+        "UPDATE runs SET heartbeat_at = ? WHERE run_id = ? AND status = ?",
+        [now, run_id, RunStatus.RUNNING.value],
+    )
+
+
+def set_mlflow_ids(db: Database, run_id: str, mlflow_run_id: str, experiment_id: str) -> None:
+    db.execute(
+        "UPDATE runs SET mlflow_run_id = ?, mlflow_experiment_id = ? WHERE run_id = ?",
+        [mlflow_run_id, experiment_id, run_id],
+    )
+
+
+def select_runs(db: Database, where: RunFilter, liveness: Liveness) -> list[RunRecord]:
+    """Runs matching ``where``, newest first."""
+    clauses: list[str] = []
+    params: list[Any] = []
+    derived = where.status in (RunStatus.RUNNING, RunStatus.CRASHED)
+    if where.status is not None:
+        clauses.append("status = ?")
+        params.append(RunStatus.RUNNING.value if derived else where.status.value)
+    for column, value in (("experiment", where.experiment), ("name", where.name)):
+        if value is not None:
+            clauses.append(f"{column} = ?")
+            params.append(value)
+    if where.tag is not None:
+        key, _, value = where.tag.partition("=")
+        clauses.append(
+            "EXISTS (SELECT 1 FROM json_each(runs.tags) AS t WHERE t.key = ? AND (? OR t.value = ?))"
+        )
+        params += [key, "=" not in where.tag, value]
+    if where.since is not None:
+        clauses.append("started_at >= ?")
+        params.append(where.since.timestamp())
+    if where.until is not None:
+        clauses.append("started_at < ?")
+        params.append(where.until.timestamp())
+    sql = "SELECT * FROM runs"
+    if clauses:
+        sql += " WHERE " + " AND ".join(clauses)
+    sql += " ORDER BY started_at DESC, rowid DESC"
+    if where.limit is not None and not derived:
+        sql += f" LIMIT {int(where.limit)}"
+    records = [to_record(row, liveness) for row in db.query(sql, params)]
+    if derived:
+        records = [r for r in records if r.status is where.status][: where.limit]
+    return records
+
+
+def get_run(db: Database, run_id: str, liveness: Liveness) -> RunRecord | None:
+    rows = list(db.query("SELECT * FROM runs WHERE run_id = ?", [run_id]))
+    return to_record(rows[0], liveness) if rows else None
+
+
+def to_record(row: dict[str, Any], liveness: Liveness) -> RunRecord:
+    return RunRecord(
+        run_id=row["run_id"],
+        name=row["name"],
+        experiment=row["experiment"],
+        status=liveness.status(row["status"], row["host"], row["pid"], row["heartbeat_at"]),
+        config=json.loads(row["config"]),
+        config_sha256=row["config_sha256"],
+        spec_path=row["spec_path"],
+        spec_sha256=row["spec_sha256"],
+        exit_reason=row["exit_reason"],
+        traceback=row["traceback"],
+        created_at=row["created_at"],
+        started_at=row["started_at"],
+        ended_at=row["ended_at"],
+        heartbeat_at=row["heartbeat_at"],
+        pid=row["pid"],
+        host=row["host"],
+        user=row["user"],
+        git_commit=row["git_commit"],
+        git_dirty=None if row["git_dirty"] is None else bool(row["git_dirty"]),
+        esper_version=row["esper_version"],
+        torch_version=row["torch_version"],
+        python_version=row["python_version"],
+        seed=row["seed"],
+        device=row["device"],
+        group_id=row["group_id"],
+        parent_run_id=row["parent_run_id"],
+        mlflow_run_id=row["mlflow_run_id"],
+        mlflow_experiment_id=row["mlflow_experiment_id"],
+        tags=json.loads(row["tags"]),
+        notes=row["notes"],
+        event_count=row["event_count"],
+        sinks=tuple(SinkStats(**s) for s in json.loads(row["sinks"])),
+    )
+
+
+def _sinks_json(sinks: Sequence[SinkStats]) -> str:
+    return json.dumps(
+        [
+            {
+                "name": s.name,
+                "written": s.written,
+                "dropped": s.dropped,
+                "failures": s.failures,
+                "last_error": s.last_error,
+            }
+            for s in sinks
+        ]
+    )
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, owned by another user
+        return True
+    return True
