@@ -1,0 +1,267 @@
+"""How ``esper runs``, ``esper show`` and ``esper events`` present registry data.
+
+Terminal output is built with rich; machine output is JSON with a stable shape:
+- a run (``run_to_dict``): run_id, name, experiment, status, started_at / ended_at /
+  heartbeat_at (unix seconds, null when unknown), duration_s, event_count, events_dropped,
+  seed, device, host, pid, user, git_commit, git_dirty, versions, group_id, parent_run_id,
+  mlflow ids, tags, notes, spec_path, spec_sha256, config_sha256, exit_reason; with
+  ``details=True`` also config, traceback and sinks (per sink: written, dropped, failures,
+  last_error);
+- ``esper show --json`` adds event_counts ({type: count}) and metrics (per key: count,
+  first_step, last_step, last, min, max);
+- ``esper events --format jsonl``: one envelope per line (``encode_event``).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from rich.console import Console, Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+
+from esper.leyline.events import TelemetryEvent, encode_payload
+from esper.registry.records import RunRecord, RunStatus, RunSummary
+
+_STATUS_STYLE = {
+    RunStatus.RUNNING: "cyan",
+    RunStatus.FINISHED: "green",
+    RunStatus.FAILED: "red",
+    RunStatus.KILLED: "yellow",
+    RunStatus.CRASHED: "magenta",
+}
+_DATA_WIDTH = 100  # characters of an event's payload shown in a table cell
+
+
+def console() -> Console:
+    """A console on stdout; wide when stdout is not a terminal, so tables are not squeezed."""
+    return Console(width=None if sys.stdout.isatty() else 200, highlight=False)
+
+
+def run_to_dict(run: RunRecord, *, details: bool = False) -> dict[str, Any]:
+    """A run as a JSON-ready dict (the shape is documented in this module's docstring)."""
+    out: dict[str, Any] = {
+        "run_id": run.run_id,
+        "name": run.name,
+        "experiment": run.experiment,
+        "status": run.status.value,
+        "started_at": run.started_at,
+        "ended_at": run.ended_at,
+        "heartbeat_at": run.heartbeat_at,
+        "duration_s": run.duration,
+        "event_count": run.event_count,
+        "events_dropped": run.events_dropped,
+        "seed": run.seed,
+        "device": run.device,
+        "host": run.host,
+        "pid": run.pid,
+        "user": run.user,
+        "git_commit": run.git_commit,
+        "git_dirty": run.git_dirty,
+        "esper_version": run.esper_version,
+        "torch_version": run.torch_version,
+        "python_version": run.python_version,
+        "group_id": run.group_id,
+        "parent_run_id": run.parent_run_id,
+        "mlflow_run_id": run.mlflow_run_id,
+        "mlflow_experiment_id": run.mlflow_experiment_id,
+        "tags": dict(run.tags),
+        "notes": run.notes,
+        "spec_path": run.spec_path,
+        "spec_sha256": run.spec_sha256,
+        "config_sha256": run.config_sha256,
+        "exit_reason": run.exit_reason,
+    }
+    if details:
+        out["config"] = run.config
+        out["traceback"] = run.traceback
+        out["sinks"] = [
+            {
+                "name": s.name,
+                "written": s.written,
+                "dropped": s.dropped,
+                "failures": s.failures,
+                "last_error": s.last_error,
+            }
+            for s in run.sinks
+        ]
+    return out
+
+
+def summary_to_dict(summary: RunSummary) -> dict[str, Any]:
+    out = run_to_dict(summary.run, details=True)
+    out["event_counts"] = dict(summary.event_counts)
+    out["metrics"] = {
+        m.key: {
+            "count": m.count,
+            "first_step": m.first_step,
+            "last_step": m.last_step,
+            "last": m.last,
+            "min": m.min,
+            "max": m.max,
+        }
+        for m in summary.metrics
+    }
+    return out
+
+
+def to_json(value: Any) -> str:
+    return json.dumps(value, indent=2)
+
+
+def runs_table(runs: list[RunRecord]) -> RenderableType:
+    """id, name, experiment, status, started, duration, events: one row per run."""
+    if not runs:
+        return Text("no runs match")
+    table = Table(box=None, header_style="bold")
+    for column in ("id", "name", "experiment", "status", "started", "duration"):
+        table.add_column(column)
+    table.add_column("events", justify="right")
+    for run in runs:
+        events = f"{run.event_count:,}"
+        if run.events_dropped:
+            events += f" ({run.events_dropped:,} dropped)"
+        table.add_row(
+            run.run_id,
+            run.name,
+            run.experiment,
+            _status(run.status),
+            _when(run.started_at),
+            _duration(run),
+            events,
+        )
+    return table
+
+
+def summary_view(summary: RunSummary) -> RenderableType:
+    """Status, timings, provenance, sinks, event counts by type, metrics, config."""
+    run = summary.run
+    facts = Table.grid(padding=(0, 2))
+    facts.add_column(style="bold")
+    facts.add_column()
+    rows: list[tuple[str, str | Text]] = [
+        ("run", f"{run.run_id}  {run.name}"),
+        ("experiment", run.experiment),
+        ("status", _status(run.status)),
+        ("started", _when(run.started_at)),
+        ("ended", _when(run.ended_at)),
+        ("duration", _duration(run)),
+        ("last heartbeat", _when(run.heartbeat_at)),
+        ("events", f"{run.event_count:,}"),
+        ("seed / device", f"{run.seed} / {run.device}"),
+        ("host / pid / user", f"{run.host} / {run.pid} / {run.user or '-'}"),
+        ("git", _git(run)),
+        ("versions", f"esper {run.esper_version}, torch {run.torch_version or '-'}, "
+                     f"python {run.python_version}"),
+        ("config sha256", run.config_sha256),
+    ]
+    if run.spec_path:
+        rows.append(("spec", f"{run.spec_path} ({(run.spec_sha256 or 'missing')[:12]})"))
+    if run.tags:
+        rows.append(("tags", ", ".join(f"{k}={v}" for k, v in run.tags.items())))
+    if run.group_id or run.parent_run_id:
+        rows.append(("group / parent", f"{run.group_id or '-'} / {run.parent_run_id or '-'}"))
+    if run.exit_reason:
+        rows.append(("exit reason", run.exit_reason))
+    for name, value in rows:
+        facts.add_row(name, value)
+    parts: list[RenderableType] = [facts]
+    if run.sinks:
+        parts.append(_sinks_table(run))
+    parts.append(_counts_table(summary))
+    if summary.metrics:
+        parts.append(_metrics_table(summary))
+    parts.append(Text("config", style="bold"))
+    parts.append(Text(json.dumps(run.config, indent=2, sort_keys=True)))
+    if run.traceback:
+        parts.append(Text("traceback", style="bold"))
+        parts.append(Text(run.traceback.rstrip()))
+    return Group(*parts)
+
+
+def events_table(events: Iterable[TelemetryEvent]) -> RenderableType:
+    table = Table(box=None, header_style="bold")
+    for column in ("seq", "time", "type", "severity", "batch", "env", "epoch", "slot", "seed"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("message")
+    table.add_column("data", overflow="fold")
+    for e in events:
+        data = encode_payload(e.data)
+        if len(data) > _DATA_WIDTH:
+            data = data[: _DATA_WIDTH - 1] + "…"
+        table.add_row(
+            str(e.seq),
+            datetime.fromtimestamp(e.ts).strftime("%H:%M:%S.%f")[:-3],
+            e.event_type.value,
+            e.severity.value,
+            *(("-" if v is None else str(v)) for v in (e.batch, e.env_id, e.epoch, e.slot_id, e.seed_id)),
+            e.message,
+            data,
+        )
+    return table
+
+
+def _sinks_table(run: RunRecord) -> RenderableType:
+    table = Table(title="sinks", title_justify="left", box=None, header_style="bold")
+    for column in ("sink", "written", "dropped", "failures", "last error"):
+        table.add_column(column)
+    for s in run.sinks:
+        dropped = Text(f"{s.dropped:,}", style="red" if s.dropped else "")
+        table.add_row(s.name, f"{s.written:,}", dropped, str(s.failures), s.last_error or "-")
+    return table
+
+
+def _counts_table(summary: RunSummary) -> RenderableType:
+    table = Table(title="events by type", title_justify="left", box=None, header_style="bold")
+    table.add_column("type")
+    table.add_column("count", justify="right")
+    for event_type, count in summary.event_counts:
+        table.add_row(event_type, f"{count:,}")
+    return table
+
+
+def _metrics_table(summary: RunSummary) -> RenderableType:
+    table = Table(title="metrics", title_justify="left", box=None, header_style="bold")
+    for column in ("key", "count", "steps", "last", "min", "max"):
+        table.add_column(column)
+    for m in summary.metrics:
+        table.add_row(
+            m.key, str(m.count), f"{m.first_step}..{m.last_step}",
+            f"{m.last:.6g}", f"{m.min:.6g}", f"{m.max:.6g}",
+        )
+    return table
+
+
+def _status(status: RunStatus) -> Text:
+    return Text(status.value, style=_STATUS_STYLE[status])
+
+
+def _when(ts: float | None) -> str:
+    return "-" if ts is None else datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _duration(run: RunRecord) -> str:
+    if run.status is RunStatus.RUNNING:
+        return _seconds(time.time() - run.started_at) + " so far"
+    if run.duration is None:
+        return "-"  # crashed: no end time
+    return _seconds(run.duration)
+
+
+def _seconds(seconds: float) -> str:
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m{secs:02d}s" if hours else f"{minutes}m{secs:02d}s"
+
+
+def _git(run: RunRecord) -> str:
+    if run.git_commit is None:
+        return "- (not a git work tree)"
+    return run.git_commit[:12] + (" (dirty)" if run.git_dirty else "")
