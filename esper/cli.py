@@ -16,6 +16,8 @@ import esper
 from esper.experiment import load, spec_to_dict
 from esper.experiment.config_diff import changed_from_defaults
 from esper.leyline.errors import EsperError, SpecError
+from esper.leyline.events import TelemetryEventType, encode_event
+from esper.registry import Registry, RunStatus, render
 
 
 class _UserError(click.ClickException):
@@ -97,6 +99,97 @@ def _print_validated(result: dict[str, Any]) -> None:
     for change in result["changed"]:
         click.echo(f"#   {change['key']}: {json.dumps(change['value'])} "
                    f"(default {json.dumps(change['default'])})")
+
+
+registry_option = click.option(
+    "--registry", "registry_path", envvar="ESPER_REGISTRY", default=None,
+    type=click.Path(dir_okay=False), help="Run registry file [default: $ESPER_REGISTRY, else ./runs.db].")
+_EVENTS_TABLE_ROWS = 1_000  # rows `esper events` shows as a table without --limit
+
+
+@cli.command("runs")
+@registry_option
+@click.option("--status", type=click.Choice([s.value for s in RunStatus], case_sensitive=False),
+              help="Only runs with this status.")
+@click.option("--experiment", help="Only runs of this experiment.")
+@click.option("--name", help="Only runs with this name.")
+@click.option("--tag", metavar="KEY[=VALUE]", help="Only runs with this tag (and value).")
+@click.option("--since", type=click.DateTime(), help="Only runs started at or after (local time).")
+@click.option("--until", type=click.DateTime(), help="Only runs started before (local time).")
+@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True)
+@json_option
+def runs_command(registry_path: str | None, status: str | None, experiment: str | None,
+                 name: str | None, tag: str | None, since: Any, until: Any, limit: int,
+                 as_json: bool) -> None:
+    """List runs, newest first: id, name, experiment, status, started, duration, events.
+
+    A RUNNING run whose process is gone (or whose heartbeat is stale) is shown as CRASHED.
+
+    Example:
+
+        esper runs --experiment quickstart --status FINISHED --limit 10
+    """
+    with Registry.open(registry_path, create=False) as registry:
+        found = registry.runs(status=RunStatus(status) if status else None, experiment=experiment,
+                              name=name, tag=tag, since=since, until=until, limit=limit)
+    if as_json:
+        click.echo(render.to_json([render.run_to_dict(run) for run in found]))
+    else:
+        render.console().print(render.runs_table(found))
+
+
+@cli.command("show")
+@click.argument("run_ref", metavar="RUN")
+@registry_option
+@json_option
+def show_command(run_ref: str, registry_path: str | None, as_json: bool) -> None:
+    """Show RUN: status, timings, provenance, sink drops, event counts by type, metrics, config.
+
+    RUN is a run id, a unique prefix of one, or a run name (the latest run of that name).
+
+    Example:
+
+        esper show quickstart-3
+    """
+    with Registry.open(registry_path, create=False) as registry:
+        summary = registry.summary(run_ref)
+    if as_json:
+        click.echo(render.to_json(render.summary_to_dict(summary)))
+    else:
+        render.console().print(render.summary_view(summary))
+
+
+@cli.command("events")
+@click.argument("run_ref", metavar="RUN")
+@registry_option
+@click.option("--type", "types", multiple=True, help="Only this event type (repeatable).",
+              type=click.Choice([t.value for t in TelemetryEventType], case_sensitive=False))
+@click.option("--env", "env_id", type=int, help="Only events of this environment.")
+@click.option("--batch", type=int, help="Only events of this PPO batch.")
+@click.option("--limit", type=click.IntRange(min=1), help="At most this many events "
+              f"[default: all for jsonl, {_EVENTS_TABLE_ROWS} for table].")
+@click.option("--format", "fmt", type=click.Choice(["table", "jsonl"]), default="table",
+              show_default=True)
+def events_command(run_ref: str, registry_path: str | None, types: tuple[str, ...],
+                   env_id: int | None, batch: int | None, limit: int | None, fmt: str) -> None:
+    """Print the events of RUN in seq order, as a table or as JSON Lines.
+
+    Example:
+
+        esper events quickstart-3 --type EPOCH_COMPLETED --env 0 --format jsonl
+    """
+    shown = limit or (None if fmt == "jsonl" else _EVENTS_TABLE_ROWS)
+    with Registry.open(registry_path, create=False) as registry:
+        run = registry.resolve(run_ref)
+        events = registry.events(run.run_id, types=[TelemetryEventType(t) for t in types] or None,
+                                 env_id=env_id, batch=batch, limit=shown)
+        if fmt == "jsonl":
+            for event in events:
+                click.echo(encode_event(event))
+        else:
+            render.console().print(render.events_table(events))
+    if limit is None and shown is not None and run.event_count > shown:
+        click.echo(f"showing the first {shown} events; use --limit or --format jsonl", err=True)
 
 
 def main() -> None:
