@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 from esper.leyline.events import EpochCompletedPayload, SlotSummary, TelemetryEventType
+from esper.leyline.rewards import RewardComponents
 from esper.nissa.hub import TelemetryHub
 from esper.nissa.registry_sink import RegistrySink
 from esper.registry import NewRun, Registry, RunStatus
@@ -37,6 +38,11 @@ def payloads(n: int) -> list[EpochCompletedPayload]:
                 SlotSummary("r0c1", "BLENDING", "attention", (i % 10) / 10, 0.37 + i % 7),
                 SlotSummary("r0c2", "DORMANT", None, 0.0, None),
             ),
+            action="ADVANCE",
+            action_slot="r0c0",
+            action_success=i % 4 == 0,
+            reward=0.1 * (i % 5),
+            reward_components=RewardComponents(attribution=0.05 * (i % 5), stage_shaping=0.02),
         )
         for i in range(n)
     ]

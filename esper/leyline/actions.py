@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import IntEnum
 
+from esper.leyline.stages import AlphaCurve, SigmoidSteepness
+
 
 class Op(IntEnum):
     """What to do this epoch."""
@@ -29,7 +31,13 @@ class GerminationStyle(IntEnum):
 TEMPO_EPOCHS = (3, 5, 8)  # FAST, STANDARD, SLOW
 ALPHA_TARGETS = (0.5, 0.7, 1.0)
 ALPHA_SPEED_EPOCHS = (0, 3, 5, 8)
-ALPHA_CURVES = ("LINEAR", "COSINE", "SIGMOID_6", "SIGMOID_12", "SIGMOID_24")
+ALPHA_CURVES: tuple[tuple[AlphaCurve, SigmoidSteepness], ...] = (
+    (AlphaCurve.LINEAR, SigmoidSteepness.STANDARD),  # steepness unused
+    (AlphaCurve.COSINE, SigmoidSteepness.STANDARD),  # steepness unused
+    (AlphaCurve.SIGMOID, SigmoidSteepness.GENTLE),
+    (AlphaCurve.SIGMOID, SigmoidSteepness.STANDARD),
+    (AlphaCurve.SIGMOID, SigmoidSteepness.SHARP),
+)
 
 HEADS = ("op", "slot", "blueprint", "style", "tempo", "alpha_target", "alpha_speed", "alpha_curve")
 

@@ -30,6 +30,8 @@ from typing import Any, NamedTuple
 
 import orjson
 
+from esper.leyline.rewards import RewardComponents
+
 
 class TelemetryEventType(Enum):
     """Every event esper records; the value is the name, as stored in the registry."""
@@ -110,7 +112,12 @@ class EpochCompletedPayload:
     val_accuracy: float  # percent, [0, 100]
     seeds_live: int  # seeds germinated and not yet fossilized or pruned
     seeds_fossilized: int
-    slots: tuple[SlotSummary, ...]
+    slots: tuple[SlotSummary, ...]  # as the policy saw them, before its action
+    action: str  # Op name the policy chose at the end of the epoch
+    action_slot: str | None  # slot acted on; None for WAIT or an impossible choice
+    action_success: bool  # False: impossible (executed as WAIT) or refused by a gate
+    reward: float  # this step's reward, the sum of reward_components
+    reward_components: RewardComponents
 
 
 @dataclass(frozen=True)

@@ -6,10 +6,11 @@ Accuracies are percentage points. Every step records its components so a run can
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
 from esper.leyline.actions import Op
 from esper.leyline.config import RewardConfig, RewardWeights
+from esper.leyline.rewards import RewardComponents
 from esper.leyline.stages import SeedStage
 
 STAGE_POTENTIAL = {
@@ -54,22 +55,6 @@ class RewardInputs:
     last_epoch: bool
     contributing_fossils: int  # fossilized seeds with contribution >= 1
     fossil_params: int
-
-
-@dataclass(frozen=True)
-class RewardComponents:
-    """The terms of one step's reward; `total` is their sum."""
-
-    attribution: float = 0.0
-    stage_shaping: float = 0.0
-    param_rent: float = 0.0
-    action_cost: float = 0.0
-    fossilize: float = 0.0
-    terminal: float = 0.0
-
-    @property
-    def total(self) -> float:
-        return sum(getattr(self, f.name) for f in fields(self))
 
 
 def compute_reward(config: RewardConfig, gamma: float, inputs: RewardInputs) -> RewardComponents:

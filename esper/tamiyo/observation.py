@@ -23,7 +23,7 @@ class SlotView:
     improvement_since_stage_start: float  # accuracy points, positive = better
     total_improvement: float  # accuracy points since germination
     contribution: float | None  # counterfactual, None until measured
-    contribution_velocity: float
+    contribution_velocity: float | None  # None until two contributions were measured
     gradient_norm: float | None  # None until measured
     gradient_health: float | None  # [0, 1], None until measured
     has_vanishing: bool | None

@@ -1,0 +1,63 @@
+"""Compile a spec into the pieces of the pipeline: device, data, policy."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from esper.leyline.config import ExperimentSpec
+from esper.leyline.errors import EsperError
+from esper.simic.determinism import seed_everything
+from esper.tamiyo.heuristic import HeuristicPolicy
+from esper.tamiyo.policy import Policy
+from esper.tamiyo.random_policy import RandomPolicy
+from esper.tolaria.datasets import TaskData, load_task
+
+
+class CompileError(EsperError):
+    """The experiment is valid but cannot be built on this machine or in this version."""
+
+    exit_code = 2
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    """What the env loop needs, built from a spec before any run row is written."""
+
+    device: torch.device
+    data: TaskData
+    policy: Policy
+
+
+def compile_spec(spec: ExperimentSpec) -> Pipeline:
+    """Seed the run and build its device, data and policy.
+
+    Raises:
+        CompileError: no CUDA device for `training.device: cuda`, or a policy type this
+            version cannot run yet.
+        DatasetError: the data set cannot be read.
+    """
+    seed_everything(spec.seed)
+    device = _device(spec.training.device)
+    data = load_task(spec.task, spec.seed).to(device)
+    return Pipeline(device, data, _policy(spec))
+
+
+def _device(choice: str) -> torch.device:
+    if choice == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if choice == "cuda" and not torch.cuda.is_available():
+        raise CompileError("training.device is 'cuda' but no CUDA device is available "
+                           "(use --set training.device=cpu, or auto)")
+    return torch.device(choice)
+
+
+def _policy(spec: ExperimentSpec) -> Policy:
+    kind = spec.policy.type
+    if kind == "heuristic":
+        return HeuristicPolicy(spec.policy.heuristic, len(spec.blueprints), spec.slots.min_prune_age)
+    if kind == "random":
+        return RandomPolicy(len(spec.blueprints), spec.slots.min_prune_age, spec.seed)
+    raise CompileError(f"policy.type {kind!r} needs the PPO agent, which this version of esper "
+                       "does not have yet; use heuristic or random")

@@ -1,0 +1,23 @@
+"""The terms of one step's reward, recorded with every step so a run can be audited."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class RewardComponents:
+    """One step's reward, term by term (PIPELINE.md section 6); `total` is their sum."""
+
+    attribution: float = 0.0  # bounded credit for the seeds' counterfactual contributions
+    stage_shaping: float = 0.0  # potential-based lifecycle shaping
+    param_rent: float = 0.0  # cost of the seed parameters in the model
+    action_cost: float = 0.0  # cost of the chosen op
+    fossilize: float = 0.0  # bonus or penalty of a FOSSILIZE choice
+    terminal: float = 0.0  # end-of-episode accuracy bonus
+    governor: float = 0.0  # penalty of the step a governor rollback happened on
+
+    @property
+    def total(self) -> float:
+        return (self.attribution + self.stage_shaping + self.param_rent + self.action_cost
+                + self.fossilize + self.terminal + self.governor)

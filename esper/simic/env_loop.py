@@ -1,0 +1,199 @@
+"""The env loop: `training.envs` episodes side by side, `training.batches` times.
+
+Per epoch, every env trains its host for one epoch and validates it (fused with the
+counterfactuals), the governor checks it, and then the policy chooses one action per env.
+The action is executed, the slots step their epoch, the reward is computed on the state
+before the action, and the epoch is recorded. Data is loaded once and shared by the envs.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+
+import torch
+
+from esper.kasmina.state import SlotUpdate
+from esper.leyline.actions import FactoredAction, Op
+from esper.leyline.config import ExperimentSpec
+from esper.leyline.events import (BatchCompletedPayload, EpisodeOutcomePayload,
+                                  EpochCompletedPayload, GovernorRollbackPayload, Severity,
+                                  SlotSummary, TelemetryEventType, TrainingStartedPayload)
+from esper.leyline.rewards import RewardComponents
+from esper.leyline.stages import SeedStage
+from esper.nissa.hub import TelemetryHub
+from esper.simic.action_executor import ActionOutcome, execute
+from esper.simic.env_state import EnvState
+from esper.simic.lifecycle_events import LifecycleReporter, StepContext
+from esper.simic.rewards import RewardInputs, SeedCredit, compute_reward
+from esper.tamiyo.observation import EnvObservation
+from esper.tamiyo.policy import Policy
+from esper.tolaria.batching import BatchSchedule
+from esper.tolaria.datasets import TaskData
+from esper.tolaria.host_step import run_epoch
+
+_LIVE = (SeedStage.GERMINATED, SeedStage.TRAINING, SeedStage.BLENDING, SeedStage.HOLDING)
+
+
+@dataclass(frozen=True)
+class TrainingSummary:
+    """What a finished env loop did."""
+
+    final_accuracy: tuple[float, ...]  # per env, at the end of the last episode, percent
+    mean_episode_return: float  # over the last batch's envs
+    seeds_germinated: int
+    seeds_fossilized: int
+    seeds_pruned: int
+    env_epochs: int  # host epochs trained, summed over envs
+
+
+class EnvLoop:
+    """Runs the episodes of one experiment and reports them through `hub`."""
+
+    def __init__(self, spec: ExperimentSpec, data: TaskData, policy: Policy, hub: TelemetryHub,
+                 device: torch.device) -> None:
+        self.spec, self.data, self.policy, self.hub, self.device = spec, data, policy, hub, device
+        training = spec.training
+        self.schedule = BatchSchedule(data.n_train, data.n_val, spec.task.batch_size, spec.seed,
+                                      spec.task.env_data, training.envs)
+        self.reporter = LifecycleReporter(hub, spec.telemetry)
+        self.tallies = {SeedStage.GERMINATED: 0, SeedStage.FOSSILIZED: 0, SeedStage.PRUNED: 0}
+        self.env_epochs = 0
+
+    def run(self) -> TrainingSummary:
+        """Train every batch of episodes; returns the summary of the last one."""
+        spec = self.spec
+        self.hub.emit(TelemetryEventType.TRAINING_STARTED, TrainingStartedPayload(
+            experiment=spec.name, seed=spec.seed, envs=spec.training.envs,
+            batches=spec.training.batches, episode_length=spec.training.episode_length,
+            policy=spec.policy.type, probes=spec.telemetry.probes))
+        envs: list[EnvState] = []
+        for batch in range(spec.training.batches):
+            envs = self._run_episode(batch)
+        return TrainingSummary(
+            final_accuracy=tuple(env.signals.accuracies[-1] for env in envs),
+            mean_episode_return=sum(env.episode_return for env in envs) / len(envs),
+            seeds_germinated=self.tallies[SeedStage.GERMINATED],
+            seeds_fossilized=self.tallies[SeedStage.FOSSILIZED],
+            seeds_pruned=self.tallies[SeedStage.PRUNED],
+            env_epochs=self.env_epochs,
+        )
+
+    def _run_episode(self, batch: int) -> list[EnvState]:
+        spec, length = self.spec, self.spec.training.episode_length
+        envs = [EnvState.fresh(e, spec, self.data, self.device) for e in range(spec.training.envs)]
+        self.policy.start_episode(len(envs))
+        for epoch in range(length):
+            rolled_back = [self._train_and_validate(env, batch, epoch) for env in envs]
+            observations = [env.observe(epoch, length) for env in envs]
+            actions = self.policy.act(observations)
+            for env, obs, action, penalised in zip(envs, observations, actions, rolled_back):
+                self._act(env, obs, action, penalised, StepContext(batch, env.env_id, epoch))
+        for env in envs:
+            self._report_episode(env, batch)
+        finals = [env.signals.accuracies[-1] for env in envs]
+        self.hub.emit(TelemetryEventType.BATCH_COMPLETED, BatchCompletedPayload(
+            mean_val_accuracy=sum(finals) / len(finals),
+            mean_episode_return=sum(env.episode_return for env in envs) / len(envs),
+            episodes=len(envs)), batch=batch)
+        return envs
+
+    def _train_and_validate(self, env: EnvState, batch: int, epoch: int) -> bool:
+        """One host epoch of `env`; returns True when the governor rolled it back."""
+        global_epoch = batch * self.spec.training.episode_length + epoch  # a fresh order per epoch
+        result = run_epoch(env.model, env.host_optimizer, self.data, self.schedule, global_epoch,
+                           env.env_id, self.spec.host.grad_clip)
+        self.env_epochs += 1
+        env.last_result = result
+        for slot in env.model.seed_slots():
+            slot.record_accuracy(result.val_accuracy)
+            slot.record_contribution(result.contributions.get(slot.slot_id))
+        rollback = env.governor.observe(env.model, env.host_optimizer, epoch + 1, result.val_loss)
+        ctx = StepContext(batch, env.env_id, epoch)
+        if rollback is not None:
+            self.hub.emit(TelemetryEventType.GOVERNOR_ROLLBACK, GovernorRollbackPayload(
+                reason=rollback.reason,
+                val_loss=result.val_loss if math.isfinite(result.val_loss) else None,
+                seeds_pruned=len(rollback.pruned)), severity=Severity.WARNING, batch=batch,
+                env_id=env.env_id, epoch=epoch,
+                message=f"rolled back to the snapshot of epoch {rollback.snapshot_epoch}")
+            for update in rollback.pruned:
+                self._report(update, env, ctx)
+        env.signals.update(result.val_loss, result.val_accuracy)
+        return rollback is not None
+
+    def _act(self, env: EnvState, obs: EnvObservation, action: FactoredAction,
+             rolled_back: bool, ctx: StepContext) -> None:
+        potential_before = env.potential
+        outcome = execute(action, env, obs, self.spec.slots.min_prune_age)
+        if outcome.update is not None:
+            self._report(outcome.update, env, ctx)
+        if outcome.executed is Op.FOSSILIZE and outcome.success:
+            env.governor.snapshot(env.model, env.host_optimizer, ctx.epoch + 1)
+        for update in env.model.step_epoch():
+            self._report(update, env, ctx)
+        reward = compute_reward(self.spec.reward, self.spec.ppo.gamma,
+                                self._reward_inputs(env, obs, action, potential_before))
+        if rolled_back:
+            reward = replace(reward, governor=self.spec.ppo.governor_penalty)
+        env.episode_return += reward.total
+        env.last_op, env.last_success = outcome.executed, outcome.success
+        self._report_epoch(env, obs, action, outcome, reward, ctx)
+
+    def _reward_inputs(self, env: EnvState, obs: EnvObservation, action: FactoredAction,
+                       potential_before: float) -> RewardInputs:
+        target = obs.slots[action.slot] if action.op is not Op.WAIT else None
+        model = env.model
+        return RewardInputs(
+            op=action.op,
+            target_stage=None if target is None else target.stage,
+            target_contribution=None if target is None else target.contribution,
+            potential_before=potential_before,
+            potential_after=env.potential,
+            credits=tuple(SeedCredit(view.contribution, view.total_improvement)
+                          for view in obs.slots if view.contribution is not None
+                          and view.stage is not SeedStage.FOSSILIZED),
+            total_improvement=None,  # all-seeds-off accuracy is not measured by the fused pass
+            params_added=model.seed_param_count,
+            host_params=model.host_param_count,
+            val_accuracy=obs.val_accuracy,
+            last_epoch=obs.epoch == obs.episode_length - 1,
+            contributing_fossils=env.contributing_fossils(),
+            fossil_params=model.fossilized_param_count,
+        )
+
+    def _report(self, update: SlotUpdate, env: EnvState, ctx: StepContext) -> None:
+        self.reporter.report(update, env.model, ctx)
+        for transition in update.transitions:
+            if transition.to_stage in self.tallies:
+                self.tallies[transition.to_stage] += 1
+                if transition.to_stage is SeedStage.FOSSILIZED:
+                    env.seeds_fossilized += 1
+                elif transition.to_stage is SeedStage.PRUNED:
+                    env.seeds_pruned += 1
+
+    def _report_epoch(self, env: EnvState, obs: EnvObservation, action: FactoredAction,
+                      outcome: ActionOutcome, reward: RewardComponents, ctx: StepContext) -> None:
+        result = env.last_result
+        assert result is not None
+        blueprints = self.spec.blueprints
+        slots = tuple(SlotSummary(
+            slot_id=view.slot_id, stage=(view.stage or SeedStage.DORMANT).name,
+            blueprint=None if view.blueprint_index is None else blueprints[view.blueprint_index],
+            alpha=view.alpha, contribution=view.contribution) for view in obs.slots)
+        self.hub.emit(TelemetryEventType.EPOCH_COMPLETED, EpochCompletedPayload(
+            train_loss=result.train_loss, train_accuracy=result.train_accuracy,
+            val_loss=result.val_loss, val_accuracy=result.val_accuracy,
+            seeds_live=obs.count(*_LIVE), seeds_fossilized=obs.count(SeedStage.FOSSILIZED),
+            slots=slots, action=action.op.name, action_slot=outcome.slot_id,
+            action_success=outcome.success, reward=reward.total, reward_components=reward),
+            batch=ctx.batch, env_id=ctx.env_id, epoch=ctx.epoch)
+
+    def _report_episode(self, env: EnvState, batch: int) -> None:
+        model = env.model
+        self.hub.emit(TelemetryEventType.EPISODE_OUTCOME, EpisodeOutcomePayload(
+            final_accuracy=env.signals.accuracies[-1],
+            param_ratio=(model.host_param_count + model.fossilized_param_count) / model.host_param_count,
+            seeds_germinated=model.seeds_germinated, seeds_fossilized=env.seeds_fossilized,
+            seeds_pruned=env.seeds_pruned, episode_reward=env.episode_return),
+            batch=batch, env_id=env.env_id)

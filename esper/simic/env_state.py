@@ -1,0 +1,96 @@
+"""One env's episode: its model, optimiser, governor, signals and running tallies."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+
+from esper.kasmina.host import MorphogeneticModel
+from esper.leyline.actions import Op
+from esper.leyline.config import ExperimentSpec
+from esper.leyline.stages import SeedStage
+from esper.simic.rewards import slot_potential
+from esper.tamiyo.observation import EnvObservation, SlotView
+from esper.tamiyo.signal_tracker import SignalTracker
+from esper.tolaria.datasets import TaskData
+from esper.tolaria.governor import Governor
+from esper.tolaria.host_step import EpochResult, build_host_optimizer
+
+
+@dataclass
+class EnvState:
+    """Everything one env carries from epoch to epoch within an episode."""
+
+    env_id: int
+    model: MorphogeneticModel
+    host_optimizer: torch.optim.Optimizer
+    governor: Governor
+    signals: SignalTracker
+    blueprints: tuple[str, ...]
+    last_op: Op = Op.WAIT
+    last_success: bool = True
+    episode_return: float = 0.0
+    seeds_fossilized: int = 0
+    seeds_pruned: int = 0
+    last_result: EpochResult | None = field(default=None, repr=False)
+
+    @classmethod
+    def fresh(cls, env_id: int, spec: ExperimentSpec, data: TaskData,
+              device: torch.device) -> EnvState:
+        """A new host for a new episode, snapshotted at epoch 0."""
+        model = MorphogeneticModel(spec.host, spec.slots, spec.gates,
+                                   image_shape=data.image_shape,
+                                   num_classes=data.num_classes).to(device)
+        optimizer = build_host_optimizer(model, spec.host)
+        governor = Governor(data.num_classes)
+        governor.snapshot(model, optimizer, 0)
+        return cls(env_id, model, optimizer, governor, SignalTracker(spec.policy.heuristic),
+                   spec.blueprints)
+
+    @property
+    def potential(self) -> float:
+        """Summed stage potential of the slots, for potential-based reward shaping."""
+        return sum(slot_potential(slot.stage, slot.state.epochs_in_stage)
+                   for slot in self.model.seed_slots() if slot.state is not None)
+
+    def observe(self, epoch: int, episode_length: int) -> EnvObservation:
+        """What the policy sees after this epoch's training and validation."""
+        result = self.last_result
+        assert result is not None, "observe() needs a finished epoch"
+        return EnvObservation(
+            epoch=epoch, episode_length=episode_length,
+            val_loss=result.val_loss, val_accuracy=result.val_accuracy,
+            loss_history=tuple(self.signals.losses), accuracy_history=tuple(self.signals.accuracies),
+            host_stabilised=self.signals.stabilised, plateau_epochs=self.signals.plateau_epochs,
+            seeds_germinated=self.model.seeds_germinated, max_seeds=self.model.max_seeds,
+            last_op=self.last_op, last_success=self.last_success,
+            slots=tuple(self._slot_view(slot) for slot in self.model.seed_slots()),
+        )
+
+    def _slot_view(self, slot) -> SlotView:
+        state = slot.state
+        if state is None:
+            return SlotView(
+                slot_id=slot.slot_id, stage=None, blueprint_index=None, alpha=0.0,
+                alpha_target=0.0, alpha_holding=False, epochs_in_stage=0, seed_age=0,
+                improvement_since_stage_start=0.0, total_improvement=0.0, contribution=None,
+                contribution_velocity=None, gradient_norm=None, gradient_health=None,
+                has_vanishing=None, has_exploding=None)
+        return SlotView(
+            slot_id=slot.slot_id, stage=state.stage,
+            blueprint_index=self.blueprints.index(state.blueprint),
+            alpha=slot.alpha, alpha_target=slot.alpha_target, alpha_holding=slot.alpha_holding,
+            epochs_in_stage=state.epochs_in_stage, seed_age=state.epochs_total,
+            improvement_since_stage_start=state.improvement_since_stage_start,
+            total_improvement=state.total_improvement,
+            contribution=state.counterfactual_contribution,
+            contribution_velocity=state.contribution_velocity,
+            gradient_norm=state.gradient_norm, gradient_health=state.gradient_health,
+            has_vanishing=state.has_vanishing, has_exploding=state.has_exploding)
+
+    def contributing_fossils(self) -> int:
+        """Fossilized seeds whose last measured contribution was at least one point."""
+        return sum(1 for slot in self.model.seed_slots()
+                   if slot.stage is SeedStage.FOSSILIZED and slot.state is not None
+                   and (slot.state.counterfactual_contribution or 0.0) >= 1.0)
