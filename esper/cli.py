@@ -7,6 +7,7 @@ Each command parses its arguments, calls one library function and renders the re
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Any
 
 import click
@@ -15,8 +16,11 @@ import yaml
 import esper
 from esper.experiment import load, spec_to_dict
 from esper.experiment.config_diff import changed_from_defaults
+from esper.experiment.run_summary import render_summary, run_summary
+from esper.experiment.runner import run
 from esper.leyline.errors import EsperError, SpecError
 from esper.leyline.events import TelemetryEventType, encode_event
+from esper.nissa.console_sink import ConsoleProgressSink
 from esper.registry import Registry, RunStatus, render
 
 
@@ -38,6 +42,9 @@ class _EsperGroup(click.Group):
             return super().invoke(ctx)
         except EsperError as error:
             raise _UserError(error) from None
+        except KeyboardInterrupt:
+            click.echo("Interrupted: a run in progress was recorded as KILLED.", err=True)
+            ctx.exit(130)
 
 
 @click.group(cls=_EsperGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -190,6 +197,38 @@ def events_command(run_ref: str, registry_path: str | None, types: tuple[str, ..
             render.console().print(render.events_table(events))
     if limit is None and shown is not None and run.event_count > shown:
         click.echo(f"showing the first {shown} events; use --limit or --format jsonl", err=True)
+
+
+@cli.command("run")
+@click.argument("file", type=click.Path(dir_okay=False))
+@overrides_option
+@click.option("--name", help="Name of the run (default: <experiment>-<n>).")
+@registry_option
+@click.option("--no-mlflow", is_flag=True, help="Do not record to MLflow (as tracking.mlflow: false).")
+@click.option("--quiet", "-q", is_flag=True, help="No progress display and no summary.")
+@json_option
+def run_command(file: str, overrides: tuple[str, ...], name: str | None,
+                registry_path: str | None, no_mlflow: bool, quiet: bool, as_json: bool) -> None:
+    """Train the experiment FILE and record every event of the run in the registry.
+
+    Shows progress on stderr and a closing summary (run id, final accuracy per env, seeds
+    germinated / fossilised / pruned, events recorded). Exit code 2 for an invalid experiment.
+
+    Example:
+
+        esper run experiments/quickstart.yaml --set training.batches=1
+    """
+    spec = load(file, overrides)
+    if no_mlflow:
+        spec = replace(spec, tracking=replace(spec.tracking, mlflow=False))
+    training = spec.training
+    sinks = [] if quiet or as_json else [
+        ConsoleProgressSink(training.batches, training.episode_length, training.envs)]
+    summary = run_summary(run(spec, spec_path=file, name=name, registry=registry_path, sinks=sinks))
+    if as_json:
+        click.echo(json.dumps(summary, indent=2))
+    elif not quiet:
+        click.echo(render_summary(summary))
 
 
 def main() -> None:

@@ -1,0 +1,40 @@
+"""The closing summary of a run: a stable JSON shape and its terminal rendering."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from esper.experiment.runner import RunResult
+
+
+def run_summary(result: RunResult) -> dict[str, Any]:
+    """The summary of a finished run as JSON data (the shape of `esper run --json`)."""
+    record, summary = result.record, result.summary
+    return {
+        "run_id": record.run_id,
+        "name": record.name,
+        "experiment": record.experiment,
+        "status": record.status.value,
+        "registry": str(result.registry_path),
+        "final_accuracy": list(summary.final_accuracy),
+        "mean_episode_return": summary.mean_episode_return,
+        "seeds": {"germinated": summary.seeds_germinated, "fossilized": summary.seeds_fossilized,
+                  "pruned": summary.seeds_pruned},
+        "env_epochs": summary.env_epochs,
+        "events": record.event_count,
+        "duration_s": record.duration,
+    }
+
+
+def render_summary(data: dict[str, Any]) -> str:
+    """The summary as a few human lines."""
+    accuracies = ", ".join(f"env {i}: {acc:.2f}%" for i, acc in enumerate(data["final_accuracy"]))
+    seeds = data["seeds"]
+    return "\n".join([
+        f"run {data['run_id']} ({data['name']}) {data['status']} in {data['duration_s']:.1f}s",
+        f"final val accuracy  {accuracies}",
+        f"seeds               {seeds['germinated']} germinated, {seeds['fossilized']} fossilised, "
+        f"{seeds['pruned']} pruned",
+        f"events recorded     {data['events']} in {data['registry']}",
+        f"next                esper show {data['run_id']}",
+    ])

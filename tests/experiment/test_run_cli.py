@@ -1,0 +1,61 @@
+"""`esper run` through the CLI: output contract, exit codes, nothing written on bad input."""
+
+import json
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from esper.cli import cli
+from esper.registry import Registry
+
+QUICKSTART = str(Path(__file__).parents[2] / "experiments" / "quickstart.yaml")
+SMALL = ["--set", "training.batches=1", "--set", "training.episode_length=3",
+         "--set", "task.max_train=200", "--set", "task.max_val=100"]
+
+
+def test_run_json_prints_the_summary_and_records_the_run(tmp_path):
+    runner = CliRunner()
+    db = tmp_path / "runs.db"
+    result = runner.invoke(cli, ["run", QUICKSTART, *SMALL, "--registry", str(db), "--json",
+                                 "--name", "smoke"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["name"] == "smoke" and summary["status"] == "FINISHED"
+    assert len(summary["final_accuracy"]) == 2
+    assert set(summary["seeds"]) == {"germinated", "fossilized", "pruned"}
+    with Registry.open(db) as registry:
+        record = registry.resolve("smoke")
+        assert record.event_count == summary["events"] > 0
+        assert record.spec_path == QUICKSTART
+
+
+def test_run_prints_a_human_summary_with_the_run_id(tmp_path):
+    result = CliRunner().invoke(cli, ["run", QUICKSTART, *SMALL, "--registry",
+                                      str(tmp_path / "runs.db")])
+    assert result.exit_code == 0, result.output
+    assert "final val accuracy" in result.stdout and "esper show" in result.stdout
+
+
+def _assert_refused(tmp_path, args, code, fragment):
+    db = tmp_path / "runs.db"
+    result = CliRunner().invoke(cli, ["run", *args, "--registry", str(db)])
+    assert result.exit_code == code, result.output
+    assert fragment in result.stderr
+    assert "Traceback" not in result.output
+    assert not db.exists()  # nothing written for bad input
+
+
+def test_invalid_experiment_exits_2_and_writes_nothing(tmp_path):
+    _assert_refused(tmp_path, [QUICKSTART, "--set", "training.envz=3"], 2,
+                    "training.envz: unknown key 'envz' (did you mean 'envs'?)")
+
+
+def test_a_policy_this_version_cannot_run_is_a_clear_error(tmp_path):
+    _assert_refused(tmp_path, [QUICKSTART, "--set", "policy.type=lstm"], 2,
+                    "policy.type 'lstm' needs the PPO agent")
+
+
+def test_missing_cifar10_directory_is_a_clear_error(tmp_path):
+    missing = tmp_path / "nowhere"
+    _assert_refused(tmp_path, [QUICKSTART, "--set", "task.dataset=cifar10",
+                               "--set", f"task.data_dir={missing}"], 1, str(missing))
