@@ -1,0 +1,131 @@
+"""esper runs / show / events through click's CliRunner on a real runs.db."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from esper.cli import cli
+from esper.leyline.events import encode_event
+from esper.registry import Registry, RunStatus
+
+from .builders import make_events, new_run
+
+
+@pytest.fixture
+def filled(db_path: Path) -> dict[str, str]:
+    """Three runs: exp-1 FINISHED with 30 events, exp-2 FAILED, other-1 RUNNING (this process)."""
+    with Registry.open(db_path) as registry:
+        first = registry.create_run(new_run("exp", tags={"kind": "baseline"}))
+        registry.write_events(make_events(first.run_id, 30))
+        registry.finish_run(first.run_id, RunStatus.FINISHED)
+        second = registry.create_run(new_run("exp"))
+        registry.finish_run(second.run_id, RunStatus.FAILED, exit_reason="ValueError: bad",
+                            traceback="Traceback (most recent call last):\nValueError: bad\n")
+        third = registry.create_run(new_run("other"))
+    return {"exp-1": first.run_id, "exp-2": second.run_id, "other-1": third.run_id}
+
+
+def invoke(*args: str, env: dict[str, str] | None = None):
+    return CliRunner().invoke(cli, list(args), env=env)
+
+
+def test_runs_lists_newest_first_with_status_and_event_counts(db_path, filled):
+    result = invoke("runs", "--registry", str(db_path))
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0].split() == ["id", "name", "experiment", "status", "started", "duration",
+                                "events"]
+    assert [line.split()[1] for line in lines[1:]] == ["other-1", "exp-2", "exp-1"]
+    assert "FINISHED" in lines[3] and lines[3].rstrip().endswith("30")
+    assert "RUNNING" in lines[1] and "so far" in lines[1]
+
+
+def test_runs_json_filters_and_the_environment_variable(db_path, filled):
+    env = {"ESPER_REGISTRY": str(db_path)}
+    rows = json.loads(invoke("runs", "--json", env=env).output)
+    assert [r["name"] for r in rows] == ["other-1", "exp-2", "exp-1"]
+    assert rows[2]["event_count"] == 30 and rows[2]["status"] == "FINISHED"
+    assert rows[2]["tags"] == {"kind": "baseline"} and "config" not in rows[2]
+
+    def names(*args: str) -> list[str]:
+        result = invoke("runs", "--json", *args, env=env)
+        assert result.exit_code == 0, result.output
+        return [r["name"] for r in json.loads(result.output)]
+
+    assert names("--status", "failed") == ["exp-2"]
+    assert names("--experiment", "exp", "--limit", "1") == ["exp-2"]
+    assert names("--name", "other-1") == ["other-1"]
+    assert names("--tag", "kind=baseline") == ["exp-1"]
+    assert names("--since", "2999-01-01") == []
+
+
+def test_show_prints_status_timings_counts_and_config(db_path, filled):
+    result = invoke("show", "exp-1", "--registry", str(db_path))
+    assert result.exit_code == 0, result.output
+    for expected in (filled["exp-1"], "FINISHED", "duration", "events by type",
+                     "BATCH_COMPLETED", '"lr": 0.01', "config sha256"):
+        assert expected in result.output
+    failed = invoke("show", "exp-2", "--registry", str(db_path)).output
+    assert "ValueError: bad" in failed and "Traceback (most recent call last):" in failed
+
+
+def test_show_json_has_the_summary(db_path, filled):
+    result = invoke("show", filled["exp-1"][:9], "--json", "--registry", str(db_path))
+    summary = json.loads(result.output)
+    assert summary["run_id"] == filled["exp-1"] and summary["config"]["lr"] == 0.01
+    assert summary["event_counts"] == {"BATCH_COMPLETED": 10, "PPO_UPDATE_COMPLETED": 10,
+                                       "SEED_STAGE_CHANGED": 10}
+    assert summary["metrics"] == {} and summary["sinks"] == []
+
+
+def test_events_jsonl_is_the_stream_in_order_with_filters(db_path, filled):
+    run_id = filled["exp-1"]
+    result = invoke("events", "exp-1", "--format", "jsonl", "--registry", str(db_path))
+    assert result.exit_code == 0, result.output
+    expected = [encode_event(e) for e in make_events(run_id, 30)]
+    assert result.output.splitlines() == expected
+    filtered = invoke("events", "exp-1", "--format", "jsonl", "--type", "batch_completed",
+                      "--env", "0", "--limit", "2", "--registry", str(db_path))
+    assert [json.loads(line)["seq"] for line in filtered.output.splitlines()] == [0, 12]
+
+
+def test_events_table(db_path, filled):
+    result = invoke("events", "exp-1", "--limit", "3", "--registry", str(db_path))
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0].split()[:4] == ["seq", "time", "type", "severity"]
+    assert len(lines) == 4 and "SEED_STAGE_CHANGED" in lines[2]
+
+
+def test_an_unknown_run_is_an_error_listing_candidates(db_path, filled):
+    for command in ("show", "events"):
+        result = invoke(command, "exp-3", "--registry", str(db_path))
+        assert result.exit_code == 1
+        assert result.output.startswith("Error: no run matches 'exp-3'; did you mean: ")
+        assert "exp-1" in result.output and "exp-2" in result.output
+
+
+def test_an_ambiguous_prefix_is_an_error_listing_the_runs(db_path):
+    with Registry.open(db_path) as registry:
+        runs = [registry.create_run(new_run()) for _ in range(40)]
+    prefix = next(r.run_id[0] for r in runs if sum(o.run_id[0] == r.run_id[0] for o in runs) > 1)
+    result = invoke("show", prefix, "--registry", str(db_path))
+    assert result.exit_code == 1
+    assert result.output.startswith(f"Error: run id prefix '{prefix}' matches ")
+
+
+def test_a_missing_or_foreign_registry_is_a_one_line_error(tmp_path):
+    missing = invoke("runs", "--registry", str(tmp_path / "none.db"))
+    assert missing.exit_code == 1
+    assert missing.output.startswith(f"Error: no registry at {tmp_path / 'none.db'}")
+    foreign = tmp_path / "photo.jpg"
+    foreign.write_bytes(b"\xff\xd8\xff\xe0 not a database")
+    result = invoke("runs", "--registry", str(foreign))
+    assert result.exit_code == 1
+    assert result.output == (f"Error: {foreign} is not an SQLite database; pass --registry PATH "
+                             "(or set ESPER_REGISTRY) to use another file\n")
+    assert "Traceback" not in result.output
