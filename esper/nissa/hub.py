@@ -2,7 +2,8 @@
 
 Flow of one event::
 
-    emit() ──append──> pending deque ──dispatcher thread──> per-sink backlog ──sink thread──> sink.write()
+    emit() --append--> pending deque --dispatcher thread--> per-sink backlog
+           --sink thread--> sink.write()
 
 - ``emit`` only stamps the time and appends one tuple to a deque: no lock, no I/O, never blocks.
   ``deque.append`` is atomic, so an emit interrupted by a signal either happened or did not.
@@ -63,7 +64,7 @@ class HubStats:
 
 
 class _Marker:
-    """Travels through a queue behind the events put before it; ``done`` is set when it comes out."""
+    """Travels through a queue behind the events put before it; set when it comes out."""
 
     def __init__(self) -> None:
         self.done = threading.Event()

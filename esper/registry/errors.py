@@ -1,4 +1,4 @@
-"""Errors of the run registry: each is an `EsperError` with a one-line message the user can act on."""
+"""Errors of the run registry: `EsperError`s with a one-line message the user can act on."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from esper.leyline.errors import EsperError
 
 
 class RegistryError(EsperError):
-    """``runs.db`` cannot be used: missing, not SQLite, damaged, foreign, newer, or locked too long."""
+    """``runs.db`` cannot be used: missing, not SQLite, damaged, foreign, newer, or locked."""
 
 
 class RunNotFound(RegistryError):

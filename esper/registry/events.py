@@ -145,7 +145,8 @@ def count_by_type(db: Database, run_id: str) -> list[tuple[str, int]]:
 
 
 def _to_event(row: tuple[Any, ...]) -> TelemetryEvent:
-    run_id, seq, ts, event_type, severity, batch, env_id, epoch, seed_id, slot_id, message, data = row
+    (run_id, seq, ts, event_type, severity, batch, env_id, epoch, seed_id, slot_id, message,
+     data) = row
     try:
         kind = TelemetryEventType(event_type)
     except ValueError:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Callable
 
 logger = logging.getLogger(__name__)
@@ -44,4 +43,4 @@ class Heartbeat:
             try:
                 self._beat()
             except Exception as exc:  # reported; the next beat tries again
-                logger.warning("heartbeat failed at %s: %s: %s", time.ctime(), type(exc).__name__, exc)
+                logger.warning("heartbeat failed: %s: %s", type(exc).__name__, exc)

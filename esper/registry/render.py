@@ -199,11 +199,15 @@ def events_table(events: Iterable[TelemetryEvent]) -> RenderableType:
             datetime.fromtimestamp(e.ts).strftime("%H:%M:%S.%f")[:-3],
             e.event_type.value,
             e.severity.value,
-            *(("-" if v is None else str(v)) for v in (e.batch, e.env_id, e.epoch, e.slot_id, e.seed_id)),
+            *(_cell(v) for v in (e.batch, e.env_id, e.epoch, e.slot_id, e.seed_id)),
             e.message,
             data,
         )
     return table
+
+
+def _cell(value: object) -> str:
+    return "-" if value is None else str(value)
 
 
 def _sinks_table(run: RunRecord) -> RenderableType:

@@ -162,7 +162,8 @@ def select_runs(db: Database, where: RunFilter, liveness: Liveness) -> list[RunR
     if where.tag is not None:
         key, _, value = where.tag.partition("=")
         clauses.append(
-            "EXISTS (SELECT 1 FROM json_each(runs.tags) AS t WHERE t.key = ? AND (? OR t.value = ?))"
+            "EXISTS (SELECT 1 FROM json_each(runs.tags) AS t "
+            "WHERE t.key = ? AND (? OR t.value = ?))"
         )
         params += [key, "=" not in where.tag, value]
     if where.since is not None:

@@ -25,7 +25,8 @@ def outcome(i: int) -> EpisodeOutcomePayload:
 
 
 def main() -> None:
-    registry_path, mode, count, state = sys.argv[1], sys.argv[2], int(sys.argv[3]), Path(sys.argv[4])
+    registry_path, mode = sys.argv[1], sys.argv[2]
+    count, state = int(sys.argv[3]), Path(sys.argv[4])
     if len(sys.argv) > 5:
         time.sleep(max(0.0, float(sys.argv[5]) - time.time()))
     registry = Registry.open(registry_path)

@@ -1,4 +1,4 @@
-"""TelemetryHub: numbering, fan-out in batches, flush, and counted drops of failing or slow sinks."""
+"""TelemetryHub: numbering, fan-out in batches, flush, counted drops of failing or slow sinks."""
 
 from __future__ import annotations
 

@@ -18,7 +18,7 @@ def new_run(experiment: str = "exp", **fields: object) -> NewRun:
 
 
 def make_events(run_id: str, count: int, start: int = 0) -> list[TelemetryEvent]:
-    """``count`` events of three types, seq from ``start``; env_id cycles 0..3, batch = seq // 10."""
+    """``count`` events of three types from seq ``start``; env_id = seq % 4, batch = seq // 10."""
     events = []
     for seq in range(start, start + count):
         kind = seq % 3

@@ -57,7 +57,7 @@ def test_a_missing_registry_is_an_error_for_readers(tmp_path):
 def test_a_file_that_is_not_sqlite_is_refused_untouched(tmp_path):
     path = tmp_path / "notes.txt"
     path.write_text("my notes\n")
-    with pytest.raises(RegistryError, match=r"notes.txt is not an SQLite database; pass --registry"):
+    with pytest.raises(RegistryError, match=r"notes.txt is not an SQLite database; pass"):
         Registry.open(path)
     assert path.read_text() == "my notes\n"
 
