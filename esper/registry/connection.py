@@ -60,15 +60,19 @@ def connect(path: Path, *, create: bool) -> Database:
         raise RegistryError(f"cannot open registry {path}: {exc}; {_WHAT_TO_DO}") from exc
     try:
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        # Only takes effect on a new, empty file (before WAL): event rows are ~500 bytes, and
-        # 16 KiB pages wrote them ~15% faster than the default 4 KiB in benchmarks/registry.py.
-        conn.execute(f"PRAGMA page_size = {PAGE_SIZE}")
-        # WAL survives in the file; NORMAL sync is durable against a crash of the process
-        # (a power loss may lose the last transactions): https://www.sqlite.org/wal.html
-        retrying(path, lambda: conn.execute("PRAGMA journal_mode = WAL"))
+        if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+            # A new file: 16 KiB pages wrote ~500-byte event rows ~15% faster than the default
+            # 4 KiB (benchmarks/registry.py); the page size is fixed once the file has content.
+            conn.execute(f"PRAGMA page_size = {PAGE_SIZE}")
+            # WAL survives in the file: https://www.sqlite.org/wal.html
+            retrying(path, lambda: conn.execute("PRAGMA journal_mode = WAL"))
+        # NORMAL sync in WAL mode is durable against a crash of the process (a power loss may
+        # lose the last transactions, never corrupt the file).
         conn.execute("PRAGMA synchronous = NORMAL")
         db = Database(conn, execute_plugins=False)
-        write_transaction(db, path, lambda: _set_up_schema(db, path))
+        _check_schema(db, path)  # a read: opening an up-to-date registry takes no write lock
+        if MIGRATIONS.pending(db):
+            write_transaction(db, path, lambda: _upgrade_schema(db, path))
     except sqlite3.DatabaseError as exc:
         conn.close()
         raise RegistryError(
@@ -142,9 +146,8 @@ def _check_file(path: Path, *, create: bool) -> None:
         raise RegistryError(f"{path} is not an SQLite database; {_WHAT_TO_DO}")
 
 
-def _set_up_schema(db: Database, path: Path) -> None:
-    """Refuse foreign or newer databases, then apply pending migrations (inside the caller's
-    ``BEGIN IMMEDIATE``, so concurrent processes set the schema up exactly once)."""
+def _check_schema(db: Database, path: Path) -> None:
+    """Refuse a database that is another application's, or that a newer esper has upgraded."""
     applied = [m.name for m in MIGRATIONS.applied(db)]
     if not applied:
         others = [t for t in db.table_names() if t != MIGRATIONS.migrations_table]
@@ -161,4 +164,10 @@ def _set_up_schema(db: Database, path: Path) -> None:
             f"{len(KNOWN_MIGRATIONS)} (unknown migrations in set '{MIGRATION_SET}': "
             f"{', '.join(unknown)}); upgrade esper to read it"
         )
+
+
+def _upgrade_schema(db: Database, path: Path) -> None:
+    """Apply pending migrations inside the caller's ``BEGIN IMMEDIATE``: checked again under the
+    write lock, so processes opening a new registry at once set it up exactly once."""
+    _check_schema(db, path)
     MIGRATIONS.apply(db)
