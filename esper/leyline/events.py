@@ -163,13 +163,45 @@ class SeedPrunedPayload:
 
 
 @dataclass(frozen=True)
+class HeadValues:
+    """One value per action head (PIPELINE.md section 4)."""
+
+    op: float
+    slot: float
+    blueprint: float
+    style: float
+    tempo: float
+    alpha_target: float
+    alpha_speed: float
+    alpha_curve: float
+
+
+@dataclass(frozen=True)
 class PPOUpdatePayload:
+    """PPOUpdateMetrics of one PPO update (PIPELINE.md section 6); losses of the last epoch run,
+    ratio statistics over every epoch, measured before each optimiser step."""
+
     policy_loss: float
     value_loss: float
-    entropy: float
+    entropy: float  # mean over samples of the causal-masked entropy summed over heads
+    entropy_per_head: HeadValues  # mean over the samples where the head matters
     approx_kl: float  # http://joschu.net/blog/kl-approx.html (k3)
-    clip_fraction: float  # share of samples with |ratio - 1| > clip, [0, 1]
+    clip_fraction: float  # share of (sample, relevant head) with |ratio - 1| > clip, [0, 1]
     explained_variance: float | None  # None: returns had zero variance
+    ratio_mean: float  # joint ratio over the relevant heads
+    ratio_min: float
+    ratio_max: float
+    ratio_std: float
+    ratio_max_per_head: HeadValues
+    pre_clip_grad_norm: float
+    advantage_mean: float  # before normalisation
+    advantage_std: float
+    return_mean: float
+    return_std: float
+    entropy_coef: float  # after the anneal
+    epochs_completed: int  # update epochs run before the end or a KL early stop
+    early_stopped: bool  # approx KL exceeded 1.5 x target_kl
+    update_time_ms: float  # wall clock
 
 
 @dataclass(frozen=True)

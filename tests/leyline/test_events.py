@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from esper.leyline.events import (
     PAYLOAD_TYPES,
     EpochCompletedPayload,
+    HeadValues,
     PPOUpdatePayload,
     RunFinishedPayload,
     SeedStageChangedPayload,
@@ -74,7 +75,15 @@ stage_changes = st.builds(
     SeedStageChangedPayload, text, text, maybe_floats, st.none() | st.booleans(),
     st.none() | st.booleans(), st.none() | st.integers(0, 100), maybe_floats,
 )
-ppo_updates = st.builds(PPOUpdatePayload, floats, floats, floats, floats, floats, maybe_floats)
+heads = st.builds(HeadValues, *[floats] * 8)
+ppo_updates = st.builds(
+    PPOUpdatePayload, policy_loss=floats, value_loss=floats, entropy=floats,
+    entropy_per_head=heads, approx_kl=floats, clip_fraction=floats,
+    explained_variance=maybe_floats, ratio_mean=floats, ratio_min=floats, ratio_max=floats,
+    ratio_std=floats, ratio_max_per_head=heads, pre_clip_grad_norm=floats, advantage_mean=floats,
+    advantage_std=floats, return_mean=floats, return_std=floats, entropy_coef=floats,
+    epochs_completed=st.integers(0, 100), early_stopped=st.booleans(), update_time_ms=floats,
+)
 
 
 def _same(a: object, b: object) -> bool:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from esper.leyline.events import (
     BatchCompletedPayload,
-    PPOUpdatePayload,
+    GovernorRollbackPayload,
     SeedStageChangedPayload,
     Severity,
     TelemetryEvent,
@@ -29,8 +29,8 @@ def make_events(run_id: str, count: int, start: int = 0) -> list[TelemetryEvent]
             event_type, data = TelemetryEventType.SEED_STAGE_CHANGED, SeedStageChangedPayload(
                 "TRAINING", "BLENDING", gradient_health=None if seq % 2 else 0.25)
         else:
-            event_type, data = TelemetryEventType.PPO_UPDATE_COMPLETED, PPOUpdatePayload(
-                0.1, 0.2, 1.3, 0.01, 0.1, float("nan") if seq == 5 else None)
+            event_type, data = TelemetryEventType.GOVERNOR_ROLLBACK, GovernorRollbackPayload(
+                "nan_loss", float("nan") if seq == 5 else None, seq % 3)
         events.append(TelemetryEvent(
             run_id, seq, 1_700_000_000.0 + seq / 1000, event_type,
             Severity.WARNING if seq % 5 == 0 else Severity.INFO, seq // 10, seq % 4,

@@ -77,7 +77,7 @@ def test_show_json_has_the_summary(db_path, filled):
     result = invoke("show", filled["exp-1"][:9], "--json", "--registry", str(db_path))
     summary = json.loads(result.output)
     assert summary["run_id"] == filled["exp-1"] and summary["config"]["lr"] == 0.01
-    assert summary["event_counts"] == {"BATCH_COMPLETED": 10, "PPO_UPDATE_COMPLETED": 10,
+    assert summary["event_counts"] == {"BATCH_COMPLETED": 10, "GOVERNOR_ROLLBACK": 10,
                                        "SEED_STAGE_CHANGED": 10}
     assert summary["metrics"] == {} and summary["sinks"] == []
 
