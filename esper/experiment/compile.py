@@ -9,6 +9,7 @@ import torch
 from esper.leyline.config import ExperimentSpec
 from esper.leyline.errors import EsperError
 from esper.simic.determinism import seed_everything
+from esper.simic.ppo_policy import PPOPolicy
 from esper.tamiyo.heuristic import HeuristicPolicy
 from esper.tamiyo.policy import Policy
 from esper.tamiyo.random_policy import RandomPolicy
@@ -16,7 +17,7 @@ from esper.tolaria.datasets import TaskData, load_task
 
 
 class CompileError(EsperError):
-    """The experiment is valid but cannot be built on this machine or in this version."""
+    """The experiment is valid but cannot be built on this machine."""
 
     exit_code = 2
 
@@ -34,8 +35,8 @@ def compile_spec(spec: ExperimentSpec) -> Pipeline:
     """Seed the run and build its device, data and policy.
 
     Raises:
-        CompileError: no CUDA device for `training.device: cuda`, or a policy type this
-            version cannot run yet.
+        CompileError: no CUDA device for `training.device: cuda`.
+        CheckpointError: `policy.init_from` cannot be loaded into this policy.
         DatasetError: the data set cannot be read.
     """
     seed_everything(spec.seed)
@@ -59,5 +60,7 @@ def _policy(spec: ExperimentSpec) -> Policy:
         return HeuristicPolicy(spec.policy.heuristic, len(spec.blueprints), spec.slots.min_prune_age)
     if kind == "random":
         return RandomPolicy(len(spec.blueprints), spec.slots.min_prune_age, spec.seed)
-    raise CompileError(f"policy.type {kind!r} needs the PPO agent, which this version of esper "
-                       "does not have yet; use heuristic or random")
+    policy = PPOPolicy(spec)
+    if spec.policy.init_from is not None:
+        policy.load(spec.policy.init_from)
+    return policy

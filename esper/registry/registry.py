@@ -134,6 +134,20 @@ class Registry:
                 lambda: runs.set_mlflow_ids(self._db, run_id, mlflow_run_id, mlflow_experiment_id)
             )
 
+    def record_artifact(self, run_id: str, name: str, path: str | os.PathLike[str]) -> None:
+        """Record that run `run_id` wrote the file `path` as its artifact `name`."""
+        row = {"run_id": run_id, "name": name, "path": str(path), "created_at": time.time()}
+        with self._lock:
+            self._write(lambda: self._db["artifacts"].upsert(row, pk=("run_id", "name")))
+
+    def artifacts(self, run_id: str) -> dict[str, str]:
+        """Artifact name -> file path of run `run_id`."""
+        with self._lock:
+            rows = self._db.execute(
+                "select name, path from artifacts where run_id = ? order by name", [run_id]
+            ).fetchall()
+        return dict(rows)
+
     # --- reading -----------------------------------------------------------------------------
 
     def runs(

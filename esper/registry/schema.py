@@ -107,7 +107,16 @@ def m001_initial(db: Database) -> None:
     db["wiring"].create_index(["run_id", "tele_id"], unique=True)
 
 
-_STEPS = (m001_initial,)
+def m002_artifacts(db: Database) -> None:
+    """artifacts: files a run wrote beside the registry (policy checkpoint, traces, ...)."""
+    db["artifacts"].create(
+        {"run_id": str, "name": str, "path": str, "created_at": float},
+        pk=("run_id", "name"),
+        not_null=["run_id", "name", "path", "created_at"],
+    )
+
+
+_STEPS = (m001_initial, m002_artifacts)
 
 #: Names of the migrations this code knows, in order; their count is the schema version.
 KNOWN_MIGRATIONS: tuple[str, ...] = tuple(step.__name__ for step in _STEPS)

@@ -87,10 +87,14 @@ class EnvLoop:
             rolled_back = [self._train_and_validate(env, batch, epoch) for env in envs]
             observations = [env.observe(epoch, length) for env in envs]
             actions = self.policy.act(observations)
-            for env, obs, action, penalised in zip(envs, observations, actions, rolled_back):
+            self.policy.record_rewards([
                 self._act(env, obs, action, penalised, StepContext(batch, env.env_id, epoch))
+                for env, obs, action, penalised in zip(envs, observations, actions, rolled_back)])
         for env in envs:
             self._report_episode(env, batch)
+        update = self.policy.end_episode([env.observe(length, length) for env in envs], batch)
+        if update is not None:
+            self.hub.emit(TelemetryEventType.PPO_UPDATE_COMPLETED, update, batch=batch)
         finals = [env.signals.accuracies[-1] for env in envs]
         self.hub.emit(TelemetryEventType.BATCH_COMPLETED, BatchCompletedPayload(
             mean_val_accuracy=sum(finals) / len(finals),
@@ -123,7 +127,8 @@ class EnvLoop:
         return rollback is not None
 
     def _act(self, env: EnvState, obs: EnvObservation, action: FactoredAction,
-             rolled_back: bool, ctx: StepContext) -> None:
+             rolled_back: bool, ctx: StepContext) -> float:
+        """Execute `action`, step the epoch, record it; returns the step's reward."""
         potential_before = env.potential
         outcome = execute(action, env, obs, self.spec.slots.min_prune_age)
         if outcome.update is not None:
@@ -139,6 +144,7 @@ class EnvLoop:
         env.episode_return += reward.total
         env.last_op, env.last_success = outcome.executed, outcome.success
         self._report_epoch(env, obs, action, outcome, reward, ctx)
+        return reward.total
 
     def _reward_inputs(self, env: EnvState, obs: EnvObservation, action: FactoredAction,
                        potential_before: float) -> RewardInputs:

@@ -8,6 +8,7 @@ from esper.leyline.actions import WAIT, FactoredAction, GerminationStyle, Op
 from esper.leyline.config import HeuristicConfig
 from esper.leyline.stages import SeedStage
 from esper.tamiyo.action_masks import slot_allows
+from esper.tamiyo.policy import FixedPolicy
 from esper.tamiyo.observation import EnvObservation, SlotView
 
 PRUNE_PENALTY = 2.0  # added to a blueprint's penalty per prune; halved every epoch
@@ -22,7 +23,7 @@ class _EnvMemory:
     penalties: dict[int, float] = field(default_factory=dict)  # blueprint index -> penalty
 
 
-class HeuristicPolicy:
+class HeuristicPolicy(FixedPolicy):
     """Germinate on a plateau of a stabilised host, round-robin over the blueprints;
     advance seeds through their gates, prune failing ones, fossilise contributing ones."""
 

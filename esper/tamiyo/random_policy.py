@@ -7,10 +7,11 @@ import random
 from esper.leyline.actions import (ALPHA_CURVES, ALPHA_SPEED_EPOCHS, ALPHA_TARGETS, TEMPO_EPOCHS,
                                    FactoredAction, GerminationStyle, Op)
 from esper.tamiyo.action_masks import action_mask
+from esper.tamiyo.policy import FixedPolicy
 from esper.tamiyo.observation import EnvObservation
 
 
-class RandomPolicy:
+class RandomPolicy(FixedPolicy):
     """Picks a possible op uniformly, then a slot it is possible on, every other head uniformly."""
 
     def __init__(self, n_blueprints: int, min_prune_age: int, seed: int) -> None:

@@ -50,9 +50,11 @@ def test_invalid_experiment_exits_2_and_writes_nothing(tmp_path):
                     "training.envz: unknown key 'envz' (did you mean 'envs'?)")
 
 
-def test_a_policy_this_version_cannot_run_is_a_clear_error(tmp_path):
-    _assert_refused(tmp_path, [QUICKSTART, "--set", "policy.type=lstm"], 2,
-                    "policy.type 'lstm' needs the PPO agent")
+def test_a_missing_policy_checkpoint_is_a_clear_error(tmp_path):
+    missing = tmp_path / "policy.pt"
+    _assert_refused(tmp_path, [QUICKSTART, "--set", "policy.type=lstm",
+                               "--set", f"policy.init_from={missing}"], 2,
+                    f"cannot load policy checkpoint {missing}")
 
 
 def test_missing_cifar10_directory_is_a_clear_error(tmp_path):

@@ -1,0 +1,40 @@
+"""Running mean / variance (Chan et al.'s parallel update), for observations and rewards."""
+
+from __future__ import annotations
+
+import torch
+
+CLIP = 10.0
+
+
+class RunningMeanStd:
+    """Running statistics of a stream of vectors of shape `shape`."""
+
+    def __init__(self, shape: tuple[int, ...] = (), epsilon: float = 1e-4) -> None:
+        self.mean = torch.zeros(shape, dtype=torch.float64)
+        self.var = torch.ones(shape, dtype=torch.float64)
+        self.count = epsilon
+
+    def update(self, batch: torch.Tensor) -> None:
+        """Fold in a batch (B, *shape)."""
+        batch = batch.double().reshape(-1, *self.mean.shape)
+        batch_mean, batch_var, n = batch.mean(0), batch.var(0, unbiased=False), batch.shape[0]
+        delta, total = batch_mean - self.mean, self.count + n
+        self.mean = self.mean + delta * n / total
+        self.var = (self.var * self.count + batch_var * n + delta**2 * self.count * n / total) / total
+        self.count = total
+
+    def normalize(self, x: torch.Tensor) -> torch.Tensor:
+        """(x - mean) / std, clipped to +-10."""
+        z = (x - self.mean.float()) / torch.sqrt(self.var.float() + 1e-8)
+        return z.clamp(-CLIP, CLIP)
+
+    def scale(self, x: torch.Tensor) -> torch.Tensor:
+        """x / std, clipped to +-10 (rewards keep their sign and zero)."""
+        return (x / torch.sqrt(self.var.float() + 1e-8)).clamp(-CLIP, CLIP)
+
+    def state_dict(self) -> dict[str, object]:
+        return {"mean": self.mean, "var": self.var, "count": self.count}
+
+    def load_state_dict(self, state: dict[str, object]) -> None:
+        self.mean, self.var, self.count = state["mean"], state["var"], state["count"]  # type: ignore[assignment]

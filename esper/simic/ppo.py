@@ -1,0 +1,129 @@
+"""The PPO update, top to bottom in CleanRL order (https://github.com/vwxyzjn/cleanrl,
+ppo_atari_lstm.py), over a factored action space with per-head clipped ratios.
+
+One batch = the whole rollout [T, N]; every update epoch re-runs the policy over each env's
+sequence from its stored initial hidden state (BPTT over whole episodes, nothing cut).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import torch
+
+from esper.leyline.actions import HEADS
+from esper.leyline.config import PPOConfig
+from esper.leyline.events import HeadValues, PPOUpdatePayload
+from esper.simic.gae import compute_gae
+from esper.simic.normalization import RunningMeanStd
+from esper.simic.rollout_buffer import RolloutBuffer
+from esper.tamiyo.actor_critic import FactoredActorCritic
+from esper.tamiyo.factored_distribution import CAUSAL, evaluate
+
+LOG_RATIO_LIMIT = 20.0  # ratio = exp(clamp(logp - old_logp, +-20))
+KL_STOP_FACTOR = 1.5  # stop when approx KL > 1.5 x target_kl
+
+
+@dataclass(frozen=True)
+class UpdateInputs:
+    """Everything one update reads besides the network: the rollout and its bootstrap."""
+
+    buffer: RolloutBuffer
+    last_values: torch.Tensor  # (N,) V of the state after the last step
+    entropy_coef: float
+
+
+def entropy_coefficient(config: PPOConfig, batch: int, batches: int) -> float:
+    """The entropy coefficient of `batch`, annealed linearly to `entropy_coef_final` if set."""
+    if config.entropy_coef_final is None or batches <= 1:
+        return config.entropy_coef
+    progress = min(batch / (batches - 1), 1.0)
+    return config.entropy_coef + (config.entropy_coef_final - config.entropy_coef) * progress
+
+
+def _head_values(values: torch.Tensor) -> HeadValues:
+    return HeadValues(*values.tolist())
+
+
+def ppo_update(network: FactoredActorCritic, optimizer: torch.optim.Optimizer,
+               reward_stats: RunningMeanStd, config: PPOConfig,
+               inputs: UpdateInputs) -> PPOUpdatePayload:
+    """One PPO update from a full rollout; returns its metrics."""
+    start = time.perf_counter()
+    buf = inputs.buffer
+    T, N = buf.rewards.shape
+
+    # rewards divided by a running std (clip +-10); then GAE with the bootstrap at truncation
+    rewards = buf.rewards
+    if config.normalize_rewards:
+        reward_stats.update(buf.rewards.flatten())
+        rewards = reward_stats.scale(buf.rewards)
+    advantages, returns = compute_gae(rewards, buf.values, inputs.last_values,
+                                      config.gamma, config.gae_lambda)  # (T, N) each
+
+    # flatten the batch: b_ = (T*N, ...)
+    b_actions = buf.actions.flatten(0, 1)  # (T*N, heads)
+    b_old_log_probs = buf.log_probs.flatten(0, 1)  # (T*N, heads), causal-masked
+    b_advantages, b_returns = advantages.flatten(), returns.flatten()
+    b_values = buf.values.flatten()
+    b_masks = buf.masks()
+    multipliers = torch.tensor([getattr(config.entropy_head_multipliers, h) for h in HEADS])
+    causal = CAUSAL[b_actions[:, 0]]  # (T*N, heads): 1 where the head matters for the op
+
+    ratio_mins, ratio_maxs, head_maxs = [], [], []
+    epochs_completed, early_stopped = 0, False
+    for _epoch in range(config.update_epochs):
+        out = network(buf.obs, buf.blueprints, buf.initial_state)
+        logits = [head.flatten(0, 1) for head in out.logits]  # (T*N, n_h)
+        new_values = out.values.flatten()  # (T*N,)
+        log_probs, entropies = evaluate(logits, b_masks, b_actions)  # (T*N, heads)
+
+        log_ratio = (log_probs - b_old_log_probs).clamp(-LOG_RATIO_LIMIT, LOG_RATIO_LIMIT)
+        ratio = log_ratio.exp()  # per head; 1 for irrelevant heads
+        joint_log_ratio = log_ratio.sum(dim=1)
+        joint_ratio = joint_log_ratio.exp()
+        with torch.no_grad():
+            # http://joschu.net/blog/kl-approx.html
+            approx_kl = ((joint_ratio - 1) - joint_log_ratio).mean().item()
+            clipped = ((ratio - 1.0).abs() > config.clip).float() * causal
+            clip_fraction = (clipped.sum() / causal.sum()).item()
+            ratio_mins.append(joint_ratio.min().item())
+            ratio_maxs.append(joint_ratio.max().item())
+            head_maxs.append((ratio * causal).max(dim=0).values)
+        if config.target_kl is not None and approx_kl > KL_STOP_FACTOR * config.target_kl:
+            early_stopped = True
+            break
+
+        std = b_advantages.std().clamp_min(config.advantage_std_floor)
+        mb_advantages = ((b_advantages - b_advantages.mean()) / std).unsqueeze(1)  # (T*N, 1)
+        surrogate = torch.max(-mb_advantages * ratio,
+                              -mb_advantages * ratio.clamp(1 - config.clip, 1 + config.clip))
+        policy_loss = ((surrogate * causal).sum(dim=1) / causal.sum(dim=1)).mean()
+        value_loss = 0.5 * (new_values - b_returns).pow(2).mean()
+        entropy = (entropies * multipliers).sum(dim=1).mean()
+        loss = policy_loss + config.value_coef * value_loss - inputs.entropy_coef * entropy
+
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        grad_norm = torch.nn.utils.clip_grad_norm_(network.parameters(), config.max_grad_norm)
+        optimizer.step()
+        epochs_completed += 1
+
+    variance = b_returns.var()
+    explained = None if variance.item() == 0 else (1 - (b_returns - b_values).var() / variance).item()
+    per_head_entropy = (entropies.sum(0) / causal.sum(0).clamp_min(1)).detach()
+    # the first epoch's ratio is exactly 1 (KL 0), so it always runs and the losses exist
+    return PPOUpdatePayload(
+        policy_loss=policy_loss.item(), value_loss=value_loss.item(), entropy=entropy.item(),
+        entropy_per_head=_head_values(per_head_entropy), approx_kl=approx_kl,
+        clip_fraction=clip_fraction, explained_variance=explained,
+        ratio_mean=joint_ratio.mean().item(), ratio_min=min(ratio_mins), ratio_max=max(ratio_maxs),
+        ratio_std=joint_ratio.std().item() if joint_ratio.numel() > 1 else 0.0,
+        ratio_max_per_head=_head_values(torch.stack(head_maxs).max(dim=0).values),
+        pre_clip_grad_norm=float(grad_norm), advantage_mean=b_advantages.mean().item(),
+        advantage_std=b_advantages.std().item(), return_mean=b_returns.mean().item(),
+        return_std=b_returns.std().item(), entropy_coef=inputs.entropy_coef,
+        epochs_completed=epochs_completed, early_stopped=early_stopped,
+        update_time_ms=1000 * (time.perf_counter() - start),
+    )

@@ -1,0 +1,119 @@
+"""The PPO agent on real rollouts of real (tiny) episodes."""
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from esper.experiment.runner import run
+from esper.leyline.actions import HEADS, Op
+from esper.leyline.events import TelemetryEventType as T
+from esper.registry import Registry
+from esper.simic.ppo_policy import CheckpointError, PPOPolicy
+from esper.tamiyo.actor_critic import FactoredActorCritic
+from esper.tamiyo.factored_distribution import CAUSAL, ActionMasks, evaluate, sample
+from tests.growing_spec import growing_spec
+
+
+def lstm_spec(**changes):
+    sections = {"policy": {"type": "lstm", "feature_dim": 16, "hidden_dim": 16},
+                "training": {"envs": 2, "batches": 2, "episode_length": 6}}
+    sections.update(changes)
+    return growing_spec(**sections)
+
+
+def updates(result, path):
+    with Registry.open(path) as registry:
+        return [e.data for e in registry.events(result.record.run_id, types=[T.PPO_UPDATE_COMPLETED])]
+
+
+@pytest.fixture(scope="module")
+def lstm_run(tmp_path_factory):
+    path = tmp_path_factory.mktemp("ppo") / "runs.db"
+    return run(lstm_spec(ppo={"update_epochs": 1}), registry=path), path
+
+
+def test_every_batch_ends_with_a_ppo_update_whose_first_epoch_ratio_is_one(lstm_run):
+    result, path = lstm_run
+    metrics = updates(result, path)
+    assert len(metrics) == 2
+    for update in metrics:
+        # one update epoch, evaluated before its optimiser step: the rollout's own policy
+        assert update.ratio_min == pytest.approx(1.0, abs=1e-5)
+        assert update.ratio_max == pytest.approx(1.0, abs=1e-5)
+        assert update.approx_kl == pytest.approx(0.0, abs=1e-6)
+        assert update.epochs_completed == 1 and not update.early_stopped
+        assert update.value_loss >= 0 and update.pre_clip_grad_norm > 0
+
+
+def test_the_policy_checkpoint_is_saved_with_the_run_and_loads_for_init_from(lstm_run, tmp_path):
+    result, path = lstm_run
+    with Registry.open(path) as registry:
+        checkpoint = registry.artifacts(result.record.run_id)["policy"]
+    spec = lstm_spec(policy={"type": "lstm", "feature_dim": 16, "hidden_dim": 16,
+                             "init_from": checkpoint})
+    loaded = PPOPolicy(spec)
+    loaded.load(checkpoint)
+    saved = torch.load(checkpoint, weights_only=False)["network"]
+    assert all(torch.equal(saved[k], v) for k, v in loaded.network.state_dict().items())
+    wider = lstm_spec(policy={"type": "lstm", "feature_dim": 16, "hidden_dim": 32})
+    with pytest.raises(CheckpointError, match="was made for"):
+        PPOPolicy(wider).load(checkpoint)
+
+
+def test_several_update_epochs_move_the_ratio_away_from_one(tmp_path):
+    result = run(lstm_spec(ppo={"update_epochs": 4, "target_kl": None}), registry=tmp_path / "r.db")
+    metrics = updates(result, tmp_path / "r.db")
+    assert all(m.epochs_completed == 4 for m in metrics)
+    assert any(m.ratio_max > 1.0 + 1e-4 or m.ratio_min < 1.0 - 1e-4 for m in metrics)
+
+
+def test_an_update_is_deterministic_given_the_seed(tmp_path):
+    runs = [run(lstm_spec(policy={"type": "mlp", "feature_dim": 16, "hidden_dim": 16}),
+                registry=tmp_path / f"{i}.db") for i in range(2)]
+    first, second = (updates(r, tmp_path / f"{i}.db") for i, r in enumerate(runs))
+    strip = lambda m: {k: v for k, v in m.__dict__.items() if k != "update_time_ms"}  # noqa: E731
+    assert [strip(m) for m in first] == [strip(m) for m in second]
+
+
+def _network(n_slots=3, n_blueprints=4):
+    spec = lstm_spec(slots={"enabled": ["r0c0", "r0c1"][: min(n_slots, 2)], "max_seeds": 2})
+    return PPOPolicy(spec).network
+
+
+def test_heads_irrelevant_to_the_op_get_zero_gradient():
+    network = _network()
+    n = 5
+    obs = torch.randn(1, n, network.config.obs_dim)
+    blueprints = torch.zeros(1, n, network.config.n_slots, dtype=torch.int64)
+    out = network(obs, blueprints, network.initial_state(n))
+    logits = [head[0] for head in out.logits]
+    masks = ActionMasks(torch.ones(n, len(Op), dtype=torch.bool),
+                        torch.ones(n, len(Op), network.config.n_slots, dtype=torch.bool))
+    actions = torch.zeros(n, len(HEADS), dtype=torch.int64)
+    actions[:, 0] = Op.FOSSILIZE  # relevant heads: op and slot only
+    log_probs, entropies = evaluate(logits, masks, actions)
+    (log_probs.sum() + entropies.sum()).backward()
+    for name, head in zip(HEADS, network.heads):
+        grads = [p.grad for p in head.parameters()]
+        has_gradient = any(g is not None and g.abs().sum() > 0 for g in grads)
+        assert has_gradient == (name in ("op", "slot")), name
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.data())
+def test_sampling_never_picks_a_masked_op_or_slot(data):
+    n, n_slots = 4, 3
+    slot_masks = torch.tensor(data.draw(st.lists(
+        st.lists(st.lists(st.booleans(), min_size=n_slots, max_size=n_slots),
+                 min_size=len(Op), max_size=len(Op)), min_size=n, max_size=n)))
+    slot_masks[:, Op.WAIT] = True  # WAIT is always possible
+    masks = ActionMasks(slot_masks.any(-1), slot_masks)
+    logits = [torch.randn(n, size) for size in (len(Op), n_slots, 2, 4, 3, 3, 4, 5)]
+    generator = torch.Generator().manual_seed(data.draw(st.integers(0, 2**31)))
+    actions = sample(logits, masks, generator)
+    for row, mask in zip(actions.tolist(), slot_masks):
+        assert mask[row[0], row[1]], f"op {Op(row[0]).name} on slot {row[1]} is impossible"
+    log_probs, _ = evaluate(logits, masks, actions)
+    assert torch.isfinite(log_probs).all()
+    assert (log_probs[CAUSAL[actions[:, 0]] == 0] == 0).all()
