@@ -1,8 +1,11 @@
-"""A sink that appends every event to a JSON Lines file (one envelope per line)."""
+"""A sink that appends every event to a JSON Lines file (one envelope per line); a path ending in
+``.gz`` is written gzip-compressed."""
 
 from __future__ import annotations
 
+import gzip
 from pathlib import Path
+from typing import TextIO
 
 from esper.leyline.events import TelemetryEvent, encode_event
 
@@ -12,7 +15,9 @@ class JsonlSink:
 
     def __init__(self, path: str | Path, name: str = "jsonl") -> None:
         self.name = name
-        self._file = Path(path).open("a", encoding="utf-8")
+        path = Path(path)
+        self._file: TextIO = (gzip.open(path, "at", encoding="utf-8") if path.suffix == ".gz"
+                              else path.open("a", encoding="utf-8"))
 
     def write(self, events: list[TelemetryEvent]) -> None:
         self._file.write("".join(encode_event(e) + "\n" for e in events))
