@@ -1,0 +1,154 @@
+"""One esper run as an MLflow run: its tags, params, experiment artifacts and end status.
+
+The MLflow run is built from the registry's row of the esper run (``RunRecord``), so a run
+pushed later by ``esper sync`` gets exactly the tags and params it would have got live.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mlflow.entities import Param, Run
+from mlflow.exceptions import MlflowException
+
+from esper.experiment.config_diff import flatten
+from esper.nissa.mlflow_store import MlflowStore
+from esper.registry import Registry, RunRecord, RunStatus
+from esper.registry.runs import sha256_of_file
+
+logger = logging.getLogger(__name__)
+
+MAX_PARAM_LENGTH = 6000  # characters in an MLflow param value (MLflow's MAX_PARAM_VAL_LENGTH)
+RESOLVED_CONFIG = "config/resolved.json"  # artifact: the resolved config
+LONG_PARAMS = "config/long_params.json"  # artifact: params too long for MLflow, by dotted key
+EXPERIMENT_DIR = "experiment"  # artifact folder: the experiment file as given
+
+# Tags esper sets besides MLflow's system tags.
+TAG_RUN_ID = "esper.run_id"
+TAG_EVENTS = "esper.events"  # events the MLflow run was built from; equals the registry's count
+TAG_STATUS = "esper.status"  # the registry's status (CRASHED included)
+TAG_EXIT_REASON = "esper.exit_reason"
+
+#: The MLflow status that mirrors a registry status (CRASHED: the process died, FAILED).
+MLFLOW_STATUS = {
+    RunStatus.FINISHED: "FINISHED",
+    RunStatus.FAILED: "FAILED",
+    RunStatus.KILLED: "KILLED",
+    RunStatus.CRASHED: "FAILED",
+}
+
+
+@dataclass(frozen=True)
+class ConfigParams:
+    """A resolved config as MLflow params: dotted keys, text values."""
+
+    params: dict[str, str]
+    too_long: dict[str, str]  # values over MAX_PARAM_LENGTH, logged as an artifact instead
+
+
+def config_params(config: Mapping[str, Any]) -> ConfigParams:
+    """Flatten ``config`` to dotted keys; strings stay as they are, other values become JSON."""
+    params, too_long = {}, {}
+    for key, value in flatten(dict(config)).items():
+        text = value if isinstance(value, str) else json.dumps(value)
+        (too_long if len(text) > MAX_PARAM_LENGTH else params)[key] = text
+    return ConfigParams(params, too_long)
+
+
+def run_tags(record: RunRecord, registry_path: Path) -> dict[str, str]:
+    """MLflow's system tags, set explicitly, esper's provenance, and the experiment's tags."""
+    tags = dict(record.tags)  # tracking.tags of the experiment; esper's own keys win
+    tags.update({
+        "mlflow.runName": record.name,
+        "mlflow.user": record.user or "unknown",
+        "mlflow.note.content": record.notes,
+        "mlflow.source.type": "LOCAL",
+        TAG_RUN_ID: record.run_id,
+        "esper.experiment": record.experiment,
+        "esper.seed": str(record.seed),
+        "esper.config_sha256": record.config_sha256,
+        "esper.host": record.host,
+        "esper.device": record.device,
+        "esper.version": record.esper_version,
+        "esper.registry": str(registry_path.absolute()),
+    })
+    if record.spec_path is not None:
+        tags["mlflow.source.name"] = record.spec_path
+    if record.git_commit is not None:
+        tags["mlflow.source.git.commit"] = record.git_commit
+        tags["esper.git_dirty"] = str(record.git_dirty).lower()
+    return tags
+
+
+def create_mlflow_run(store: MlflowStore, experiment_id: str, record: RunRecord,
+                      registry_path: Path) -> str:
+    """Create the MLflow run of ``record`` with its tags, params and experiment artifacts.
+
+    Returns the MLflow run id. Call inside ``store.reporting``.
+    """
+    client = store.client
+    created = client.create_run(experiment_id, start_time=_ms(record.started_at),
+                                tags=run_tags(record, registry_path), run_name=record.name)
+    run_id = created.info.run_id
+    params = config_params(record.config)
+    client.log_batch(run_id, params=[Param(k, v) for k, v in params.params.items()])
+    client.log_dict(run_id, dict(record.config), RESOLVED_CONFIG)
+    if params.too_long:
+        client.log_dict(run_id, params.too_long, LONG_PARAMS)
+    if _spec_file_unchanged(record):
+        client.log_artifact(run_id, record.spec_path, EXPERIMENT_DIR)
+    return run_id
+
+
+def fail_crashed_runs(store: MlflowStore, registry: Registry) -> list[str]:
+    """Terminate as FAILED the MLflow runs still RUNNING of runs the registry shows as CRASHED.
+
+    Their process died (SIGKILL, OOM, power loss) before it could end the MLflow run. Runs
+    whose MLflow run is in another store are left alone. Returns the esper run ids terminated.
+    Call inside ``store.reporting``.
+    """
+    ended = []
+    for record in registry.runs(status=RunStatus.CRASHED):
+        if record.mlflow_run_id is None or not _running_here(store, record.mlflow_run_id):
+            continue
+        store.client.set_tag(record.mlflow_run_id, TAG_STATUS, RunStatus.CRASHED.value)
+        end = record.heartbeat_at or record.started_at  # the last sign of life
+        store.client.set_terminated(record.mlflow_run_id, MLFLOW_STATUS[RunStatus.CRASHED],
+                                    end_time=_ms(end))
+        ended.append(record.run_id)
+    return ended
+
+
+def find_mlflow_run(store: MlflowStore, mlflow_run_id: str) -> Run | None:
+    """The MLflow run in this store; None when another store holds it or it is deleted."""
+    try:
+        found = store.client.get_run(mlflow_run_id)
+    except MlflowException as exc:
+        if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
+            return None
+        raise
+    return None if found.info.lifecycle_stage == "deleted" else found
+
+
+def _running_here(store: MlflowStore, mlflow_run_id: str) -> bool:
+    found = find_mlflow_run(store, mlflow_run_id)
+    return found is not None and found.info.status == "RUNNING"
+
+
+def _spec_file_unchanged(record: RunRecord) -> bool:
+    if record.spec_path is None or record.spec_sha256 is None:
+        return False
+    if sha256_of_file(record.spec_path) != record.spec_sha256:
+        logger.warning("%s changed (or is gone) since run %s read it: the MLflow run gets its "
+                       "resolved config only", record.spec_path, record.run_id)
+        return False
+    return True
+
+
+def _ms(seconds: float) -> int:
+    return int(round(seconds * 1000))

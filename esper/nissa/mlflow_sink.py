@@ -1,0 +1,210 @@
+"""The MLflow sink: mirrors a run recorded in the registry as one MLflow run (DESIGN.md section 5).
+
+The hub calls ``write`` and ``close`` on the sink's own thread, so MLflow never delays training:
+that thread is the asynchronous path (MLflow's own async queue would add a second thread and
+hide failures from the hub's per-sink accounting). On its first events the sink creates the
+MLflow run from the registry's row (tags, params, experiment file, resolved config) and records
+its id in the row; metric points are sent with ``log_batch`` every ``flush_points`` points or
+``flush_seconds`` seconds; every event also goes to a gzip JSONL archive. RUN_FINISHED, the
+run's last event, carries the status the registry stores: on ``close`` the sink uploads the
+archive and the learning-curve plot and terminates the MLflow run with that status.
+
+Failure: the first error of the store (unreachable at the start, or later) is raised to the hub,
+which reports it once and counts the events as dropped in the run's row; after it the sink
+writes nothing more, and ``esper sync RUN`` pushes the whole run from ``runs.db`` later,
+replaying its events through this same class.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from mlflow.entities import Metric, RunTag
+
+from esper.leyline.config import TrackingConfig
+from esper.leyline.events import TelemetryEvent, TelemetryEventType
+from esper.nissa import learning_curves
+from esper.nissa.jsonl_sink import JsonlSink
+from esper.nissa.learning_curves import LearningCurves
+from esper.nissa.metric_series import MetricMapper, MetricPoint
+from esper.nissa.mlflow_run import (
+    MLFLOW_STATUS,
+    TAG_EVENTS,
+    TAG_EXIT_REASON,
+    TAG_STATUS,
+    create_mlflow_run,
+    fail_crashed_runs,
+)
+from esper.nissa.mlflow_store import MlflowStore, MlflowUnavailable
+from esper.registry import Registry, RunStatus
+
+logger = logging.getLogger(__name__)
+
+EVENTS_ARTIFACT_DIR = "events"
+EVENTS_FILE = "events.jsonl.gz"  # the full event stream, one envelope per line
+_SYNC_HINT = "the run is still recorded in runs.db; push it later with: esper sync {run_id}"
+
+
+@dataclass(frozen=True)
+class MlflowTarget:
+    """An opened store and the MLflow experiment a run goes to."""
+
+    store: MlflowStore
+    experiment_id: str
+
+    @classmethod
+    def open(cls, uri: str | None, experiment: str) -> MlflowTarget:
+        """Open the store (see ``locate_store``) and get or create the experiment.
+
+        Raises:
+            MlflowUnavailable: the store cannot be reached or written.
+        """
+        store = MlflowStore.open(uri)
+        return cls(store, store.experiment_id(experiment))
+
+
+class MlflowSink:
+    """Writes one esper run to MLflow. ``open_mlflow_sink`` builds it for a run about to start.
+
+    :param registry: where the run's row is read (name, config, provenance) and its MLflow ids
+        are recorded
+    :param target: the store and experiment, or why they cannot be used (every write then
+        raises it, so the hub reports it and counts the events as dropped)
+    """
+
+    name = "mlflow"
+
+    def __init__(self, registry: Registry, target: MlflowTarget | MlflowUnavailable, *,
+                 flush_points: int = 1000, flush_seconds: float = 2.0) -> None:
+        self._registry = registry
+        self._failure = target if isinstance(target, MlflowUnavailable) else None
+        self._target = None if isinstance(target, MlflowUnavailable) else target
+        self._flush_points = flush_points
+        self._flush_seconds = flush_seconds
+        self._mapper = MetricMapper()
+        self._curves = LearningCurves()
+        self._pending: list[Metric] = []
+        self._flushed_at = time.monotonic()
+        self._mlflow_run_id: str | None = None
+        self._title = ""
+        self._folder: Path | None = None  # temporary: the event archive before its upload
+        self._archive: JsonlSink | None = None
+        self._events = 0
+        self._last: TelemetryEvent | None = None
+
+    @property
+    def mlflow_run_id(self) -> str | None:
+        """The MLflow run, once the first events have created it."""
+        return self._mlflow_run_id
+
+    def write(self, events: list[TelemetryEvent]) -> None:
+        """Map ``events`` to metrics and archive them; the first call creates the MLflow run.
+
+        Raises:
+            MlflowUnavailable: the store failed now or before (the sink has stopped writing).
+        """
+        hint = _SYNC_HINT.format(run_id=events[0].run_id)
+        if self._failure is not None:
+            raise MlflowUnavailable(f"{self._failure.message}; {hint}")
+        target = self._target
+        try:
+            with target.store.reporting(f"record run {events[0].run_id}"):
+                if self._mlflow_run_id is None:
+                    self._start(target, events[0].run_id)
+                self._archive.write(events)
+                points = self._mapper.points(events)
+                self._curves.add(points)
+                self._pending += [_metric(p) for p in points]
+                self._events += len(events)
+                self._last = events[-1]
+                if (len(self._pending) >= self._flush_points
+                        or time.monotonic() - self._flushed_at >= self._flush_seconds):
+                    self._flush()
+        except MlflowUnavailable as failure:
+            self._failure = failure
+            raise MlflowUnavailable(f"{failure.message}; {hint}") from failure
+
+    def close(self) -> None:
+        """Send what is pending, upload the archive and the plot, and end the MLflow run with
+        the status of RUN_FINISHED (FAILED when the stream has none: the process died)."""
+        try:
+            if self._mlflow_run_id is not None and self._failure is None:
+                with self._target.store.reporting(f"end MLflow run {self._mlflow_run_id}"):
+                    self._finish(self._target)
+            elif self._mlflow_run_id is not None:
+                self._abandon(self._target)
+        finally:
+            if self._archive is not None:
+                self._archive.close()
+            if self._folder is not None:
+                shutil.rmtree(self._folder, ignore_errors=True)
+
+    def _start(self, target: MlflowTarget, run_id: str) -> None:
+        record = self._registry.run(run_id)
+        self._folder = Path(tempfile.mkdtemp(prefix=f"esper-mlflow-{run_id}-"))
+        self._archive = JsonlSink(self._folder / EVENTS_FILE)
+        self._mlflow_run_id = create_mlflow_run(target.store, target.experiment_id, record,
+                                                self._registry.path)
+        self._title = f"{record.name} ({record.run_id})"
+        self._registry.set_mlflow_ids(run_id, self._mlflow_run_id, target.experiment_id)
+
+    def _flush(self) -> None:
+        if self._pending:
+            self._target.store.client.log_batch(self._mlflow_run_id, metrics=self._pending)
+            self._pending = []
+        self._flushed_at = time.monotonic()
+
+    def _finish(self, target: MlflowTarget) -> None:
+        client, run_id = target.store.client, self._mlflow_run_id
+        self._flush()
+        self._archive.close()
+        client.log_artifact(run_id, str(self._folder / EVENTS_FILE), EVENTS_ARTIFACT_DIR)
+        figure = self._curves.figure(self._title)
+        if figure is not None:
+            client.log_figure(run_id, figure, learning_curves.ARTIFACT)
+        last = self._last
+        if last is not None and last.event_type is TelemetryEventType.RUN_FINISHED:
+            status, reason = RunStatus(last.data.status), last.message
+        else:  # the process died before RUN_FINISHED (a CRASHED run pushed by esper sync)
+            status, reason = RunStatus.CRASHED, "the process died without a status"
+        tags = [RunTag(TAG_EVENTS, str(self._events)), RunTag(TAG_STATUS, status.value)]
+        if reason:
+            tags.append(RunTag(TAG_EXIT_REASON, reason))
+        client.log_batch(run_id, tags=tags)
+        end = last.ts if last is not None else None
+        client.set_terminated(run_id, MLFLOW_STATUS[status],
+                              end_time=None if end is None else int(round(end * 1000)))
+
+    def _abandon(self, target: MlflowTarget) -> None:
+        """After a failure: try once not to leave the partial MLflow run RUNNING."""
+        with target.store.reporting(f"end MLflow run {self._mlflow_run_id}"):
+            target.store.client.set_terminated(self._mlflow_run_id, "FAILED")
+
+
+def open_mlflow_sink(tracking: TrackingConfig, experiment: str, registry: Registry) -> MlflowSink:
+    """The MLflow sink of a run about to start: opens the store and the experiment now, and
+    terminates as FAILED the MLflow runs of runs the registry shows as CRASHED.
+
+    Never raises for an unreachable store: the sink then fails its writes with the reason (the
+    hub reports it once on stderr, the run's row records it, and ``esper sync`` pushes later).
+
+    :param tracking: the experiment's ``tracking`` section (uri, experiment name)
+    :param experiment: the esper experiment name, the MLflow experiment's unless
+        ``tracking.experiment`` names another
+    """
+    try:
+        target = MlflowTarget.open(tracking.uri, tracking.experiment or experiment)
+        with target.store.reporting("terminate the MLflow runs of crashed runs"):
+            fail_crashed_runs(target.store, registry)
+    except MlflowUnavailable as failure:
+        return MlflowSink(registry, failure)
+    return MlflowSink(registry, target)
+
+
+def _metric(point: MetricPoint) -> Metric:
+    return Metric(point.key, point.value, int(round(point.ts * 1000)), point.step)
