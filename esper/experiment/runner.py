@@ -14,6 +14,7 @@ from esper.nissa.hub import Sink
 from esper.nissa.recording import recording
 from esper.registry import NewRun, Registry, RunRecord
 from esper.simic.env_loop import EnvLoop, TrainingSummary
+from esper.simic.ppo_policy import PPOPolicy
 
 
 @dataclass(frozen=True)
@@ -33,20 +34,42 @@ def run(
     registry: str | os.PathLike[str] | None = None,
     sinks: Sequence[Sink] = (),
 ) -> RunResult:
-    """Train `spec` and record every event of it in the registry.
+    """Train `spec` and record every event of it in the registry, and in MLflow unless
+    `spec.tracking.mlflow` is false.
 
     Everything that can fail on bad input (device, data, policy) is built before the run row
-    is written. An exception during training ends the run FAILED, Ctrl-C / SIGTERM KILLED.
+    is written. An exception during training ends the run FAILED, Ctrl-C / SIGTERM KILLED; the
+    MLflow run ends with the same status. An unreachable MLflow store does not stop the run
+    (see `open_mlflow_sink`).
 
     Raises:
         EsperError: bad input (see `compile_spec`), or an unusable registry file.
     """
     pipeline = compile_spec(spec)
     with Registry.open(registry) as runs_db:
+        tracking: list[Sink] = []
+        if spec.tracking.mlflow:
+            from esper.nissa.mlflow_sink import open_mlflow_sink  # imports mlflow: ~3 s
+
+            tracking.append(open_mlflow_sink(spec.tracking, spec.name, runs_db))
         new = NewRun(experiment=spec.name, config=spec_to_dict(spec), seed=spec.seed, name=name,
                      spec_path=None if spec_path is None else str(spec_path),
                      device=str(pipeline.device), tags=spec.tracking.tags, notes=spec.description)
-        with recording(runs_db, new, sinks=sinks) as rec:
+        with recording(runs_db, new, sinks=[*sinks, *tracking]) as rec:
             loop = EnvLoop(spec, pipeline.data, pipeline.policy, rec.hub, pipeline.device)
             summary = loop.run()
+            if isinstance(pipeline.policy, PPOPolicy):
+                _save_policy(pipeline.policy, runs_db, rec.run_id)
         return RunResult(runs_db.run(rec.run_id), summary, runs_db.path)
+
+
+def artifact_dir(registry_path: Path, run_id: str) -> Path:
+    """Where run `run_id` keeps its files: `artifacts/<run id>/` beside the registry."""
+    return registry_path.parent / "artifacts" / run_id
+
+
+def _save_policy(policy: PPOPolicy, runs_db: Registry, run_id: str) -> None:
+    directory = artifact_dir(runs_db.path, run_id)
+    directory.mkdir(parents=True, exist_ok=True)
+    policy.save(directory / "policy.pt")
+    runs_db.record_artifact(run_id, "policy", directory / "policy.pt")
