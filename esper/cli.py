@@ -7,7 +7,7 @@ Each command parses its arguments, calls one library function and renders the re
 from __future__ import annotations
 
 import json
-from dataclasses import replace
+from dataclasses import asdict, replace
 from typing import Any
 
 import click
@@ -209,10 +209,12 @@ def events_command(run_ref: str, registry_path: str | None, types: tuple[str, ..
 @json_option
 def run_command(file: str, overrides: tuple[str, ...], name: str | None,
                 registry_path: str | None, no_mlflow: bool, quiet: bool, as_json: bool) -> None:
-    """Train the experiment FILE and record every event of the run in the registry.
+    """Train the experiment FILE and record every event of the run in the registry and MLflow.
 
-    Shows progress on stderr and a closing summary (run id, final accuracy per env, seeds
-    germinated / fossilised / pruned, events recorded). Exit code 2 for an invalid experiment.
+    MLflow: the store of tracking.uri, else $MLFLOW_TRACKING_URI, else ./mlflow.db; --no-mlflow
+    (or tracking.mlflow: false) records to the registry only. Shows progress on stderr and a
+    closing summary (run id, final accuracy per env, seeds germinated / fossilised / pruned,
+    events recorded). Exit code 2 for an invalid experiment.
 
     Example:
 
@@ -229,6 +231,59 @@ def run_command(file: str, overrides: tuple[str, ...], name: str | None,
         click.echo(json.dumps(summary, indent=2))
     elif not quiet:
         click.echo(render_summary(summary))
+
+
+@cli.command("sync")
+@click.argument("run_ref", metavar="RUN")
+@registry_option
+@click.option("--uri", help="MLflow tracking store [default: the run's tracking.uri, else "
+              "$MLFLOW_TRACKING_URI, else sqlite:///mlflow.db].")
+@click.option("--force", is_flag=True, help="Replace the MLflow run even if it is complete.")
+@json_option
+def sync_command(run_ref: str, registry_path: str | None, uri: str | None, force: bool,
+                 as_json: bool) -> None:
+    """Push RUN from the registry to MLflow (after MLflow was unreachable, or --no-mlflow).
+
+    Replays the recorded events through the MLflow sink of a live run; a complete MLflow run is
+    left alone, a partial one is replaced.
+
+    Example:
+
+        esper sync quickstart-3
+    """
+    from esper.nissa.mlflow_sync import sync_run  # imports mlflow: ~3 s
+
+    with Registry.open(registry_path, create=False) as registry:
+        result = sync_run(registry, run_ref, uri=uri, force=force)
+    if as_json:
+        click.echo(json.dumps(asdict(result), indent=2))
+    else:
+        done = "pushed to" if result.pushed else "already complete in"
+        click.echo(f"run {result.run_id} ({result.name}) {done} MLflow run "
+                   f"{result.mlflow_run_id} (experiment {result.mlflow_experiment_id}) "
+                   f"in {result.uri}")
+
+
+@cli.command("ui")
+@click.option("--port", type=click.IntRange(1, 65535), default=5000, show_default=True)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
+@click.option("--uri", help="MLflow tracking store [default: $MLFLOW_TRACKING_URI, else "
+              "sqlite:///mlflow.db].")
+def ui_command(port: int, host: str, uri: str | None) -> None:
+    """Start the MLflow UI on the tracking store esper records to; print its URL. Ctrl-C stops.
+
+    Example:
+
+        esper ui --port 5001
+    """
+    from esper.nissa.mlflow_ui import serve_until_stopped, start_ui  # imports mlflow: ~3 s
+
+    server = start_ui(uri, host=host, port=port)
+    click.echo(server.url)
+    click.echo(f"MLflow UI on {server.location.uri}; Ctrl-C stops it", err=True)
+    code = serve_until_stopped(server)
+    if code:
+        raise click.exceptions.Exit(code)
 
 
 def main() -> None:

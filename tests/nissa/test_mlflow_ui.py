@@ -1,0 +1,80 @@
+"""`esper ui` serves the MLflow UI on esper's store: its REST API lists the runs of `esper run`."""
+
+from __future__ import annotations
+
+import json
+import signal
+import socket
+import time
+import urllib.error
+import urllib.request
+
+from click.testing import CliRunner
+
+from esper.cli import cli
+from esper.registry import Registry
+
+from .esper_process import QUICKSTART, SMALL, start_esper
+
+READY_TIMEOUT = 120.0  # seconds for `mlflow server` to answer (it starts a uvicorn worker)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def post(url: str, body: dict) -> dict:
+    request = urllib.request.Request(url, json.dumps(body).encode(), method="POST",
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.load(response)
+
+
+def wait_for_api(url: str, child, log) -> dict:
+    deadline = time.monotonic() + READY_TIMEOUT
+    while time.monotonic() < deadline:
+        assert child.poll() is None, f"esper ui exited {child.returncode}: {log.read_text()}"
+        try:
+            return post(f"{url}/api/2.0/mlflow/experiments/search", {"max_results": 100})
+        except (urllib.error.URLError, ConnectionError):
+            time.sleep(0.5)
+    raise AssertionError(f"the MLflow UI at {url} did not answer within {READY_TIMEOUT} s")
+
+
+def test_esper_ui_lists_the_runs_of_esper_run(tmp_path, mlflow_uri):
+    db = tmp_path / "runs.db"
+    result = CliRunner().invoke(cli, ["run", QUICKSTART, *SMALL, "--registry", str(db), "-q"])
+    assert result.exit_code == 0, result.output
+    with Registry.open(db) as registry:
+        (record,) = registry.runs()
+
+    port, log = free_port(), tmp_path / "ui.log"
+    with log.open("w") as server_output:  # a file: the server's logs never fill a pipe
+        child = start_esper("ui", "--port", str(port), "--uri", mlflow_uri, stderr=server_output)
+    try:
+        url = child.stdout.readline().strip()
+        assert url == f"http://127.0.0.1:{port}"
+        experiments = wait_for_api(url, child, log)["experiments"]
+        (quickstart,) = [e for e in experiments if e["name"] == "quickstart"]
+        runs = post(f"{url}/api/2.0/mlflow/runs/search",
+                    {"experiment_ids": [quickstart["experiment_id"]]})["runs"]
+        listed = [(r["info"]["run_id"], r["info"]["run_name"], r["info"]["status"],
+                   {t["key"]: t["value"] for t in r["data"]["tags"]}["esper.run_id"])
+                  for r in runs]
+        assert listed == [(record.mlflow_run_id, record.name, "FINISHED", record.run_id)]
+        child.send_signal(signal.SIGINT)  # Ctrl-C stops esper ui and the server with it
+        assert child.wait(timeout=60) == 0
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+    with socket.socket() as probe:  # nothing listens on the port any more
+        assert probe.connect_ex(("127.0.0.1", port)) != 0
+
+
+def test_esper_ui_refuses_a_tracking_server_uri():
+    result = CliRunner().invoke(cli, ["ui", "--uri", "http://mlflow.example.com"])
+    assert result.exit_code == 1
+    assert result.stderr.startswith("Error: http://mlflow.example.com is a tracking server")
