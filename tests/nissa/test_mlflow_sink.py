@@ -22,11 +22,12 @@ from esper.nissa.mlflow_store import URI_ENV_VAR
 from esper.registry import Registry, RunRecord
 
 from .conftest import new_store
-from .esper_process import QUICKSTART
+from .esper_process import QUICKSTART, SMALL
 
 T = TelemetryEventType
 TWO_BATCHES = ["--set", "training.batches=2", "--set", "training.episode_length=3",
-               "--set", "task.max_train=200", "--set", "task.max_val=100"]
+               "--set", "task.max_train=200", "--set", "task.max_val=100",
+               "--set", "telemetry.probes=[]"]  # their fields need more epochs (wiring)
 
 
 @dataclass(frozen=True)
@@ -123,9 +124,7 @@ def test_artifacts_hold_the_experiment_file_the_config_the_events_and_a_plot(mir
 
 def test_no_mlflow_records_to_the_registry_only(tmp_path, mlflow_uri):
     db = tmp_path / "runs.db"
-    result = CliRunner().invoke(cli, ["run", QUICKSTART, "--set", "training.episode_length=1",
-                                      "--set", "training.batches=1", "--set", "task.max_train=100",
-                                      "--set", "task.max_val=50", "--registry", str(db),
+    result = CliRunner().invoke(cli, ["run", QUICKSTART, *SMALL, "--registry", str(db),
                                       "--no-mlflow", "--quiet"])
     assert result.exit_code == 0, result.output
     with Registry.open(db) as registry:
