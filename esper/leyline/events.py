@@ -202,6 +202,33 @@ class PPOUpdatePayload:
     epochs_completed: int  # update epochs run before the end or a KL early stop
     early_stopped: bool  # approx KL exceeded 1.5 x target_kl
     update_time_ms: float  # wall clock
+    # Probe fields (PIPELINE.md section 7): None = not measured (probe off, or nothing to
+    # measure); a probe that is off never writes them.
+    # lstm_health (TELE-340): the LSTM's raw (h, c) after every evaluation of the actions; norms
+    # are the L2 norm of each env's vector averaged over steps and envs, then over the epochs;
+    # maxima are max |x| over the update; flags are ORed. None for the mlp policy.
+    lstm_h_norm: float | None = None
+    lstm_c_norm: float | None = None
+    lstm_h_max: float | None = None
+    lstm_c_max: float | None = None
+    lstm_has_nan: bool | None = None
+    lstm_has_inf: bool | None = None
+    # head_grad_norms: L2 norm of each head's gradient after backward (before clipping), mean
+    # over the update epochs; None for a head that got no gradient (no sample needed it).
+    head_op_grad_norm: float | None = None
+    head_slot_grad_norm: float | None = None
+    head_blueprint_grad_norm: float | None = None
+    head_style_grad_norm: float | None = None
+    head_tempo_grad_norm: float | None = None
+    head_alpha_target_grad_norm: float | None = None
+    head_alpha_speed_grad_norm: float | None = None
+    head_alpha_curve_grad_norm: float | None = None
+    head_value_grad_norm: float | None = None
+    # gradient_drift: |x - ema| / (ema + eps) of the policy gradient norm and health, against
+    # the EMA before this update; 0 on the first update.
+    gradient_norm_drift: float | None = None
+    gradient_health_drift: float | None = None
+
 
 
 @dataclass(frozen=True)
@@ -256,6 +283,30 @@ class PPOAnomalyPayload:
     entropy: float | None
 
 
+@dataclass(frozen=True)
+class LSTMHealthWarningPayload:
+    """An env's LSTM hidden state went unhealthy during the rollout (``lstm_health`` probe);
+    at most once per env per episode."""
+
+    h_norm: float  # L2 norm of the env's h after the act (NaN / inf kept)
+    c_norm: float  # L2 norm of the env's c
+    has_nan: bool
+    has_inf: bool
+    reason: str  # nan, inf, norm_above_max, norm_below_min (the first that applies)
+
+
+@dataclass(frozen=True)
+class GradientPathologyPayload:
+    """The policy gradient drifted from its running average (``gradient_drift`` probe)."""
+
+    anomaly_type: str  # gradient_norm_drift, gradient_health_drift
+    detail: str
+    value: float  # this update's gradient norm, or health in [0, 1]
+    ema: float  # the running average before this update
+    drift: float  # |value - ema| / (ema + eps)
+    threshold: float  # the drift above which this event is emitted
+
+
 #: Event type -> payload class. Adding an event type is one line here.
 PAYLOAD_TYPES: dict[TelemetryEventType, type] = {
     TelemetryEventType.TRAINING_STARTED: TrainingStartedPayload,
@@ -274,6 +325,8 @@ PAYLOAD_TYPES: dict[TelemetryEventType, type] = {
     TelemetryEventType.RATIO_COLLAPSE_DETECTED: PPOAnomalyPayload,
     TelemetryEventType.VALUE_COLLAPSE_DETECTED: PPOAnomalyPayload,
     TelemetryEventType.NUMERICAL_INSTABILITY_DETECTED: PPOAnomalyPayload,
+    TelemetryEventType.LSTM_HEALTH_WARNING: LSTMHealthWarningPayload,
+    TelemetryEventType.GRADIENT_PATHOLOGY_DETECTED: GradientPathologyPayload,
 }
 
 

@@ -27,7 +27,7 @@ from esper.simic.env_state import EnvState
 from esper.simic.lifecycle_events import LifecycleReporter, StepContext
 from esper.simic.rewards import RewardInputs, SeedCredit, compute_reward
 from esper.tamiyo.observation import EnvObservation
-from esper.tamiyo.policy import Policy
+from esper.tamiyo.policy import Policy, ProbeEvent
 from esper.tolaria.batching import BatchSchedule
 from esper.tolaria.datasets import TaskData
 from esper.tolaria.host_step import run_epoch
@@ -87,20 +87,29 @@ class EnvLoop:
             rolled_back = [self._train_and_validate(env, batch, epoch) for env in envs]
             observations = [env.observe(epoch, length) for env in envs]
             actions = self.policy.act(observations)
+            self._emit_probe_events(self.policy.drain_probe_events(), batch, epoch)
             self.policy.record_rewards([
                 self._act(env, obs, action, penalised, StepContext(batch, env.env_id, epoch))
                 for env, obs, action, penalised in zip(envs, observations, actions, rolled_back)])
         for env in envs:
             self._report_episode(env, batch)
-        update = self.policy.end_episode([env.observe(length, length) for env in envs], batch)
-        if update is not None:
-            self.hub.emit(TelemetryEventType.PPO_UPDATE_COMPLETED, update, batch=batch)
+        report = self.policy.end_episode([env.observe(length, length) for env in envs], batch)
+        if report is not None:
+            self.hub.emit(TelemetryEventType.PPO_UPDATE_COMPLETED, report.metrics, batch=batch)
+            self._emit_probe_events(report.events, batch, None)
         finals = [env.signals.accuracies[-1] for env in envs]
         self.hub.emit(TelemetryEventType.BATCH_COMPLETED, BatchCompletedPayload(
             mean_val_accuracy=sum(finals) / len(finals),
             mean_episode_return=sum(env.episode_return for env in envs) / len(envs),
             episodes=len(envs)), batch=batch)
         return envs
+
+    def _emit_probe_events(self, events: tuple[ProbeEvent, ...], batch: int,
+                           epoch: int | None) -> None:
+        """Emit what the policy's probes raised (the policy does not hold the hub)."""
+        for event in events:
+            self.hub.emit(event.event_type, event.payload, severity=event.severity, batch=batch,
+                          env_id=event.env_id, epoch=epoch, message=event.message)
 
     def _train_and_validate(self, env: EnvState, batch: int, epoch: int) -> bool:
         """One host epoch of `env`; returns True when the governor rolled it back."""

@@ -17,6 +17,7 @@ from esper.leyline.config import PPOConfig
 from esper.leyline.events import HeadValues, PPOUpdatePayload
 from esper.simic.gae import compute_gae
 from esper.simic.normalization import RunningMeanStd
+from esper.simic.probes.ppo_probes import UpdateProbes
 from esper.simic.rollout_buffer import RolloutBuffer
 from esper.tamiyo.actor_critic import FactoredActorCritic
 from esper.tamiyo.factored_distribution import CAUSAL, evaluate
@@ -47,9 +48,11 @@ def _head_values(values: torch.Tensor) -> HeadValues:
 
 
 def ppo_update(network: FactoredActorCritic, optimizer: torch.optim.Optimizer,
-               reward_stats: RunningMeanStd, config: PPOConfig,
-               inputs: UpdateInputs) -> PPOUpdatePayload:
-    """One PPO update from a full rollout; returns its metrics."""
+               reward_stats: RunningMeanStd, config: PPOConfig, inputs: UpdateInputs,
+               probes: UpdateProbes | None = None) -> PPOUpdatePayload:
+    """One PPO update from a full rollout; returns its core metrics. `probes` (the probes that
+    are on, if any) observe the evaluation and the gradients; their fields are filled by the
+    caller (`PPOProbes.report`)."""
     start = time.perf_counter()
     buf = inputs.buffer
     T, N = buf.rewards.shape
@@ -78,6 +81,8 @@ def ppo_update(network: FactoredActorCritic, optimizer: torch.optim.Optimizer,
         logits = [head.flatten(0, 1) for head in out.logits]  # (T*N, n_h)
         new_values = out.values.flatten()  # (T*N,)
         log_probs, entropies = evaluate(logits, b_masks, b_actions)  # (T*N, heads)
+        if probes is not None:
+            probes.after_evaluation(out)  # lstm_health
 
         log_ratio = (log_probs - b_old_log_probs).clamp(-LOG_RATIO_LIMIT, LOG_RATIO_LIMIT)
         ratio = log_ratio.exp()  # per head; 1 for irrelevant heads
@@ -106,6 +111,8 @@ def ppo_update(network: FactoredActorCritic, optimizer: torch.optim.Optimizer,
 
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        if probes is not None:
+            probes.after_backward(causal)  # head_grad_norms, gradient_drift: before clipping
         grad_norm = torch.nn.utils.clip_grad_norm_(network.parameters(), config.max_grad_norm)
         optimizer.step()
         epochs_completed += 1

@@ -10,14 +10,15 @@ import torch
 from esper.leyline.actions import FactoredAction
 from esper.leyline.config import ExperimentSpec
 from esper.leyline.errors import EsperError
-from esper.leyline.events import PPOUpdatePayload
 from esper.simic.normalization import RunningMeanStd
 from esper.simic.ppo import UpdateInputs, entropy_coefficient, ppo_update
+from esper.simic.probes.ppo_probes import PPOProbes
 from esper.simic.rollout_buffer import RolloutBuffer
 from esper.tamiyo.actor_critic import FactoredActorCritic, LSTMState, NetworkConfig
 from esper.tamiyo.factored_distribution import ActionMasks, evaluate, sample, to_action
 from esper.tamiyo.features import encode_batch, observation_size
 from esper.tamiyo.observation import EnvObservation
+from esper.tamiyo.policy import ProbeEvent, UpdateReport
 
 
 class CheckpointError(EsperError):
@@ -46,12 +47,15 @@ class PPOPolicy:
         self.generator = torch.Generator().manual_seed(spec.seed)
         self.buffer: RolloutBuffer | None = None
         self.state: LSTMState | None = None
+        self.probes = PPOProbes(spec.telemetry, self.network)
+        self.probe_events: list[ProbeEvent] = []  # raised by act, not yet drained
 
     def start_episode(self, n_envs: int) -> None:
         self.buffer = RolloutBuffer(self.spec.training.episode_length, n_envs,
                                     self.config.obs_dim, self.config.n_slots)
         self.state = self.network.initial_state(n_envs)
         self.buffer.initial_state = self.state
+        self.probes.start_episode(n_envs)
 
     def act(self, observations: list[EnvObservation]) -> list[FactoredAction]:
         assert self.buffer is not None, "start_episode() first"
@@ -65,14 +69,21 @@ class PPOPolicy:
             log_probs, _ = evaluate(logits, masks, actions)
         self.buffer.add(raw, obs, blueprints, masks, actions, log_probs, out.values[0])
         self.state = out.state
+        self.probe_events += self.probes.after_act(out.state)
         return [to_action(row) for row in actions.tolist()]
+
+    def drain_probe_events(self) -> tuple[ProbeEvent, ...]:
+        """The LSTM-health warnings raised by the acts since the last call."""
+        events, self.probe_events = tuple(self.probe_events), []
+        return events
 
     def record_rewards(self, rewards: list[float]) -> None:
         assert self.buffer is not None
         self.buffer.add_rewards(torch.tensor(rewards, dtype=torch.float32))
 
-    def end_episode(self, final: list[EnvObservation], batch: int) -> PPOUpdatePayload:
-        """Bootstrap from V of the final states, update the observation statistics, learn."""
+    def end_episode(self, final: list[EnvObservation], batch: int) -> UpdateReport:
+        """Bootstrap from V of the final states, update the observation statistics, learn;
+        the update's metrics come with its probe fields and events."""
         buffer = self.buffer
         assert buffer is not None and buffer.full, "the rollout is not complete"
         raw, blueprints = encode_batch(final)
@@ -81,17 +92,21 @@ class PPOPolicy:
                                        blueprints.unsqueeze(0), self.state).values[0]
         self.obs_stats.update(buffer.raw_obs.flatten(0, 1))  # for the next rollout
         coef = entropy_coefficient(self.spec.ppo, batch, self.spec.training.batches)
-        return ppo_update(self.network, self.optimizer, self.reward_stats, self.spec.ppo,
-                          UpdateInputs(buffer, last_values, coef))
+        measured = self.probes.begin_update()
+        metrics = ppo_update(self.network, self.optimizer, self.reward_stats, self.spec.ppo,
+                             UpdateInputs(buffer, last_values, coef), measured)
+        return self.probes.report(metrics, measured, batch)
 
     # --- checkpoints ---------------------------------------------------------------------------
 
     def save(self, path: str | os.PathLike[str]) -> None:
-        """Write the network, optimiser and normalisation statistics to `path`."""
+        """Write the network, optimiser, normalisation statistics and probe state (the
+        gradient-drift EMAs) to `path`."""
         torch.save({"network_config": asdict(self.config), "network": self.network.state_dict(),
                     "optimizer": self.optimizer.state_dict(),
                     "obs_stats": self.obs_stats.state_dict(),
-                    "reward_stats": self.reward_stats.state_dict()}, path)
+                    "reward_stats": self.reward_stats.state_dict(),
+                    "probes": self.probes.state_dict()}, path)
 
     def load(self, path: str | os.PathLike[str]) -> None:
         """Start from the checkpoint at `path` (`policy.init_from`).
@@ -111,3 +126,5 @@ class PPOPolicy:
         self.optimizer.load_state_dict(checkpoint["optimizer"])
         self.obs_stats.load_state_dict(checkpoint["obs_stats"])
         self.reward_stats.load_state_dict(checkpoint["reward_stats"])
+        # checkpoints written before the probes kept state have no "probes": start them fresh
+        self.probes.load_state_dict(checkpoint.get("probes", {"gradient_drift": None}))
