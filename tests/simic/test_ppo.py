@@ -17,7 +17,8 @@ from tests.growing_spec import growing_spec
 
 def lstm_spec(**changes):
     sections = {"policy": {"type": "lstm", "feature_dim": 16, "hidden_dim": 16},
-                "training": {"envs": 2, "batches": 2, "episode_length": 6}}
+                "training": {"envs": 2, "batches": 2, "episode_length": 6},
+                "tracking": {"mlflow": False}}
     sections.update(changes)
     return growing_spec(**sections)
 
