@@ -31,6 +31,7 @@ from typing import Any, NamedTuple
 import orjson
 
 from esper.leyline.rewards import RewardComponents
+from esper.leyline.seed_telemetry import SeedTelemetry
 
 
 class TelemetryEventType(Enum):
@@ -102,6 +103,8 @@ class SlotSummary:
     blueprint: str | None  # None: no seed in the slot
     alpha: float  # blend weight, [0, 1]
     contribution: float | None  # counterfactual accuracy points; None: not measured
+    # seed_telemetry probe: the seed's snapshot as the policy saw it; None: probe off or no seed.
+    telemetry: SeedTelemetry | None = None
 
 
 @dataclass(frozen=True)
@@ -125,6 +128,10 @@ class BatchCompletedPayload:
     mean_val_accuracy: float  # percent, over the batch's envs
     mean_episode_return: float
     episodes: int  # episodes completed in this batch
+    # memory probe, measured at the end of the batch; None: probe off (CUDA: or not on a GPU).
+    rss_mb: float | None = None  # resident set size of the process, MiB
+    cuda_allocated_mb: float | None = None  # torch.cuda.memory_allocated, MiB
+    cuda_reserved_mb: float | None = None  # torch.cuda.memory_reserved, MiB
 
 
 @dataclass(frozen=True)
@@ -230,7 +237,6 @@ class PPOUpdatePayload:
     gradient_health_drift: float | None = None
 
 
-
 @dataclass(frozen=True)
 class GovernorRollbackPayload:
     reason: str  # e.g. nan_loss, loss_spike
@@ -307,6 +313,101 @@ class GradientPathologyPayload:
     threshold: float  # the drift above which this event is emitted
 
 
+@dataclass(frozen=True)
+class AccuracyTrendPayload:
+    """The trend of the batches' mean val accuracy (``trends`` probe), after every batch once
+    two windows are full; one payload for PLATEAU_DETECTED, DEGRADATION_DETECTED and
+    IMPROVEMENT_DETECTED."""
+
+    delta: float  # recent_mean - older_mean, accuracy points, positive = improvement
+    recent_mean: float  # mean of the last `window` batches' mean val accuracy, percent
+    older_mean: float  # mean of the `window` batches before those, percent
+    window: int  # batches per window
+    threshold: float  # the option the delta was held against (plateau, degradation, improvement)
+
+
+@dataclass(frozen=True)
+class TamiyoInitiatedPayload:
+    """An env's host has stabilised (``trends`` probe), once per env per episode: the envelope's
+    epoch is the first from which the policy may grow seeds."""
+
+    val_loss: float
+    val_accuracy: float  # percent
+    stable_epochs: int  # consecutive epochs of steady val loss that made the host stable
+
+
+@dataclass(frozen=True)
+class ThroughputPayload:
+    """One env step (a training epoch and its validation), per env per epoch (``throughput``
+    and ``cuda_timing`` probes)."""
+
+    step_time_ms: float  # wall time of the step, read on `clock`
+    clock: str  # "cuda": CUDA events (cuda_timing on a GPU); "cpu": time.perf_counter
+    # throughput probe; None when only cuda_timing is on:
+    dataloader_wait_ms: float | None  # building the training batches and gathering their samples
+    fps: float | None  # env steps per second, 1000 / step_time_ms; None when step_time_ms is 0
+
+
+@dataclass(frozen=True)
+class LayerGradient:
+    """One host layer's gradients on the epoch's last training batch, after backward and before
+    clipping (thresholds of kasmina.gradients)."""
+
+    layer: str  # module name in the host, e.g. blocks.0.conv
+    gradient_norm: float  # L2 norm over the layer's own parameters' gradients
+    gradient_health: float  # clamp(1 - 0.5 vanishing_ratio - 0.8 exploding_ratio, 0, 1)
+    has_vanishing: bool  # a parameter's gradient norm < 1e-7
+    has_exploding: bool  # a parameter's gradient norm > 100 or not finite
+
+
+@dataclass(frozen=True)
+class ClassAccuracy:
+    """Validation accuracy on one class."""
+
+    label: int  # class index
+    samples: int  # validation samples of the class
+    accuracy: float | None  # percent; None: the class has no validation sample
+
+
+@dataclass(frozen=True)
+class DiagnosticSnapshotPayload:
+    """ANALYTICS_SNAPSHOT of kind ``diagnostic_snapshot`` (``diagnostics`` probe), per env every
+    ``diagnostics.every`` epochs. The only kind so far; another kind gets its own class."""
+
+    kind: str  # "diagnostic_snapshot"
+    layers: tuple[LayerGradient, ...]  # the host's layers with parameters, in module order
+    classes: tuple[ClassAccuracy, ...]  # val accuracy per class, with the current alphas
+    train_accuracy: float  # percent
+    val_accuracy: float  # percent
+    train_val_gap: float  # train - val accuracy, points; positive = the host overfits
+    red_flags: tuple[str, ...]  # plateau, vanishing_gradients, exploding_gradients, overfitting
+
+
+@dataclass(frozen=True)
+class MemoryWarningPayload:
+    """The process's resident memory is above ``memory.rss_warning_mb`` (``memory`` probe),
+    checked at the end of every batch."""
+
+    rss_mb: float  # MiB
+    threshold_mb: float  # memory.rss_warning_mb
+    cuda_allocated_mb: float | None  # None: not on a GPU
+
+
+@dataclass(frozen=True)
+class RewardHackingPayload:
+    """A seed's counterfactual contribution claims more than the model gained since the seed
+    germinated (``reward_hacking`` probe), per seed per epoch it holds."""
+
+    slot_id: str
+    seed_id: str
+    contribution: float  # counterfactual accuracy points, measured this epoch
+    total_improvement: float  # accuracy points since the seed germinated, positive = better
+    # contribution_ratio: contribution >= reward_hacking.contribution_ratio x total_improvement
+    # (> 0); degradation: contribution > min_contribution while total_improvement is below
+    # max_total_improvement.
+    reason: str
+
+
 #: Event type -> payload class. Adding an event type is one line here.
 PAYLOAD_TYPES: dict[TelemetryEventType, type] = {
     TelemetryEventType.TRAINING_STARTED: TrainingStartedPayload,
@@ -321,6 +422,14 @@ PAYLOAD_TYPES: dict[TelemetryEventType, type] = {
     TelemetryEventType.EPISODE_OUTCOME: EpisodeOutcomePayload,
     TelemetryEventType.RUN_FINISHED: RunFinishedPayload,
     TelemetryEventType.SEED_GATE_EVALUATED: SeedGateEvaluatedPayload,
+    TelemetryEventType.PLATEAU_DETECTED: AccuracyTrendPayload,
+    TelemetryEventType.DEGRADATION_DETECTED: AccuracyTrendPayload,
+    TelemetryEventType.IMPROVEMENT_DETECTED: AccuracyTrendPayload,
+    TelemetryEventType.TAMIYO_INITIATED: TamiyoInitiatedPayload,
+    TelemetryEventType.THROUGHPUT_MEASURED: ThroughputPayload,
+    TelemetryEventType.ANALYTICS_SNAPSHOT: DiagnosticSnapshotPayload,
+    TelemetryEventType.MEMORY_WARNING: MemoryWarningPayload,
+    TelemetryEventType.REWARD_HACKING_SUSPECTED: RewardHackingPayload,
     TelemetryEventType.RATIO_EXPLOSION_DETECTED: PPOAnomalyPayload,
     TelemetryEventType.RATIO_COLLAPSE_DETECTED: PPOAnomalyPayload,
     TelemetryEventType.VALUE_COLLAPSE_DETECTED: PPOAnomalyPayload,
