@@ -36,7 +36,8 @@ class PPOPolicy:
         self.spec = spec
         n_slots = len(spec.slots.enabled)
         self.config = NetworkConfig(
-            obs_dim=observation_size(n_slots), n_slots=n_slots, n_blueprints=len(spec.blueprints),
+            obs_dim=observation_size(n_slots, spec.telemetry.enabled("seed_telemetry")),
+            n_slots=n_slots, n_blueprints=len(spec.blueprints),
             feature_dim=spec.policy.feature_dim, hidden_dim=spec.policy.hidden_dim,
             embedding_dim=spec.policy.blueprint_embedding_dim, recurrent=spec.policy.type == "lstm")
         self.network = FactoredActorCritic(self.config)

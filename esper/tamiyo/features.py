@@ -2,14 +2,18 @@
 
 Unmeasured values are written as a sentinel together with a 0/1 "measured" flag, never as a
 plausible 0. Blueprint identity is not a feature: it goes to the policy's embedding as an index
-(0: no seed, i + 1: the experiment's blueprint i).
+(0: no seed, i + 1: the experiment's blueprint i). With the `seed_telemetry` probe on, each slot
+adds the 10 features of its seed's `SeedTelemetry` (PIPELINE.md section 7).
 """
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 from esper.leyline.actions import Op
+from esper.leyline.seed_telemetry import SeedTelemetry
 from esper.leyline.stages import SeedStage
 from esper.tamiyo.signal_tracker import HISTORY
 from esper.tamiyo.observation import EnvObservation, SlotView
@@ -20,11 +24,15 @@ _STAGES = (None, SeedStage.GERMINATED, SeedStage.TRAINING, SeedStage.BLENDING, S
 _STAGE_INDEX = {stage: i for i, stage in enumerate(_STAGES)}
 BASE_FEATURES = 4 + 2 * HISTORY + 3 + len(Op) + 1
 SLOT_FEATURES = len(_STAGES) + 5 + 2 * 4 + 2 + 2
+SEED_TELEMETRY_FEATURES = 10  # per slot, with the seed_telemetry probe on
+_MAX_STAGE = max(stage.value for stage in SeedStage)  # SeedStage values start at 0 (UNKNOWN)
 
 
-def observation_size(n_slots: int) -> int:
-    """Length of the feature vector of an env with `n_slots` slots."""
-    return BASE_FEATURES + n_slots * SLOT_FEATURES
+def observation_size(n_slots: int, seed_telemetry: bool) -> int:
+    """Length of the feature vector of an env with `n_slots` slots; `seed_telemetry`: the
+    probe of that name is on, and every slot carries its seed's telemetry features."""
+    per_slot = SLOT_FEATURES + (SEED_TELEMETRY_FEATURES if seed_telemetry else 0)
+    return BASE_FEATURES + n_slots * per_slot
 
 
 def _measured(value: float | None, scale: float = 1.0) -> list[float]:
@@ -59,8 +67,32 @@ def _slot_features(view: SlotView) -> list[float]:
     ]
 
 
+def telemetry_features(telemetry: SeedTelemetry | None) -> list[float]:
+    """The 10 features of a seed's telemetry snapshot, each in [-1, 1]: min(grad_norm, 10)/10,
+    gradient health, has_vanishing, has_exploding, min(epochs_in_stage, 50)/50, accuracy/100,
+    clamp(accuracy_delta/10), stage value normalised to [0, 1], alpha, epoch/max_epochs.
+    Unmeasured gradient signals (and every feature of an empty slot) are the sentinel."""
+    if telemetry is None:
+        return [UNMEASURED] * SEED_TELEMETRY_FEATURES
+    norm = telemetry.gradient_norm
+    if norm is not None:  # a non-finite norm is exploding: the ceiling
+        norm = min(norm, 10.0) / 10 if math.isfinite(norm) else 1.0
+    return [
+        UNMEASURED if norm is None else norm,
+        UNMEASURED if telemetry.gradient_health is None else telemetry.gradient_health,
+        _flag(telemetry.has_vanishing), _flag(telemetry.has_exploding),
+        min(telemetry.epochs_in_stage, 50) / 50,
+        telemetry.accuracy / 100,
+        max(-1.0, min(1.0, telemetry.accuracy_delta / 10)),
+        SeedStage[telemetry.stage].value / _MAX_STAGE,
+        telemetry.alpha,
+        telemetry.epoch / max(telemetry.max_epochs, 1),
+    ]
+
+
 def encode(obs: EnvObservation) -> list[float]:
-    """The feature vector of one observation (length `observation_size(len(obs.slots))`)."""
+    """The feature vector of one observation (length
+    `observation_size(len(obs.slots), obs.seed_telemetry)`)."""
     last_op = [0.0] * len(Op)
     last_op[obs.last_op] = 1.0
     loss = obs.val_loss if obs.val_loss == obs.val_loss else 10.0
@@ -73,7 +105,9 @@ def encode(obs: EnvObservation) -> list[float]:
         obs.count(SeedStage.HOLDING, SeedStage.FOSSILIZED) / n_slots,
         *last_op, float(obs.last_success),
     ]
-    return base + [x for view in obs.slots for x in _slot_features(view)]
+    slots = [x for view in obs.slots for x in _slot_features(view)
+             + (telemetry_features(view.telemetry) if obs.seed_telemetry else [])]
+    return base + slots
 
 
 def encode_batch(observations: list[EnvObservation]) -> tuple[torch.Tensor, torch.Tensor]:

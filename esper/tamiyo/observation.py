@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from esper.leyline.actions import Op
+from esper.leyline.seed_telemetry import SeedTelemetry
 from esper.leyline.stages import SeedStage
 
 
@@ -28,6 +29,7 @@ class SlotView:
     gradient_health: float | None  # [0, 1], None until measured
     has_vanishing: bool | None
     has_exploding: bool | None
+    telemetry: SeedTelemetry | None = None  # seed_telemetry probe; None: probe off or no seed
 
     @property
     def empty(self) -> bool:
@@ -51,6 +53,7 @@ class EnvObservation:
     last_op: Op
     last_success: bool
     slots: tuple[SlotView, ...]
+    seed_telemetry: bool = False  # the seed_telemetry probe is on: 10 more features per slot
 
     def count(self, *stages: SeedStage) -> int:
         """Number of slots whose seed is in one of `stages`."""
