@@ -56,8 +56,11 @@ def run(
                      spec_path=None if spec_path is None else str(spec_path),
                      device=str(pipeline.device), tags=spec.tracking.tags, notes=spec.description)
         with recording(runs_db, new, sinks=[*sinks, *tracking]) as rec:
-            loop = EnvLoop(spec, pipeline.data, pipeline.policy, rec.hub, pipeline.device)
+            loop = EnvLoop(spec, pipeline.data, pipeline.policy, rec.hub, pipeline.device,
+                           artifact_dir(runs_db.path, rec.run_id))
             summary = loop.run()
+            for name, path in summary.artifacts.items():  # the probes' files (profiler traces)
+                runs_db.record_artifact(rec.run_id, name, path)
             if isinstance(pipeline.policy, PPOPolicy):
                 _save_policy(pipeline.policy, runs_db, rec.run_id)
         return RunResult(runs_db.run(rec.run_id), summary, runs_db.path)

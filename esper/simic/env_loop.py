@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 import torch
 
@@ -25,10 +26,10 @@ from esper.nissa.hub import TelemetryHub
 from esper.simic.action_executor import ActionOutcome, execute
 from esper.simic.env_state import EnvState
 from esper.simic.lifecycle_events import LifecycleReporter, StepContext
+from esper.simic.probes.env_probes import EnvProbes
 from esper.simic.rewards import RewardInputs, SeedCredit, compute_reward
 from esper.tamiyo.observation import EnvObservation
 from esper.tamiyo.policy import Policy, ProbeEvent
-from esper.tolaria.batching import BatchSchedule
 from esper.tolaria.datasets import TaskData
 from esper.tolaria.host_step import run_epoch
 
@@ -45,17 +46,21 @@ class TrainingSummary:
     seeds_fossilized: int
     seeds_pruned: int
     env_epochs: int  # host epochs trained, summed over envs
+    artifacts: dict[str, Path]  # artifact name -> file the probes wrote (profiler traces)
 
 
 class EnvLoop:
-    """Runs the episodes of one experiment and reports them through `hub`."""
+    """Runs the episodes of one experiment and reports them through `hub`.
+
+    :param artifact_dir: where the run keeps its files (`runner.artifact_dir`); None when
+        nothing is kept (the `profiler` probe needs it).
+    """
 
     def __init__(self, spec: ExperimentSpec, data: TaskData, policy: Policy, hub: TelemetryHub,
-                 device: torch.device) -> None:
+                 device: torch.device, artifact_dir: Path | None = None) -> None:
         self.spec, self.data, self.policy, self.hub, self.device = spec, data, policy, hub, device
-        training = spec.training
-        self.schedule = BatchSchedule(data.n_train, data.n_val, spec.task.batch_size, spec.seed,
-                                      spec.task.env_data, training.envs)
+        self.probes = EnvProbes(spec, data, hub, device, artifact_dir)
+        self.schedule = self.probes.schedule  # the shared batch order (timed by `throughput`)
         self.reporter = LifecycleReporter(hub, spec.telemetry)
         self.tallies = {SeedStage.GERMINATED: 0, SeedStage.FOSSILIZED: 0, SeedStage.PRUNED: 0}
         self.env_epochs = 0
@@ -68,8 +73,12 @@ class EnvLoop:
             batches=spec.training.batches, episode_length=spec.training.episode_length,
             policy=spec.policy.type, probes=spec.telemetry.probes))
         envs: list[EnvState] = []
-        for batch in range(spec.training.batches):
-            envs = self._run_episode(batch)
+        self.probes.run_started()
+        try:
+            for batch in range(spec.training.batches):
+                envs = self._run_episode(batch)
+        finally:
+            artifacts = self.probes.run_finished()
         return TrainingSummary(
             final_accuracy=tuple(env.signals.accuracies[-1] for env in envs),
             mean_episode_return=sum(env.episode_return for env in envs) / len(envs),
@@ -77,11 +86,13 @@ class EnvLoop:
             seeds_fossilized=self.tallies[SeedStage.FOSSILIZED],
             seeds_pruned=self.tallies[SeedStage.PRUNED],
             env_epochs=self.env_epochs,
+            artifacts=artifacts,
         )
 
     def _run_episode(self, batch: int) -> list[EnvState]:
         spec, length = self.spec, self.spec.training.episode_length
         envs = [EnvState.fresh(e, spec, self.data, self.device) for e in range(spec.training.envs)]
+        self.probes.episode_started(envs)
         self.policy.start_episode(len(envs))
         for epoch in range(length):
             rolled_back = [self._train_and_validate(env, batch, epoch) for env in envs]
@@ -98,10 +109,12 @@ class EnvLoop:
             self.hub.emit(TelemetryEventType.PPO_UPDATE_COMPLETED, report.metrics, batch=batch)
             self._emit_probe_events(report.events, batch, None)
         finals = [env.signals.accuracies[-1] for env in envs]
-        self.hub.emit(TelemetryEventType.BATCH_COMPLETED, BatchCompletedPayload(
+        completed = self.probes.batch_fields(BatchCompletedPayload(
             mean_val_accuracy=sum(finals) / len(finals),
             mean_episode_return=sum(env.episode_return for env in envs) / len(envs),
-            episodes=len(envs)), batch=batch)
+            episodes=len(envs)))
+        self.hub.emit(TelemetryEventType.BATCH_COMPLETED, completed, batch=batch)
+        self.probes.batch_completed(batch, completed)
         return envs
 
     def _emit_probe_events(self, events: tuple[ProbeEvent, ...], batch: int,
@@ -114,15 +127,17 @@ class EnvLoop:
     def _train_and_validate(self, env: EnvState, batch: int, epoch: int) -> bool:
         """One host epoch of `env`; returns True when the governor rolled it back."""
         global_epoch = batch * self.spec.training.episode_length + epoch  # a fresh order per epoch
+        ctx = StepContext(batch, env.env_id, epoch)
+        self.probes.step_started(env, ctx)
         result = run_epoch(env.model, env.host_optimizer, self.data, self.schedule, global_epoch,
                            env.env_id, self.spec.host.grad_clip)
+        self.probes.step_finished(env, ctx)
         self.env_epochs += 1
         env.last_result = result
         for slot in env.model.seed_slots():
             slot.record_accuracy(result.val_accuracy)
             slot.record_contribution(result.contributions.get(slot.slot_id))
         rollback = env.governor.observe(env.model, env.host_optimizer, epoch + 1, result.val_loss)
-        ctx = StepContext(batch, env.env_id, epoch)
         if rollback is not None:
             self.hub.emit(TelemetryEventType.GOVERNOR_ROLLBACK, GovernorRollbackPayload(
                 reason=rollback.reason,
@@ -132,7 +147,8 @@ class EnvLoop:
                 message=f"rolled back to the snapshot of epoch {rollback.snapshot_epoch}")
             for update in rollback.pruned:
                 self._report(update, env, ctx)
-        env.signals.update(result.val_loss, result.val_accuracy)
+        stabilised = env.signals.update(result.val_loss, result.val_accuracy)
+        self.probes.epoch_validated(env, ctx, stabilised)
         return rollback is not None
 
     def _act(self, env: EnvState, obs: EnvObservation, action: FactoredAction,
@@ -195,7 +211,8 @@ class EnvLoop:
         slots = tuple(SlotSummary(
             slot_id=view.slot_id, stage=(view.stage or SeedStage.DORMANT).name,
             blueprint=None if view.blueprint_index is None else blueprints[view.blueprint_index],
-            alpha=view.alpha, contribution=view.contribution) for view in obs.slots)
+            alpha=view.alpha, contribution=view.contribution, telemetry=view.telemetry)
+            for view in obs.slots)
         self.hub.emit(TelemetryEventType.EPOCH_COMPLETED, EpochCompletedPayload(
             train_loss=result.train_loss, train_accuracy=result.train_accuracy,
             val_loss=result.val_loss, val_accuracy=result.val_accuracy,

@@ -9,6 +9,7 @@ import torch
 from esper.kasmina.host import MorphogeneticModel
 from esper.leyline.actions import Op
 from esper.leyline.config import ExperimentSpec
+from esper.leyline.seed_telemetry import SeedTelemetry
 from esper.leyline.stages import SeedStage
 from esper.simic.rewards import slot_potential
 from esper.tamiyo.observation import EnvObservation, SlotView
@@ -34,6 +35,8 @@ class EnvState:
     seeds_fossilized: int = 0
     seeds_pruned: int = 0
     last_result: EpochResult | None = field(default=None, repr=False)
+    # seed_telemetry probe: slot id -> its seed's last snapshot; None: the probe is off.
+    seed_telemetry: dict[str, SeedTelemetry] | None = field(default=None, repr=False)
 
     @classmethod
     def fresh(cls, env_id: int, spec: ExperimentSpec, data: TaskData,
@@ -66,6 +69,7 @@ class EnvState:
             seeds_germinated=self.model.seeds_germinated, max_seeds=self.model.max_seeds,
             last_op=self.last_op, last_success=self.last_success,
             slots=tuple(self._slot_view(slot) for slot in self.model.seed_slots()),
+            seed_telemetry=self.seed_telemetry is not None,
         )
 
     def _slot_view(self, slot) -> SlotView:
@@ -87,7 +91,9 @@ class EnvState:
             contribution=state.counterfactual_contribution,
             contribution_velocity=state.contribution_velocity,
             gradient_norm=state.gradient_norm, gradient_health=state.gradient_health,
-            has_vanishing=state.has_vanishing, has_exploding=state.has_exploding)
+            has_vanishing=state.has_vanishing, has_exploding=state.has_exploding,
+            telemetry=(None if self.seed_telemetry is None
+                       else self.seed_telemetry.get(slot.slot_id)))
 
     def contributing_fossils(self) -> int:
         """Fossilized seeds whose last measured contribution was at least one point."""
