@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pytest
 import torch
 
+from esper.experiment import load
 from esper.leyline.events import Severity
 from esper.simic.ppo_policy import PPOPolicy
 from esper.simic.probes.lstm_health import RolloutLSTMHealth, UpdateLSTMHealth
@@ -32,6 +34,16 @@ def test_the_mlp_reports_none_for_the_six_fields(mlp_all_on):
     for update in mlp_all_on.updates:
         assert all(getattr(update, name) is None for name in LSTM_FIELDS)
     assert mlp_all_on.of(T.LSTM_HEALTH_WARNING) == []
+
+
+def test_the_tele340_experiment_reports_a_healthy_lstm_on_every_update(tmp_path):
+    experiment = Path(__file__).parents[3] / "experiments" / "lstm_tele340.yaml"
+    spec = load(experiment, ("training.envs=2", "training.batches=2", "training.episode_length=4",
+                             "task.max_train=128", "task.max_val=64", "tracking.mlflow=false"))
+    assert spec.policy.type == "lstm" and spec.telemetry.enabled("lstm_health")
+    updates = Recorded(spec, tmp_path / "runs.db").updates
+    assert len(updates) == 2
+    assert all(u.lstm_h_norm > 0 and u.lstm_has_nan is False for u in updates)
 
 
 def test_with_the_probe_off_the_fields_are_none_and_nothing_warns(lstm_all_off):
