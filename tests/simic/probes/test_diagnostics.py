@@ -1,0 +1,96 @@
+"""`diagnostics` probe: ANALYTICS_SNAPSHOT every `every` epochs, with the red flags it finds."""
+
+import pytest
+import torch
+from torch.nn import functional as F
+
+from esper.experiment.compile import compile_spec
+from esper.leyline.events import TelemetryEventType as T
+from esper.simic.env_state import EnvState
+from esper.simic.probes.diagnostics import OVERFITTING_GAP, PLATEAU_EPOCHS, LayerGradientRecorder
+from tests.growing_spec import growing_spec
+from tests.simic.probes.env_runs import record_run
+
+HOST = {"n_blocks": 2, "base_channels": 4}
+LAYERS = ["blocks.0.conv", "blocks.0.norm", "blocks.1.conv", "blocks.1.norm", "head"]
+EVERY_2 = {"diagnostics": {"every": 2}}
+
+
+@pytest.fixture(scope="module")
+def overfitting(tmp_path_factory):
+    """40 training images, 150 for validation: the host soon fits its few images."""
+    return record_run(tmp_path_factory.mktemp("run"), ["diagnostics"], EVERY_2,
+                      task={"dataset": "digits", "max_train": 40, "max_val": 150,
+                            "batch_size": 20},
+                      training={"envs": 2, "batches": 1, "episode_length": 8})
+
+
+def _epochs(recorded):
+    return {(e.env_id, e.epoch): e.data for e in recorded.of(T.EPOCH_COMPLETED)}
+
+
+def test_a_snapshot_every_other_epoch_per_env_with_the_epochs_measures(overfitting):
+    snapshots = overfitting.of(T.ANALYTICS_SNAPSHOT)
+    assert sorted((e.env_id, e.epoch) for e in snapshots) == [
+        (env, epoch) for env in range(2) for epoch in (1, 3, 5, 7)]
+    epochs = _epochs(overfitting)
+    for event in snapshots:
+        data, step = event.data, epochs[(event.env_id, event.epoch)]
+        assert data.kind == "diagnostic_snapshot"
+        assert [layer.layer for layer in data.layers] == LAYERS
+        assert all(layer.gradient_norm > 0 and 0 <= layer.gradient_health <= 1
+                   for layer in data.layers)
+        assert (data.train_accuracy, data.val_accuracy) == (step.train_accuracy,
+                                                            step.val_accuracy)
+        assert data.train_val_gap == pytest.approx(step.train_accuracy - step.val_accuracy)
+        # per class, on the same model as the validation: the classes add up to its accuracy
+        assert [c.label for c in data.classes] == list(range(10))
+        assert sum(c.samples for c in data.classes) == 150
+        hits = sum(c.accuracy * c.samples for c in data.classes if c.accuracy is not None)
+        assert hits / 150 == pytest.approx(step.val_accuracy)
+
+
+def test_overfitting_and_plateau_are_flagged_exactly_when_the_epochs_show_them(overfitting):
+    epochs = _epochs(overfitting)
+    flagged = set()
+    for event in overfitting.of(T.ANALYTICS_SNAPSHOT):
+        data = event.data
+        accuracies = [epochs[(event.env_id, e)].val_accuracy for e in range(event.epoch + 1)]
+        gains = [b - a for a, b in zip(accuracies, accuracies[1:])]
+        plateau = len(gains) >= PLATEAU_EPOCHS and all(g < 0.5 for g in gains[-PLATEAU_EPOCHS:])
+        assert ("plateau" in data.red_flags) == plateau
+        assert ("overfitting" in data.red_flags) == (data.train_val_gap > OVERFITTING_GAP)
+        flagged.update(data.red_flags)
+    assert {"overfitting", "plateau"} <= flagged
+
+
+def test_gradients_that_decay_to_nothing_are_flagged_vanishing(tmp_path):
+    """SGD with lr 1 and weight decay 1 (no momentum) zeroes the conv and norm weights."""
+    recorded = record_run(tmp_path, ["diagnostics"], EVERY_2,
+                          host={**HOST, "lr": 1.0, "weight_decay": 1.0, "momentum": 0.0},
+                          training={"envs": 1, "batches": 1, "episode_length": 4})
+    snapshots = [e.data for e in recorded.of(T.ANALYTICS_SNAPSHOT)]
+    assert len(snapshots) == 2
+    for data in snapshots:
+        assert "vanishing_gradients" in data.red_flags
+        vanished = {layer.layer for layer in data.layers if layer.has_vanishing}
+        assert "blocks.0.conv" in vanished
+        assert all(layer.gradient_health < 1.0 for layer in data.layers if layer.has_vanishing)
+
+
+def test_the_recorder_reads_gradients_before_clipping_and_flags_exploding_ones():
+    spec = growing_spec(host=HOST)
+    pipeline = compile_spec(spec)
+    env = EnvState.fresh(0, spec, pipeline.data, pipeline.device)
+    recorder = LayerGradientRecorder(env.model.host)
+    x, y = pipeline.data.train_images[:32], pipeline.data.train_labels[:32]
+    (F.cross_entropy(env.model(x), y) * 1e6).backward()
+    unclipped = torch.linalg.vector_norm(env.model.host.head.weight.grad).item()
+    torch.nn.utils.clip_grad_norm_(env.model.host_parameters(), 1.0)
+    layers = {layer.layer: layer for layer in recorder.finish()}
+    assert list(layers) == LAYERS
+    assert layers["head"].has_exploding and layers["head"].gradient_health < 1.0
+    assert layers["head"].gradient_norm >= unclipped > 100
+    recorded = list(recorder.norms)
+    F.cross_entropy(env.model(x), y).backward()  # the hooks are gone: nothing is recorded
+    assert all(a is b for a, b in zip(recorded, recorder.norms))
