@@ -16,12 +16,14 @@ import yaml
 import esper
 from esper.experiment import load, spec_to_dict
 from esper.experiment.config_diff import changed_from_defaults
-from esper.experiment.run_summary import render_summary, run_summary
+from esper.experiment.run_summary import render_summary, run_summary, wiring_failure
 from esper.experiment.runner import run
 from esper.leyline.errors import EsperError, SpecError
 from esper.leyline.events import TelemetryEventType, encode_event
 from esper.nissa.console_sink import ConsoleProgressSink
 from esper.registry import Registry, RunStatus, render
+from esper.registry.wiring_report import (wiring_counts, wiring_markdown, wiring_runs,
+                                          wiring_table)
 
 
 class _UserError(click.ClickException):
@@ -205,16 +207,21 @@ def events_command(run_ref: str, registry_path: str | None, types: tuple[str, ..
 @click.option("--name", help="Name of the run (default: <experiment>-<n>).")
 @registry_option
 @click.option("--no-mlflow", is_flag=True, help="Do not record to MLflow (as tracking.mlflow: false).")
+@click.option("--wiring-failures", type=click.Choice(["fail", "warn"]), default="fail",
+              show_default=True,
+              help="A wiring FAIL or XPASS ends with exit code 1 (fail) or only a warning (warn).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress display and no summary.")
 @json_option
 def run_command(file: str, overrides: tuple[str, ...], name: str | None,
-                registry_path: str | None, no_mlflow: bool, quiet: bool, as_json: bool) -> None:
+                registry_path: str | None, no_mlflow: bool, wiring_failures: str, quiet: bool,
+                as_json: bool) -> None:
     """Train the experiment FILE and record every event of the run in the registry and MLflow.
 
     MLflow: the store of tracking.uri, else $MLFLOW_TRACKING_URI, else ./mlflow.db; --no-mlflow
     (or tracking.mlflow: false) records to the registry only. Shows progress on stderr and a
     closing summary (run id, final accuracy per env, seeds germinated / fossilised / pruned,
-    events recorded). Exit code 2 for an invalid experiment.
+    events recorded, wiring outcomes). Exit code 2 for an invalid experiment; 1 when a telemetry
+    field is FAIL or XPASS (after everything is recorded), unless --wiring-failures=warn.
 
     Example:
 
@@ -226,11 +233,17 @@ def run_command(file: str, overrides: tuple[str, ...], name: str | None,
     training = spec.training
     sinks = [] if quiet or as_json else [
         ConsoleProgressSink(training.batches, training.episode_length, training.envs)]
-    summary = run_summary(run(spec, spec_path=file, name=name, registry=registry_path, sinks=sinks))
+    result = run(spec, spec_path=file, name=name, registry=registry_path, sinks=sinks)
+    summary = run_summary(result)
     if as_json:
         click.echo(json.dumps(summary, indent=2))
     elif not quiet:
         click.echo(render_summary(summary))
+    if result.wiring_failed:
+        failure = wiring_failure(summary)
+        if wiring_failures == "fail":
+            raise failure
+        click.echo(f"Warning: {failure.message}", err=True)
 
 
 @cli.command("sync")
@@ -284,6 +297,40 @@ def ui_command(port: int, host: str, uri: str | None) -> None:
     code = serve_until_stopped(server)
     if code:
         raise click.exceptions.Exit(code)
+
+
+@cli.command("wiring")
+@click.argument("run_refs", nargs=-1, metavar="[RUN]...")
+@registry_option
+@click.option("--markdown", is_flag=True,
+              help="Print the wiring-gaps document of RUNs (default: the latest run of each "
+                   "experiment), per TELE group.")
+@json_option
+def wiring_command(run_refs: tuple[str, ...], registry_path: str | None, markdown: bool,
+                   as_json: bool) -> None:
+    """Show the telemetry wiring outcome of every catalogue field of RUN (default: the latest run).
+
+    PASS expected and observed; FAIL expected, never observed; XFAIL a declared gap; XPASS a
+    declared gap that was observed (remove its xfail); SKIP probe off or not expected.
+
+    Example:
+
+        esper wiring lstm_tele340-2
+        esper wiring --markdown > WIRING_GAPS.md
+    """
+    with Registry.open(registry_path, create=False) as registry:
+        runs = wiring_runs(registry, run_refs, latest_per_experiment=markdown)
+        reports = [(record, registry.wiring(record.run_id)) for record in runs]
+    if markdown:
+        click.echo(wiring_markdown(reports), nl=False)
+    elif as_json:
+        click.echo(render.to_json([{"run_id": r.run_id, "name": r.name, "counts": wiring_counts(rows),
+                                    "fields": rows} for r, rows in reports]))
+    else:
+        for record, rows in reports:
+            click.echo(f"run {record.run_id} ({record.name}): " + ", ".join(
+                f"{n} {k}" for k, n in wiring_counts(rows).items() if n))
+            render.console().print(wiring_table(rows))
 
 
 def main() -> None:

@@ -5,6 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from esper.experiment.runner import RunResult
+from esper.leyline.errors import EsperError
+from esper.registry.wiring import FAILING, summary_counts
+
+
+class WiringFailed(EsperError):
+    """Expected telemetry fields were not observed (FAIL), or declared gaps were (XPASS)."""
+
+    exit_code = 1
 
 
 def run_summary(result: RunResult) -> dict[str, Any]:
@@ -23,6 +31,9 @@ def run_summary(result: RunResult) -> dict[str, Any]:
         "env_epochs": summary.env_epochs,
         "events": record.event_count,
         "duration_s": record.duration,
+        "wiring": summary_counts(result.wiring),
+        "wiring_failures": [f"{o.field.tele_id} {o.field.name} {o.outcome.value}: {o.reason}"
+                            for o in result.wiring if o.outcome in FAILING],
     }
 
 
@@ -36,5 +47,13 @@ def render_summary(data: dict[str, Any]) -> str:
         f"seeds               {seeds['germinated']} germinated, {seeds['fossilized']} fossilised, "
         f"{seeds['pruned']} pruned",
         f"events recorded     {data['events']} in {data['registry']}",
+        "wiring              " + ", ".join(f"{n} {k}" for k, n in data["wiring"].items() if n),
         f"next                esper show {data['run_id']}",
     ])
+
+
+def wiring_failure(data: dict[str, Any]) -> WiringFailed:
+    """The error naming the fields of a run summary that are FAIL or XPASS."""
+    return WiringFailed(
+        f"telemetry wiring of run {data['run_id']}: {len(data['wiring_failures'])} field(s) FAIL "
+        f"or XPASS (esper wiring {data['run_id']}):\n  " + "\n  ".join(data["wiring_failures"]))

@@ -9,10 +9,12 @@ from pathlib import Path
 
 from esper.experiment.compile import compile_spec
 from esper.experiment.spec_builder import spec_to_dict
+from esper.leyline.catalogue import PPO
 from esper.leyline.config import ExperimentSpec
 from esper.nissa.hub import Sink
 from esper.nissa.recording import recording
 from esper.registry import NewRun, Registry, RunRecord
+from esper.registry.wiring import FAILING, WiringOutcome, evaluate_run
 from esper.simic.env_loop import EnvLoop, TrainingSummary
 from esper.simic.ppo_policy import PPOPolicy
 
@@ -24,6 +26,12 @@ class RunResult:
     record: RunRecord
     summary: TrainingSummary
     registry_path: Path
+    wiring: list[WiringOutcome]  # every catalogue field's outcome
+
+    @property
+    def wiring_failed(self) -> bool:
+        """A field expected but not observed (FAIL), or a declared gap observed (XPASS)."""
+        return any(o.outcome in FAILING for o in self.wiring)
 
 
 def run(
@@ -37,7 +45,9 @@ def run(
     """Train `spec` and record every event of it in the registry, and in MLflow unless
     `spec.tracking.mlflow` is false.
 
-    Everything that can fail on bad input (device, data, policy) is built before the run row
+    At the end, every catalogue field is judged against the recorded events (wiring status,
+    stored in the registry's `wiring` table). Everything that can fail on bad input (device,
+    data, policy) is built before the run row
     is written. An exception during training ends the run FAILED, Ctrl-C / SIGTERM KILLED; the
     MLflow run ends with the same status. An unreachable MLflow store does not stop the run
     (see `open_mlflow_sink`).
@@ -63,7 +73,10 @@ def run(
                 runs_db.record_artifact(rec.run_id, name, path)
             if isinstance(pipeline.policy, PPOPolicy):
                 _save_policy(pipeline.policy, runs_db, rec.run_id)
-        return RunResult(runs_db.run(rec.run_id), summary, runs_db.path)
+        learned = isinstance(pipeline.policy, PPOPolicy)
+        producers = (*spec.telemetry.probes, *((PPO,) if learned else ()))
+        wiring = evaluate_run(runs_db, rec.run_id, producers, spec.wiring)
+        return RunResult(runs_db.run(rec.run_id), summary, runs_db.path, wiring)
 
 
 def artifact_dir(registry_path: Path, run_id: str) -> Path:

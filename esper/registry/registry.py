@@ -148,6 +148,20 @@ class Registry:
             ).fetchall()
         return dict(rows)
 
+    def record_wiring(self, run_id: str, rows: Sequence[dict[str, object]]) -> None:
+        """Store (replace) the wiring outcomes of run `run_id` (rows of `wiring.wiring_rows`)."""
+        def write() -> None:
+            self._db.execute("DELETE FROM wiring WHERE run_id = ?", [run_id])
+            self._db["wiring"].insert_all(rows)
+        with self._lock:
+            self._write(write)
+
+    def wiring(self, run_id: str) -> list[dict[str, object]]:
+        """The stored wiring rows of run `run_id`, by TELE id and field."""
+        with self._lock:
+            return list(self._db["wiring"].rows_where(
+                "run_id = ?", [run_id], order_by="tele_id, field"))
+
     # --- reading -----------------------------------------------------------------------------
 
     def runs(

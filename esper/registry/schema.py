@@ -107,16 +107,20 @@ def m001_initial(db: Database) -> None:
     db["wiring"].create_index(["run_id", "tele_id"], unique=True)
 
 
-def m002_artifacts(db: Database) -> None:
-    """artifacts: files a run wrote beside the registry (policy checkpoint, traces, ...)."""
+def m002_artifacts_and_field_wiring(db: Database) -> None:
+    """artifacts: files a run wrote beside the registry (policy checkpoint, traces, ...);
+    wiring outcomes are stored per catalogue field (a TELE id groups several fields)."""
     db["artifacts"].create(
         {"run_id": str, "name": str, "path": str, "created_at": float},
         pk=("run_id", "name"),
         not_null=["run_id", "name", "path", "created_at"],
     )
+    db.execute("DROP INDEX IF EXISTS idx_wiring_run_id_tele_id")
+    db["wiring"].create_index(["run_id", "field"], unique=True)
+    db["wiring"].create_index(["run_id", "tele_id"])
 
 
-_STEPS = (m001_initial, m002_artifacts)
+_STEPS = (m001_initial, m002_artifacts_and_field_wiring)
 
 #: Names of the migrations this code knows, in order; their count is the schema version.
 KNOWN_MIGRATIONS: tuple[str, ...] = tuple(step.__name__ for step in _STEPS)

@@ -1,0 +1,213 @@
+"""The TELE catalogue: every telemetry field any core event or probe emits (DESIGN.md section 6).
+
+A field is addressed by its event type and a path into the payload: dotted attribute names,
+with `*` stepping into every item of a tuple (`slots.*.contribution`). Fields share a TELE id
+per group (`TELE-340` is the six LSTM-health fields). `conditional` fields only appear when
+something happens (a pruning, a rollback, a detected anomaly), so a healthy run may never
+observe them; they are expected only where an experiment's `wiring.expect` names them.
+The producer is a probe name, "core" (always on) or "ppo" (on for the learned policies).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from dataclasses import dataclass
+
+from esper.leyline.events import TelemetryEventType as T
+
+CORE = "core"
+PPO = "ppo"
+
+
+@dataclass(frozen=True)
+class TeleField:
+    """One catalogued telemetry field."""
+
+    tele_id: str  # group id, e.g. TELE-340
+    name: str  # unique field name, e.g. lstm_h_norm
+    event_type: T
+    path: str  # into the payload: "a.b", "slots.*.alpha"
+    probe: str  # the probe that produces it, or "core"
+    meaning: str
+    conditional: bool = False  # emitted only when something happens (see module docstring)
+
+
+def _group(tele_id: str, probe: str, event_type: T, fields: dict[str, str], *,
+           prefix: str = "", conditional: bool = False) -> list[TeleField]:
+    """Fields of one group; `fields` maps the payload path to its meaning."""
+    return [TeleField(tele_id, (prefix + path).replace(".*.", "_").replace(".", "_"), event_type,
+                      path, probe, meaning, conditional)
+            for path, meaning in fields.items()]
+
+
+_HEADS = ("op", "slot", "blueprint", "style", "tempo", "alpha_target", "alpha_speed", "alpha_curve")
+
+CATALOGUE: tuple[TeleField, ...] = tuple([
+    *_group("TELE-100", CORE, T.TRAINING_STARTED, {
+        "experiment": "experiment name", "seed": "master seed", "envs": "environments",
+        "batches": "PPO batches planned", "episode_length": "epochs per episode",
+        "policy": "policy type", "probes": "probes switched on"}, prefix="start_"),
+    *_group("TELE-110", CORE, T.EPOCH_COMPLETED, {
+        "train_loss": "host training loss of the epoch", "train_accuracy": "training accuracy, %",
+        "val_loss": "validation loss", "val_accuracy": "validation accuracy, %",
+        "seeds_live": "seeds germinated and not yet fossilized or pruned",
+        "seeds_fossilized": "fossilized seeds", "action": "op the policy chose",
+        "action_success": "the chosen action happened", "reward": "the step's reward"}),
+    *_group("TELE-111", CORE, T.EPOCH_COMPLETED, {
+        "slots.*.slot_id": "slot id", "slots.*.stage": "stage of each slot",
+        "slots.*.alpha": "blend weight of each slot"}),
+    *_group("TELE-113", CORE, T.EPOCH_COMPLETED, {
+        "slots.*.blueprint": "blueprint of each slot's seed",
+        "slots.*.contribution": "counterfactual contribution of each slot, points",
+        "action_slot": "slot the action was taken on"}, conditional=True),
+    *_group("TELE-112", CORE, T.EPOCH_COMPLETED, {
+        f"reward_components.{term}": f"reward term: {term.replace('_', ' ')}"
+        for term in ("attribution", "stage_shaping", "param_rent", "action_cost", "fossilize",
+                     "terminal", "governor")}),
+    *_group("TELE-120", CORE, T.BATCH_COMPLETED, {
+        "mean_val_accuracy": "mean final validation accuracy of the batch's episodes",
+        "mean_episode_return": "mean episode return of the batch", "episodes": "episodes"},
+        prefix="batch_"),
+    *_group("TELE-130", CORE, T.EPISODE_OUTCOME, {
+        "final_accuracy": "validation accuracy at the end of the episode",
+        "param_ratio": "(host + fossilized seed params) / host params",
+        "seeds_germinated": "seeds germinated in the episode",
+        "seeds_fossilized": "seeds fossilized in the episode",
+        "seeds_pruned": "seeds pruned in the episode", "episode_reward": "episode return"},
+        prefix="episode_"),
+    *_group("TELE-140", CORE, T.SEED_GERMINATED, {
+        "blueprint": "blueprint of the new seed", "params": "its trainable parameters",
+        "alpha_style": "its blend algorithm and curve"}, prefix="germinated_", conditional=True),
+    *_group("TELE-141", CORE, T.SEED_STAGE_CHANGED, {
+        "from_stage": "stage left", "to_stage": "stage entered"}, conditional=True),
+    *_group("TELE-142", CORE, T.SEED_FOSSILIZED, {
+        "blueprint": "blueprint", "params": "parameters made permanent",
+        "contribution": "counterfactual contribution at fossilization",
+        "total_improvement": "accuracy points since germination"}, prefix="fossilized_", conditional=True),
+    *_group("TELE-143", CORE, T.SEED_PRUNED, {
+        "blueprint": "blueprint", "reason": "why", "initiator": "policy, governor, ...",
+        "total_improvement": "accuracy points since germination"}, prefix="pruned_", conditional=True),
+    *_group("TELE-150", CORE, T.GOVERNOR_ROLLBACK, {
+        "reason": "nan_loss, lobotomy or divergence", "val_loss": "the loss that triggered it",
+        "seeds_pruned": "live seeds pruned by the rollback"}, prefix="rollback_", conditional=True),
+    *_group("TELE-160", CORE, T.RUN_FINISHED, {
+        "status": "how the run ended", "events_emitted": "events emitted before the end",
+        "events_dropped": "events a sink never got"}, prefix="run_"),
+    *_group("TELE-300", PPO, T.PPO_UPDATE_COMPLETED, {
+        name: f"PPO update: {name.replace('_', ' ')}" for name in (
+            "policy_loss", "value_loss", "entropy", "approx_kl", "clip_fraction",
+            "explained_variance", "ratio_mean", "ratio_min", "ratio_max", "ratio_std",
+            "pre_clip_grad_norm", "advantage_mean", "advantage_std", "return_mean",
+            "return_std", "entropy_coef", "epochs_completed", "early_stopped",
+            "update_time_ms")}, prefix="ppo_"),
+    *_group("TELE-301", PPO, T.PPO_UPDATE_COMPLETED, {
+        f"{stat}.{head}": f"PPO update: {stat.replace('_', ' ')} of the {head} head"
+        for stat in ("entropy_per_head", "ratio_max_per_head") for head in _HEADS},
+        prefix="ppo_"),
+    *_group("TELE-340", "lstm_health", T.PPO_UPDATE_COMPLETED, {
+        "lstm_h_norm": "mean L2 norm of the LSTM h during the update",
+        "lstm_c_norm": "mean L2 norm of the LSTM c during the update",
+        "lstm_h_max": "max |h| during the update", "lstm_c_max": "max |c| during the update",
+        "lstm_has_nan": "NaN in the LSTM state", "lstm_has_inf": "Inf in the LSTM state"}),
+    *_group("TELE-341", "lstm_health", T.LSTM_HEALTH_WARNING, {
+        "h_norm": "L2 norm of an env's h", "c_norm": "L2 norm of its c",
+        "has_nan": "NaN in it", "has_inf": "Inf in it", "reason": "why it is unhealthy"},
+        prefix="lstm_warning_", conditional=True),
+    *_group("TELE-350", "head_grad_norms", T.PPO_UPDATE_COMPLETED, {
+        f"head_{head}_grad_norm": f"gradient L2 norm of the {head} head"
+        for head in (*_HEADS, "value")}),
+    *_group("TELE-360", "gradient_drift", T.PPO_UPDATE_COMPLETED, {
+        "gradient_norm_drift": "drift of the policy gradient norm from its EMA",
+        "gradient_health_drift": "drift of the policy gradient health from its EMA"}),
+    *_group("TELE-361", "gradient_drift", T.GRADIENT_PATHOLOGY_DETECTED, {
+        "anomaly_type": "gradient_norm_drift or gradient_health_drift", "detail": "text",
+        "value": "this update's value", "ema": "running average before it",
+        "drift": "|value - ema| / (ema + eps)", "threshold": "drift threshold"},
+        prefix="pathology_", conditional=True),
+    *[f for i, (kind, event_type) in enumerate((
+        ("explosion", T.RATIO_EXPLOSION_DETECTED), ("collapse", T.RATIO_COLLAPSE_DETECTED),
+        ("value", T.VALUE_COLLAPSE_DETECTED), ("numerical", T.NUMERICAL_INSTABILITY_DETECTED)))
+      for f in _group(f"TELE-37{i}", "anomalies", event_type, {
+          name: f"PPO anomaly ({kind}): {name.replace('_', ' ')}" for name in (
+              "anomaly_type", "detail", "ratio_max", "ratio_min", "explained_variance",
+              "approx_kl", "clip_fraction", "entropy")}, prefix=f"anomaly_{kind}_",
+          conditional=True)],
+    *[f for i, (kind, event_type) in enumerate((
+        ("plateau", T.PLATEAU_DETECTED), ("degradation", T.DEGRADATION_DETECTED),
+        ("improvement", T.IMPROVEMENT_DETECTED)))
+      for f in _group(f"TELE-40{i}", "trends", event_type, {
+          "delta": "recent minus older window mean accuracy, points",
+          "recent_mean": "recent window mean accuracy", "older_mean": "older window mean",
+          "window": "batches per window", "threshold": "the option compared against"},
+          prefix=f"trend_{kind}_", conditional=True)],
+    *_group("TELE-403", "trends", T.TAMIYO_INITIATED, {
+        "val_loss": "val loss when the host stabilised", "val_accuracy": "val accuracy then",
+        "stable_epochs": "steady epochs that made it stable"}, prefix="initiated_",
+        conditional=True),
+    *_group("TELE-430", "seed_telemetry", T.EPOCH_COMPLETED, {
+        f"slots.*.telemetry.{name}": f"seed telemetry: {name.replace('_', ' ')}" for name in (
+            "seed_id", "blueprint", "stage", "epochs_in_stage", "alpha", "accuracy",
+            "accuracy_delta", "epoch", "max_epochs", "gradient_norm", "gradient_health",
+            "has_vanishing", "has_exploding", "captured_at")}),
+    *_group("TELE-500", "throughput", T.THROUGHPUT_MEASURED, {
+        "dataloader_wait_ms": "time building the epoch's training batches",
+        "fps": "env steps per second, 1000 / step_time_ms"}),
+    *_group("TELE-510", "cuda_timing", T.THROUGHPUT_MEASURED, {
+        "step_time_ms": "wall time of an env step", "clock": "cuda or cpu"}),
+    *_group("TELE-530", "diagnostics", T.ANALYTICS_SNAPSHOT, {
+        "kind": "snapshot kind", "layers.*.layer": "host layer",
+        "layers.*.gradient_norm": "layer gradient norm",
+        "layers.*.gradient_health": "layer gradient health",
+        "layers.*.has_vanishing": "a vanishing gradient in the layer",
+        "layers.*.has_exploding": "an exploding gradient in the layer",
+        "classes.*.label": "class", "classes.*.samples": "validation samples of the class",
+        "classes.*.accuracy": "val accuracy of the class", "train_accuracy": "train accuracy",
+        "val_accuracy": "val accuracy", "train_val_gap": "train - val accuracy",
+        "red_flags": "plateau, vanishing/exploding gradients, overfitting"},
+        prefix="diagnostic_"),
+    *_group("TELE-540", "memory", T.BATCH_COMPLETED, {"rss_mb": "process RSS, MiB"}),
+    *_group("TELE-541", "memory", T.BATCH_COMPLETED, {
+        "cuda_allocated_mb": "CUDA memory allocated, MiB",
+        "cuda_reserved_mb": "CUDA memory reserved, MiB"}, conditional=True),
+    *_group("TELE-542", "memory", T.MEMORY_WARNING, {
+        "rss_mb": "RSS above the threshold", "threshold_mb": "the threshold",
+        "cuda_allocated_mb": "CUDA memory allocated"}, prefix="memory_warning_",
+        conditional=True),
+    *_group("TELE-550", "reward_hacking", T.REWARD_HACKING_SUSPECTED, {
+        "slot_id": "slot", "seed_id": "seed", "contribution": "claimed contribution",
+        "total_improvement": "actual improvement since germination", "reason": "which rule"},
+        prefix="hacking_", conditional=True),
+    *_group("TELE-410", "gate_events", T.SEED_GATE_EVALUATED, {
+        "gate": "gate checked", "passed": "whether it passed",
+        "target_stage": "stage it guards", "checks_passed": "checks that passed",
+        "checks_failed": "checks that failed, by name"}, prefix="gate_"),
+    *_group("TELE-420", "slot_health", T.SEED_STAGE_CHANGED, {
+        "gradient_health": "seed gradient health at the transition, [0, 1]",
+        "has_vanishing": "a seed parameter's gradient vanished",
+        "has_exploding": "a seed parameter's gradient exploded",
+        "isolation_violations": "host gradients seen flowing from the isolated seed",
+        "seed_gradient_norm_ratio": "seed / host gradient norm"}),
+])
+
+BY_ID: dict[str, tuple[TeleField, ...]] = {}
+for _field in CATALOGUE:
+    BY_ID[_field.tele_id] = (*BY_ID.get(_field.tele_id, ()), _field)
+
+
+def payload_paths(cls: type, prefix: str = "") -> list[str]:
+    """Every leaf path of a payload class: nested dataclasses and tuples of them expanded."""
+    paths = []
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        hint = hints[f.name]
+        inner = [a for a in typing.get_args(hint) if a is not type(None) and a is not Ellipsis]
+        if dataclasses.is_dataclass(hint):
+            paths += payload_paths(hint, f"{prefix}{f.name}.")
+        elif typing.get_origin(hint) is tuple and inner and dataclasses.is_dataclass(inner[0]):
+            paths += payload_paths(inner[0], f"{prefix}{f.name}.*.")
+        elif len(inner) == 1 and dataclasses.is_dataclass(inner[0]):  # X | None
+            paths += payload_paths(inner[0], f"{prefix}{f.name}.")
+        else:
+            paths.append(prefix + f.name)
+    return paths

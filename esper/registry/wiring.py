@@ -1,0 +1,152 @@
+"""Wiring status: which catalogue fields a run really produced, judged against expectations.
+
+A field is *observed* when at least one event carries a non-null, finite value for it
+(booleans and text count). Outcomes (DESIGN.md section 6): PASS (expected, observed), FAIL
+(expected, not observed), XFAIL (declared gap, not observed), XPASS (declared gap, observed:
+strict, it fails until the xfail is removed), SKIP (its probe is off, or nothing expects it).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+from esper.leyline.catalogue import CATALOGUE, CORE, TeleField
+from esper.leyline.config import WiringConfig
+from esper.leyline.events import TelemetryEvent, TelemetryEventType
+from esper.registry.registry import Registry
+
+
+class Outcome(Enum):
+    PASS = "PASS"
+    FAIL = "FAIL"
+    XFAIL = "XFAIL"
+    XPASS = "XPASS"
+    SKIP = "SKIP"
+
+
+FAILING = (Outcome.FAIL, Outcome.XPASS)
+
+
+@dataclass
+class FieldObservation:
+    """What a run's events said about one field."""
+
+    observed: int = 0  # events with a non-null, finite value
+    null_count: int = 0  # events of the field's type where it was None
+    first_seq: int | None = None  # first event with a value
+
+
+@dataclass(frozen=True)
+class WiringOutcome:
+    """One catalogue field's verdict for one run."""
+
+    field: TeleField
+    expectation: str  # expect, xfail, none
+    outcome: Outcome
+    observation: FieldObservation
+    reason: str
+
+
+def _values(payload: Any, path: list[str]) -> Iterable[Any]:
+    if not path:
+        yield payload
+        return
+    head, rest = path[0], path[1:]
+    if head == "*":
+        for item in payload:
+            yield from _values(item, rest)
+    elif payload is not None:
+        yield from _values(getattr(payload, head), rest)
+    else:
+        yield None
+
+
+def _is_value(value: Any) -> bool:
+    if value is None:
+        return False
+    if isinstance(value, float):
+        return math.isfinite(value)
+    return True
+
+
+def observe(events: Iterable[TelemetryEvent],
+            fields: Iterable[TeleField] = CATALOGUE) -> dict[str, FieldObservation]:
+    """Observation of each field (by name) over a run's events, in one pass."""
+    by_type: dict[TelemetryEventType, list[tuple[TeleField, list[str]]]] = {}
+    observations: dict[str, FieldObservation] = {}
+    for f in fields:
+        by_type.setdefault(f.event_type, []).append((f, f.path.split(".")))
+        observations[f.name] = FieldObservation()
+    for event in events:
+        for f, path in by_type.get(event.event_type, ()):
+            seen = observations[f.name]
+            for value in _values(event.data, path):
+                if _is_value(value):
+                    seen.observed += 1
+                    if seen.first_seq is None:
+                        seen.first_seq = event.seq
+                elif value is None:
+                    seen.null_count += 1
+    return observations
+
+
+def judge(observations: dict[str, FieldObservation], probes: Iterable[str],
+          wiring: WiringConfig | None, fields: Iterable[TeleField] = CATALOGUE) -> list[WiringOutcome]:
+    """The outcome of every field, given the enabled producers (probes, and "ppo" for a learned
+    policy; "core" is always on) and the `wiring:` block."""
+    enabled = set(probes)
+    outcomes = []
+    for f in fields:
+        seen = observations[f.name]
+        observed = seen.observed > 0
+        if f.probe != CORE and f.probe not in enabled:
+            outcomes.append(WiringOutcome(f, "none", Outcome.SKIP, seen, f"probe {f.probe} is off"))
+            continue
+        if wiring is not None and f.tele_id in wiring.xfail:
+            reason = wiring.xfail[f.tele_id]
+            verdict = Outcome.XPASS if observed else Outcome.XFAIL
+            if observed:
+                reason = f"declared a gap ({reason}) but observed: remove the xfail"
+            outcomes.append(WiringOutcome(f, "xfail", verdict, seen, reason))
+            continue
+        if wiring is not None:
+            expected = f.tele_id in wiring.expect
+        else:
+            expected = not f.conditional
+        if expected:
+            verdict = Outcome.PASS if observed else Outcome.FAIL
+            reason = "observed" if observed else (
+                "never measured: every event had None" if seen.null_count else "no event carried it")
+            outcomes.append(WiringOutcome(f, "expect", verdict, seen, reason))
+        else:
+            outcomes.append(WiringOutcome(f, "none", Outcome.SKIP, seen,
+                                          "observed, not expected" if observed else "not expected"))
+    return outcomes
+
+
+def wiring_rows(run_id: str, outcomes: Iterable[WiringOutcome]) -> list[dict[str, Any]]:
+    """Rows of the `wiring` table for a run's outcomes."""
+    return [{"run_id": run_id, "tele_id": o.field.tele_id, "field": o.field.name,
+             "probe": o.field.probe, "expectation": o.expectation, "outcome": o.outcome.value,
+             "observed": o.observation.observed, "null_count": o.observation.null_count,
+             "first_seq": o.observation.first_seq, "reason": o.reason} for o in outcomes]
+
+
+def summary_counts(outcomes: Iterable[WiringOutcome]) -> dict[str, int]:
+    """Number of fields per outcome (every outcome present, 0 included)."""
+    counts = {outcome.value: 0 for outcome in Outcome}
+    for o in outcomes:
+        counts[o.outcome.value] += 1
+    return counts
+
+
+def evaluate_run(registry: Registry, run_id: str, probes: Iterable[str],
+                 wiring: WiringConfig | None) -> list[WiringOutcome]:
+    """Judge every catalogue field against run `run_id`'s recorded events and store the outcomes."""
+    outcomes = judge(observe(registry.events(run_id)), probes, wiring)
+    registry.record_wiring(run_id, wiring_rows(run_id, outcomes))
+    return outcomes
