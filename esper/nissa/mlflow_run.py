@@ -16,7 +16,7 @@ from typing import Any
 from mlflow.entities import Param, Run
 from mlflow.exceptions import MlflowException
 
-from esper.experiment.config_diff import flatten
+from esper.experiment.config_diff import flatten  # the one dotted-key flattening of configs
 from esper.nissa.mlflow_store import MlflowStore
 from esper.registry import Registry, RunRecord, RunStatus
 from esper.registry.runs import sha256_of_file
@@ -92,7 +92,7 @@ def create_mlflow_run(store: MlflowStore, experiment_id: str, record: RunRecord,
     Returns the MLflow run id. Call inside ``store.reporting``.
     """
     client = store.client
-    created = client.create_run(experiment_id, start_time=_ms(record.started_at),
+    created = client.create_run(experiment_id, start_time=to_ms(record.started_at),
                                 tags=run_tags(record, registry_path), run_name=record.name)
     run_id = created.info.run_id
     params = config_params(record.config)
@@ -119,7 +119,7 @@ def fail_crashed_runs(store: MlflowStore, registry: Registry) -> list[str]:
         store.client.set_tag(record.mlflow_run_id, TAG_STATUS, RunStatus.CRASHED.value)
         end = record.heartbeat_at or record.started_at  # the last sign of life
         store.client.set_terminated(record.mlflow_run_id, MLFLOW_STATUS[RunStatus.CRASHED],
-                                    end_time=_ms(end))
+                                    end_time=to_ms(end))
         ended.append(record.run_id)
     return ended
 
@@ -150,5 +150,6 @@ def _spec_file_unchanged(record: RunRecord) -> bool:
     return True
 
 
-def _ms(seconds: float) -> int:
+def to_ms(seconds: float) -> int:
+    """Unix seconds -> MLflow's integer milliseconds."""
     return int(round(seconds * 1000))

@@ -39,6 +39,7 @@ from esper.nissa.mlflow_run import (
     TAG_STATUS,
     create_mlflow_run,
     fail_crashed_runs,
+    to_ms,
 )
 from esper.nissa.mlflow_store import MlflowStore, MlflowUnavailable
 from esper.registry import Registry, RunStatus
@@ -168,7 +169,8 @@ class MlflowSink:
         if figure is not None:
             client.log_figure(run_id, figure, learning_curves.ARTIFACT)
         last = self._last
-        if last is not None and last.event_type is TelemetryEventType.RUN_FINISHED:
+        assert last is not None, "the write that started the run set it"
+        if last.event_type is TelemetryEventType.RUN_FINISHED:
             status, reason = RunStatus(last.data.status), last.message
         else:  # the process died before RUN_FINISHED (a CRASHED run pushed by esper sync)
             status, reason = RunStatus.CRASHED, "the process died without a status"
@@ -176,9 +178,7 @@ class MlflowSink:
         if reason:
             tags.append(RunTag(TAG_EXIT_REASON, reason))
         client.log_batch(run_id, tags=tags)
-        end = last.ts if last is not None else None
-        client.set_terminated(run_id, MLFLOW_STATUS[status],
-                              end_time=None if end is None else int(round(end * 1000)))
+        client.set_terminated(run_id, MLFLOW_STATUS[status], end_time=to_ms(last.ts))
 
     def _abandon(self, target: MlflowTarget) -> None:
         """After a failure: try once not to leave the partial MLflow run RUNNING."""
@@ -207,4 +207,4 @@ def open_mlflow_sink(tracking: TrackingConfig, experiment: str, registry: Regist
 
 
 def _metric(point: MetricPoint) -> Metric:
-    return Metric(point.key, point.value, int(round(point.ts * 1000)), point.step)
+    return Metric(point.key, point.value, to_ms(point.ts), point.step)

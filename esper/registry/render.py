@@ -168,6 +168,8 @@ def summary_view(summary: RunSummary) -> RenderableType:
         rows.append(("group / parent", f"{run.group_id or '-'} / {run.parent_run_id or '-'}"))
     if run.exit_reason:
         rows.append(("exit reason", run.exit_reason))
+    if run.mlflow_run_id:
+        rows.append(("mlflow", f"run {run.mlflow_run_id} in experiment {run.mlflow_experiment_id}"))
     for name, value in rows:
         facts.add_row(name, value)
     parts: list[RenderableType] = [facts]

@@ -37,6 +37,7 @@ class Mirrored:
     client: MlflowClient
     mlflow_run: Run
     downloads: Path
+    registry_path: Path
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +54,7 @@ def mirrored(tmp_path_factory, mlflow_template) -> Mirrored:
         events = list(registry.events(record.run_id))
     client = MlflowClient(tracking_uri=uri)
     return Mirrored(record, events, client, client.get_run(record.mlflow_run_id),
-                    root / "downloads")
+                    root / "downloads", root / "runs.db")
 
 
 def test_one_mlflow_run_per_esper_run_named_tagged_and_linked_in_the_registry(mirrored):
@@ -71,6 +72,8 @@ def test_one_mlflow_run_per_esper_run_named_tagged_and_linked_in_the_registry(mi
         "Heuristic policy on digits; seeds germinate, pass their gates and fossilise.")
     assert tags["mlflow.user"] == record.user
     assert tags["esper.events"] == str(record.event_count)
+    shown = CliRunner().invoke(cli, ["show", "mirrored", "--registry", str(mirrored.registry_path)])
+    assert f"run {info.run_id} in experiment {info.experiment_id}" in shown.output
 
 
 def test_status_and_times_mirror_the_registry(mirrored):
