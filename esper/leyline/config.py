@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from esper.leyline.events import HeadValues
+
 Dataset = Literal["digits", "cifar10", "synthetic"]
 BlueprintName = Literal[
     "noop", "norm", "attention", "depthwise", "bottleneck", "conv_small", "conv_light", "conv_heavy"
@@ -129,16 +131,8 @@ class TrainingConfig:
     device: Literal["cpu", "cuda", "auto"]
 
 
-@dataclass(frozen=True)
-class EntropyMultipliers:
-    op: float
-    slot: float
-    blueprint: float
-    style: float
-    tempo: float
-    alpha_target: float
-    alpha_speed: float
-    alpha_curve: float
+# Entropy multiplier of each action head: the same eight per-head values as the metrics.
+EntropyMultipliers = HeadValues
 
 
 @dataclass(frozen=True)
