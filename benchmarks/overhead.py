@@ -2,7 +2,7 @@
 
 Both train and validate the same cnn host on the same digits data, with the same batch order,
 for the same envs x episodes x epochs. The esper side is a full `run` (heuristic policy,
-telemetry hub, registry recording); the plain side is a bare loop over `CNNHost`.
+telemetry hub, registry and MLflow recording); the plain side is a bare loop over `CNNHost`.
 
     python benchmarks/overhead.py [--repeats 3]
 
@@ -10,7 +10,10 @@ Prints, from one process (the machine is shared and noisy: only ratios measured 
 mean anything):
 - overhead ratio esper / plain with no seed germinated (pure framework cost; target <= 1.10);
 - env-epochs per second of both, and of the quickstart with seeds growing (seed training and
-  the fused counterfactual validation are real extra work, so that ratio is shown apart).
+  the fused counterfactual validation are real extra work, so that ratio is shown apart);
+- the cost of the MLflow sink: the no-seed run with MLflow on (the default, measured above)
+  against MLflow off (target: under 5% of run time). MLflow records into a temporary store;
+  the one-time cost of a process (importing mlflow, creating the store) is shown apart.
 """
 
 from __future__ import annotations
@@ -73,6 +76,10 @@ def esper_run(spec: ExperimentSpec, directory: Path) -> float:
     return time.perf_counter() - start
 
 
+def with_tracking(spec: ExperimentSpec, uri: str, mlflow: bool) -> ExperimentSpec:
+    return replace(spec, tracking=replace(spec.tracking, uri=uri, mlflow=mlflow))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
@@ -82,19 +89,31 @@ def main() -> None:
     bare = replace(grown, policy=replace(grown.policy, heuristic=replace(
         grown.policy.heuristic, min_epoch=10**6)))
     env_epochs = grown.training.envs * grown.training.batches * grown.training.episode_length
-    plain, framework, seeded = [], [], []
+    plain, framework, no_mlflow, seeded = [], [], [], []
     with tempfile.TemporaryDirectory() as tmp:
-        for _ in range(args.repeats):  # interleaved, so drifting machine load hits all three
+        uri = f"sqlite:///{tmp}/mlflow.db"
+        start = time.perf_counter()
+        from esper.nissa.mlflow_store import MlflowStore  # imports mlflow
+
+        MlflowStore.open(uri)
+        once = time.perf_counter() - start
+        bare, grown = with_tracking(bare, uri, True), with_tracking(grown, uri, True)
+        for _ in range(args.repeats):  # interleaved, so drifting machine load hits all four
             plain.append(plain_loop(bare))
             framework.append(esper_run(bare, Path(tmp)))
+            no_mlflow.append(esper_run(with_tracking(bare, uri, False), Path(tmp)))
             seeded.append(esper_run(grown, Path(tmp)))
-    p, f, s = (statistics.median(x) for x in (plain, framework, seeded))
+    p, f, n, s = (statistics.median(x) for x in (plain, framework, no_mlflow, seeded))
     print(f"env-epochs per run:            {env_epochs}")
     print(f"plain PyTorch loop:            {p:6.2f} s  {env_epochs / p:6.1f} env-epochs/s")
     print(f"esper run, no seeds:           {f:6.2f} s  {env_epochs / f:6.1f} env-epochs/s")
     print(f"esper run, quickstart (seeds): {s:6.2f} s  {env_epochs / s:6.1f} env-epochs/s")
     print(f"overhead ratio (no seeds):     {f / p:6.3f}  (target <= 1.10)")
     print(f"ratio with seeds growing:      {s / p:6.3f}  (includes seed training and counterfactuals)")
+    print(f"esper run, no seeds, no MLflow:{n:6.2f} s")
+    print(f"MLflow sink on / off:          {f / n:6.3f}  ({(f - n) / f:+.1%} of run time; "
+          "target < 5%)")
+    print(f"MLflow once per process:       {once:6.2f} s  (import mlflow, create the store)")
 
 
 if __name__ == "__main__":
