@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -17,6 +18,8 @@ from esper.registry import NewRun, Registry, RunRecord
 from esper.registry.wiring import FAILING, WiringOutcome, evaluate_run
 from esper.simic.env_loop import EnvLoop, TrainingSummary
 from esper.simic.ppo_policy import PPOPolicy
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -76,7 +79,10 @@ def run(
         learned = isinstance(pipeline.policy, PPOPolicy)
         producers = (*spec.telemetry.probes, *((PPO,) if learned else ()))
         wiring = evaluate_run(runs_db, rec.run_id, producers, spec.wiring)
-        return RunResult(runs_db.run(rec.run_id), summary, runs_db.path, wiring)
+        record = runs_db.run(rec.run_id)
+        if record.mlflow_run_id is not None:
+            _log_wiring_to_mlflow(spec, runs_db, record)
+        return RunResult(record, summary, runs_db.path, wiring)
 
 
 def artifact_dir(registry_path: Path, run_id: str) -> Path:
@@ -89,3 +95,15 @@ def _save_policy(policy: PPOPolicy, runs_db: Registry, run_id: str) -> None:
     directory.mkdir(parents=True, exist_ok=True)
     policy.save(directory / "policy.pt")
     runs_db.record_artifact(run_id, "policy", directory / "policy.pt")
+
+
+def _log_wiring_to_mlflow(spec: ExperimentSpec, runs_db: Registry, record: RunRecord) -> None:
+    """The wiring status into the run's MLflow run; an unreachable store is reported, not fatal
+    (the outcomes are in the registry and `esper sync` can push the run later)."""
+    from esper.nissa.mlflow_store import MlflowStore, MlflowUnavailable  # imports mlflow
+    from esper.nissa.mlflow_wiring import log_wiring
+
+    try:
+        log_wiring(MlflowStore.open(spec.tracking.uri), record, runs_db.wiring(record.run_id))
+    except MlflowUnavailable as error:
+        log.warning("wiring not recorded in MLflow: %s", error.message)

@@ -17,6 +17,7 @@ from mlflow.entities import Run
 from esper.leyline.events import TelemetryEvent
 from esper.nissa.mlflow_run import MLFLOW_STATUS, TAG_EVENTS, fail_crashed_runs, find_mlflow_run
 from esper.nissa.mlflow_sink import MlflowSink, MlflowTarget
+from esper.nissa.mlflow_wiring import log_wiring
 from esper.nissa.mlflow_store import TrackingError
 from esper.registry import Registry, RunRecord, RunStatus
 
@@ -74,6 +75,9 @@ def sync_run(registry: Registry, ref: str, *, uri: str | None = None,
     if sink.mlflow_run_id is None:
         raise TrackingError(f"run {record.run_id} ({record.name}) recorded no event: "
                             "nothing to push to MLflow")
+    wiring = registry.wiring(record.run_id)
+    if wiring:
+        log_wiring(store, registry.run(record.run_id), wiring)
     return SyncResult(record.run_id, record.name, sink.mlflow_run_id, target.experiment_id,
                       store.location.uri, pushed=True)
 

@@ -108,7 +108,8 @@ def test_metric_histories_have_the_values_and_steps_of_the_events(mirrored):
         (e.batch, e.data.mean_episode_return) for e in events
         if e.event_type is T.BATCH_COMPLETED]
     expected_keys = {p.key for p in MetricMapper().points(events)}
-    assert set(mirrored.mlflow_run.data.metrics) == expected_keys
+    wiring_keys = {f"wiring/{o}" for o in ("PASS", "FAIL", "XFAIL", "XPASS", "SKIP")}
+    assert set(mirrored.mlflow_run.data.metrics) == expected_keys | wiring_keys
 
 
 def test_artifacts_hold_the_experiment_file_the_config_the_events_and_a_plot(mirrored):
@@ -116,7 +117,8 @@ def test_artifacts_hold_the_experiment_file_the_config_the_events_and_a_plot(mir
     listed = {f.path for top in client.list_artifacts(run_id)
               for f in client.list_artifacts(run_id, top.path)}
     assert listed == {"experiment/quickstart.yaml", "config/resolved.json",
-                      "events/events.jsonl.gz", "plots/learning_curves.png"}
+                      "events/events.jsonl.gz", "plots/learning_curves.png",
+                      "wiring/wiring.json", "wiring/wiring.md"}
     folder = Path(client.download_artifacts(run_id, "", str(mirrored.downloads)))
     assert (folder / "experiment/quickstart.yaml").read_bytes() == Path(QUICKSTART).read_bytes()
     assert json.loads((folder / "config/resolved.json").read_text()) == mirrored.record.config
