@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from sqlite_utils import Database
 
@@ -155,6 +155,26 @@ class Registry:
             self._db["wiring"].insert_all(rows)
         with self._lock:
             self._write(write)
+
+    def record_metrics(self, run_id: str, points: Iterable[tuple[str, int, float, float]]) -> int:
+        """Store (replace) the scalar series of run `run_id` in one transaction; returns the
+        number of points written. `points` are ``(key, step, value, ts)`` tuples
+        (``esper.nissa.metric_series.MetricPoint``)."""
+        rows = [(run_id, key, step, value, ts) for key, step, value, ts in points]
+
+        def write() -> None:
+            self._db.execute("DELETE FROM metrics WHERE run_id = ?", [run_id])
+            self._db.conn.executemany(
+                "INSERT INTO metrics (run_id, key, step, value, ts) VALUES (?, ?, ?, ?, ?)", rows)
+        with self._lock:
+            self._write(write)
+        return len(rows)
+
+    def query(self, sql: str, params: Sequence[object] = ()) -> list[tuple[Any, ...]]:
+        """Rows of a read-only SQL query over ``runs.db`` (for analyses such as
+        ``esper.compare``; writes go through the methods above)."""
+        with self._lock:
+            return self._db.execute(sql, list(params)).fetchall()
 
     def wiring(self, run_id: str) -> list[dict[str, object]]:
         """The stored wiring rows of run `run_id`, by TELE id and field."""

@@ -1,0 +1,117 @@
+"""Named outcome metrics of one run, from the registry's ``metrics`` table and SQL aggregates.
+
+Nothing here decodes events: every number is one SQL aggregate over the run's metrics (the
+series of ``esper.nissa.metric_series``) or over its events' columns, so the cost does not grow
+with the payloads (a run of 1,000,000 events is summarised in a fraction of a second).
+"""
+
+from __future__ import annotations
+
+import math
+
+from esper.leyline.events import TelemetryEventType
+from esper.nissa.metric_series import EPISODE_RETURN, EPISODE_VAL_ACCURACY
+from esper.registry import Registry
+
+_T = TelemetryEventType
+
+#: The outcome metric names, in display order, each with a one-line meaning. ``esper regress``
+#: (issue 10) refers to these names; renaming one is a breaking change.
+OUTCOME_METRICS: dict[str, str] = {
+    "final_val_accuracy": "mean val accuracy over the envs at the end of the last batch, %",
+    "best_val_accuracy": "highest val accuracy of any env at any epoch, %",
+    "mean_episode_return": "mean over batches of the batch's mean episode return",
+    "final_policy_loss": "PPO policy loss of the last update (None: no PPO update)",
+    "final_value_loss": "PPO value loss of the last update (None: no PPO update)",
+    "final_entropy": "PPO entropy of the last update (None: no PPO update)",
+    "params_added": "trainable parameters of every fossilised seed, summed over the run",
+    "wall_time_s": "seconds from start to end of the run (None: still running or crashed)",
+    "env_epochs_per_s": "EPOCH_COMPLETED events (env epochs) per second of wall time",
+    "seeds_germinated": "SEED_GERMINATED events",
+    "seeds_fossilized": "SEED_FOSSILIZED events",
+    "seeds_pruned": "SEED_PRUNED events",
+    "governor_rollbacks": "GOVERNOR_ROLLBACK events",
+}
+
+_LAST_VALUE = """
+    SELECT value FROM metrics WHERE run_id = ? AND key = ? ORDER BY step DESC, rowid DESC LIMIT 1
+"""
+# env{N}/val_accuracy only: not the per-slot series env{N}/{slot}/...
+_BEST_ENV_ACCURACY = """
+    SELECT count(*), max(value) FROM metrics
+     WHERE run_id = ? AND key GLOB 'env[0-9]*/val_accuracy' AND key NOT GLOB 'env*/*/*'
+"""
+_COUNT_TYPES = (
+    _T.SEED_GERMINATED, _T.SEED_FOSSILIZED, _T.SEED_PRUNED, _T.GOVERNOR_ROLLBACK,
+    _T.EPOCH_COMPLETED,
+)
+
+
+def outcome_metrics(registry: Registry, run_id: str) -> dict[str, float | None]:
+    """The outcome metrics of run `run_id`, by name (every key of ``OUTCOME_METRICS``).
+
+    - final_val_accuracy: last ``episode/val_accuracy`` (mean over envs, end of the last batch), %
+    - best_val_accuracy: max of every ``env{N}/val_accuracy`` point (any env, any epoch), %
+    - mean_episode_return: mean of ``episode/return`` over the batches
+    - final_policy_loss, final_value_loss, final_entropy: ``ppo/...`` of the last PPO update
+    - params_added: sum of ``params`` over the SEED_FOSSILIZED events
+    - wall_time_s: ended_at - started_at
+    - env_epochs_per_s: EPOCH_COMPLETED events / wall_time_s
+    - seeds_germinated, seeds_fossilized, seeds_pruned, governor_rollbacks: event counts
+
+    A value is None when the run did not measure it (PPO losses of a heuristic run, accuracies
+    of a run that ended before its first batch, the wall time of a crashed run); counts of
+    events are measured, so 0 means none happened. A metric point stored as NULL (SQLite keeps
+    NaN as NULL) is a measured NaN and comes back as ``nan``.
+
+    Raises:
+        RunNotFound: no run `run_id`.
+    """
+    run = registry.run(run_id)
+    counts = dict(registry.query(
+        f"SELECT event_type, count(*) FROM events WHERE run_id = ? "
+        f"AND event_type IN ({','.join('?' * len(_COUNT_TYPES))}) GROUP BY event_type",
+        [run_id, *(t.value for t in _COUNT_TYPES)],
+    ))
+    best_count, best = registry.query(_BEST_ENV_ACCURACY, [run_id])[0]
+    returns_count, mean_return = registry.query(
+        "SELECT count(*), avg(value) FROM metrics WHERE run_id = ? AND key = ?",
+        [run_id, EPISODE_RETURN],
+    )[0]
+    (params_added,) = registry.query(
+        "SELECT coalesce(sum(json_extract(data, '$.params')), 0) FROM events "
+        "WHERE run_id = ? AND event_type = ?",
+        [run_id, _T.SEED_FOSSILIZED.value],
+    )[0]
+    wall = run.duration
+    epochs = counts.get(_T.EPOCH_COMPLETED.value, 0)
+    return {
+        "final_val_accuracy": _last(registry, run_id, EPISODE_VAL_ACCURACY),
+        "best_val_accuracy": _measured(best_count, best),
+        "mean_episode_return": _measured(returns_count, mean_return),
+        "final_policy_loss": _last(registry, run_id, "ppo/policy_loss"),
+        "final_value_loss": _last(registry, run_id, "ppo/value_loss"),
+        "final_entropy": _last(registry, run_id, "ppo/entropy"),
+        "params_added": float(params_added),
+        "wall_time_s": wall,
+        "env_epochs_per_s": None if not wall else epochs / wall,
+        "seeds_germinated": float(counts.get(_T.SEED_GERMINATED.value, 0)),
+        "seeds_fossilized": float(counts.get(_T.SEED_FOSSILIZED.value, 0)),
+        "seeds_pruned": float(counts.get(_T.SEED_PRUNED.value, 0)),
+        "governor_rollbacks": float(counts.get(_T.GOVERNOR_ROLLBACK.value, 0)),
+    }
+
+
+def _last(registry: Registry, run_id: str, key: str) -> float | None:
+    rows = registry.query(_LAST_VALUE, [run_id, key])
+    if not rows:
+        return None  # never measured
+    return math.nan if rows[0][0] is None else float(rows[0][0])
+
+
+def _measured(count: int, value: float | None) -> float | None:
+    """An aggregate over `count` points: None when there was none. A NULL aggregate over
+    existing points means they were all NaN (SQLite stores NaN as NULL)."""
+    if not count:
+        return None
+    return math.nan if value is None else float(value)
