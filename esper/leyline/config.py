@@ -270,10 +270,14 @@ class TrackingConfig:
 
 @dataclass(frozen=True)
 class MetricThreshold:
+    """One metric's regression rule; esper/regress/thresholds.py gives the exact semantics."""
+
     direction: Literal["higher", "lower"]
     threshold: float | None  # absolute bound the value must meet
-    min_absolute_change: float | None  # against the baseline
-    min_relative_change: float | None  # against the baseline
+    min_absolute_change: float | None  # improvement required over the baseline (MLflow)
+    min_relative_change: float | None  # improvement required, fraction of |baseline| (MLflow)
+    absolute_tolerance: float | None  # how much worse than the baseline the value may be
+    relative_tolerance: float | None  # the same, as a fraction of |baseline|
 
 
 @dataclass(frozen=True)
