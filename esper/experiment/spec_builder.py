@@ -51,6 +51,6 @@ def _build(annotation: Any, value: Any) -> Any:
         return {key: _build(item_type, item) for key, item in value.items()}
     if annotation is float:
         return float(value)
-    if origin is Literal or annotation in (int, str, bool):
+    if origin is Literal or annotation in (int, str, bool, Any):
         return value
     raise TypeError(f"unsupported annotation in ExperimentSpec: {annotation!r}")

@@ -9,7 +9,7 @@ names and the schema's properties agree, both ways).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from esper.leyline.events import HeadValues
 
@@ -287,6 +287,23 @@ class RegressionConfig:
 
 
 @dataclass(frozen=True)
+class SweepParameter:
+    values: tuple[Any, ...] | None  # values to try (YAML data); None: the min..max range
+    min: float | None
+    max: float | None
+    distribution: Literal["uniform", "log_uniform", "int_uniform"]  # how the range is drawn
+
+
+@dataclass(frozen=True)
+class SweepConfig:
+    method: Literal["grid", "random"]
+    parameters: dict[str, SweepParameter]  # dotted config key -> values or range
+    max_runs: int | None  # random: draws; grid: a larger grid is an error
+    metric: str  # trials are ranked by the last value of this metric series
+    goal: Literal["maximize", "minimize"]
+
+
+@dataclass(frozen=True)
 class ExperimentSpec:
     """A validated experiment with every default filled in."""
 
@@ -306,3 +323,4 @@ class ExperimentSpec:
     wiring: WiringConfig | None  # None: every field of every enabled probe is expected
     tracking: TrackingConfig
     regression: RegressionConfig | None
+    sweep: SweepConfig | None  # None: not a sweep (esper sweep --grid can add one)
