@@ -17,11 +17,12 @@ import esper
 from esper.experiment import load, spec_to_dict
 from esper.experiment.config_diff import changed_from_defaults
 from esper.experiment.run_summary import render_summary, run_summary, wiring_failure
-from esper.experiment.runner import run
+from esper.experiment.replicates import group_summary, render_group_note, run_replicates
 from esper.leyline.errors import EsperError, SpecError
 from esper.leyline.events import TelemetryEventType, encode_event
 from esper.nissa.console_sink import ConsoleProgressSink
 from esper.registry import Registry, RunStatus, render
+from esper.regress.cli import regress_command
 from esper.registry.wiring_report import (wiring_counts, wiring_markdown, wiring_runs,
                                           wiring_table)
 
@@ -231,16 +232,20 @@ def run_command(file: str, overrides: tuple[str, ...], name: str | None,
     if no_mlflow:
         spec = replace(spec, tracking=replace(spec.tracking, mlflow=False))
     training = spec.training
-    sinks = [] if quiet or as_json else [
-        ConsoleProgressSink(training.batches, training.episode_length, training.envs)]
-    result = run(spec, spec_path=file, name=name, registry=registry_path, sinks=sinks)
-    summary = run_summary(result)
+    group = run_replicates(spec, spec_path=file, name=name, registry=registry_path, sinks=lambda: (
+        [] if quiet or as_json else
+        [ConsoleProgressSink(training.batches, training.episode_length, training.envs)]))
+    summaries = [run_summary(result) for result in group.results]
     if as_json:
-        click.echo(json.dumps(summary, indent=2))
+        shown = summaries[0] if group.group_id is None else group_summary(group, summaries)
+        click.echo(json.dumps(shown, indent=2))
     elif not quiet:
-        click.echo(render_summary(summary))
-    if result.wiring_failed:
-        failure = wiring_failure(summary)
+        click.echo("\n\n".join(render_summary(summary) for summary in summaries))
+        if group.group_id is not None:
+            click.echo(render_group_note(group))
+    failed = [s for r, s in zip(group.results, summaries) if r.wiring_failed]
+    if failed:
+        failure = wiring_failure(failed[0])
         if wiring_failures == "fail":
             raise failure
         click.echo(f"Warning: {failure.message}", err=True)
@@ -331,6 +336,9 @@ def wiring_command(run_refs: tuple[str, ...], registry_path: str | None, markdow
             click.echo(f"run {record.run_id} ({record.name}): " + ", ".join(
                 f"{n} {k}" for k, n in wiring_counts(rows).items() if n))
             render.console().print(wiring_table(rows))
+
+
+cli.add_command(regress_command)
 
 
 def main() -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 
+from esper.compare.lifecycle import field_counts
 from esper.leyline.events import TelemetryEventType
 from esper.nissa.metric_series import EPISODE_RETURN, EPISODE_VAL_ACCURACY
 from esper.registry import Registry
@@ -78,11 +79,8 @@ def outcome_metrics(registry: Registry, run_id: str) -> dict[str, float | None]:
         "SELECT count(*), avg(value) FROM metrics WHERE run_id = ? AND key = ?",
         [run_id, EPISODE_RETURN],
     )[0]
-    (params_added,) = registry.query(
-        "SELECT coalesce(sum(json_extract(data, '$.params')), 0) FROM events "
-        "WHERE run_id = ? AND event_type = ?",
-        [run_id, _T.SEED_FOSSILIZED.value],
-    )[0]
+    params_added = sum(params * count for (_, params), count in
+                       field_counts(registry, run_id, [_T.SEED_FOSSILIZED], "params").items())
     wall = run.duration
     epochs = counts.get(_T.EPOCH_COMPLETED.value, 0)
     return {

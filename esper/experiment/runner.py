@@ -8,12 +8,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from esper.experiment.compile import compile_spec
+from esper.experiment.compile import Pipeline, compile_spec
 from esper.experiment.spec_builder import spec_to_dict
 from esper.leyline.catalogue import PPO
 from esper.leyline.config import ExperimentSpec
 from esper.nissa.hub import Sink
-from esper.nissa.recording import recording
+from esper.nissa.recording import Recording, recording
 from esper.registry import NewRun, Registry, RunRecord
 from esper.registry.wiring import FAILING, WiringOutcome, evaluate_run
 from esper.simic.env_loop import EnvLoop, TrainingSummary
@@ -44,9 +44,11 @@ def run(
     name: str | None = None,
     registry: str | os.PathLike[str] | None = None,
     sinks: Sequence[Sink] = (),
+    group_id: str | None = None,
 ) -> RunResult:
     """Train `spec` and record every event of it in the registry, and in MLflow unless
-    `spec.tracking.mlflow` is false.
+    `spec.tracking.mlflow` is false. `group_id` marks the run as a member of a replicate group
+    (see `esper.experiment.replicates`).
 
     At the end, every catalogue field is judged against the recorded events (wiring status,
     stored in the registry's `wiring` table). Everything that can fail on bad input (device,
@@ -67,22 +69,39 @@ def run(
             tracking.append(open_mlflow_sink(spec.tracking, spec.name, runs_db))
         new = NewRun(experiment=spec.name, config=spec_to_dict(spec), seed=spec.seed, name=name,
                      spec_path=None if spec_path is None else str(spec_path),
-                     device=str(pipeline.device), tags=spec.tracking.tags, notes=spec.description)
+                     device=str(pipeline.device), tags=spec.tracking.tags, notes=spec.description,
+                     group_id=group_id)
         with recording(runs_db, new, sinks=[*sinks, *tracking]) as rec:
-            loop = EnvLoop(spec, pipeline.data, pipeline.policy, rec.hub, pipeline.device,
-                           artifact_dir(runs_db.path, rec.run_id))
-            summary = loop.run()
-            for name, path in summary.artifacts.items():  # the probes' files (profiler traces)
-                runs_db.record_artifact(rec.run_id, name, path)
-            if isinstance(pipeline.policy, PPOPolicy):
-                _save_policy(pipeline.policy, runs_db, rec.run_id)
-        learned = isinstance(pipeline.policy, PPOPolicy)
-        producers = (*spec.telemetry.probes, *((PPO,) if learned else ()))
-        wiring = evaluate_run(runs_db, rec.run_id, producers, spec.wiring)
-        record = runs_db.run(rec.run_id)
-        if record.mlflow_run_id is not None:
-            _log_wiring_to_mlflow(spec, runs_db, record)
+            summary = train_recorded(spec, pipeline, rec)
+        wiring, record = judge_run(spec, runs_db, rec.run_id)
         return RunResult(record, summary, runs_db.path, wiring)
+
+
+def train_recorded(spec: ExperimentSpec, pipeline: Pipeline, rec: Recording) -> TrainingSummary:
+    """Run the env loop of `spec` inside the recording `rec`; record its files as artifacts
+    through `rec.registry` (the run's registry, or a sweep worker's relay to it)."""
+    runs_db = rec.registry
+    loop = EnvLoop(spec, pipeline.data, pipeline.policy, rec.hub, pipeline.device,
+                   artifact_dir(runs_db.path, rec.run_id))
+    summary = loop.run()
+    for name, path in summary.artifacts.items():  # the probes' files (profiler traces)
+        runs_db.record_artifact(rec.run_id, name, path)
+    if isinstance(pipeline.policy, PPOPolicy):
+        _save_policy(pipeline.policy, runs_db, rec.run_id)
+    return summary
+
+
+def judge_run(spec: ExperimentSpec, runs_db: Registry,
+              run_id: str) -> tuple[list[WiringOutcome], RunRecord]:
+    """Judge the wiring of the recorded run `run_id` of `spec` (stored in the registry, and in
+    its MLflow run if it has one); returns the outcomes and the run's final row."""
+    learned = spec.policy.type in ("mlp", "lstm")  # a PPOPolicy: its updates are telemetry too
+    producers = (*spec.telemetry.probes, *((PPO,) if learned else ()))
+    wiring = evaluate_run(runs_db, run_id, producers, spec.wiring)
+    record = runs_db.run(run_id)
+    if record.mlflow_run_id is not None:
+        _log_wiring_to_mlflow(spec, runs_db, record)
+    return wiring, record
 
 
 def artifact_dir(registry_path: Path, run_id: str) -> Path:

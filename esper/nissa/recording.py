@@ -18,8 +18,9 @@ How the run ends (DESIGN.md section 8, reliability):
   re-raised;
 - SIGKILL, OOM, power loss: nothing runs; readers show the run as CRASHED (dead pid or stale
   heartbeat).
-In every case a RUN_FINISHED event is the run's last event and the row records, per sink, the
-events written and dropped.
+In every case a RUN_FINISHED event is the run's last event, the row records, per sink, the
+events written and dropped, and the ``metrics`` table gets the run's scalar series, derived from
+the recorded events (``record_metrics``) before the end status is written.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from types import FrameType
 
 from esper.leyline.events import RunFinishedPayload, TelemetryEventType
 from esper.nissa.hub import Sink, TelemetryHub
+from esper.nissa.metric_series import MetricMapper
 from esper.nissa.registry_sink import RegistrySink
 from esper.registry import NewRun, Registry, RunRecord, RunStatus
 from esper.registry.heartbeat import DEFAULT_INTERVAL, Heartbeat
@@ -129,9 +131,18 @@ def _end(
         final = rec.hub.close(close_timeout)
     finally:
         heartbeat.stop()
-    rec.registry.finish_run(
-        rec.run_id, status, exit_reason=exit_reason, traceback=tb, sinks=final.sinks
-    )
+    try:
+        record_metrics(rec.registry, rec.run_id)
+    finally:
+        rec.registry.finish_run(
+            rec.run_id, status, exit_reason=exit_reason, traceback=tb, sinks=final.sinks
+        )
+
+
+def record_metrics(registry: Registry, run_id: str) -> int:
+    """Derive the scalar series of a run from its recorded events (the mapping MLflow uses) and
+    store them in the registry's ``metrics`` table in one transaction; returns the point count."""
+    return registry.record_metrics(run_id, MetricMapper().points(registry.events(run_id)))
 
 
 _Handlers = dict[int, object]

@@ -1,0 +1,83 @@
+"""Counts of one run by SQL aggregates: seed lifecycle per blueprint, gate failures per check,
+events per type, anomalies, and the wiring outcome of every field.
+
+Keys are the row labels of `esper compare` ("germinated conv_light", "gate failure
+improvement", ...). Payload fields are read with SQLite's JSON functions; a payload they cannot
+read (it holds a NaN or Infinity token, which SQLite 3.40's JSON rejects) is decoded in Python,
+so no event is left out.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from typing import Any
+
+from esper.leyline.events import TelemetryEventType, decode_payload
+from esper.registry import Registry
+
+_T = TelemetryEventType
+_LIFECYCLE = {_T.SEED_GERMINATED: "germinated", _T.SEED_FOSSILIZED: "fossilized",
+              _T.SEED_PRUNED: "pruned"}
+
+#: Events that report something wrong (probe detections, governor rollbacks).
+ANOMALY_TYPES = (
+    _T.GOVERNOR_ROLLBACK, _T.RATIO_EXPLOSION_DETECTED, _T.RATIO_COLLAPSE_DETECTED,
+    _T.VALUE_COLLAPSE_DETECTED, _T.NUMERICAL_INSTABILITY_DETECTED,
+    _T.GRADIENT_PATHOLOGY_DETECTED, _T.LSTM_HEALTH_WARNING, _T.MEMORY_WARNING,
+    _T.REWARD_HACKING_SUSPECTED, _T.DEGRADATION_DETECTED,
+)
+
+
+def field_counts(
+    registry: Registry, run_id: str, types: Sequence[TelemetryEventType], field: str
+) -> Counter[tuple[str, Any]]:
+    """(event type, value of payload `field`) -> number of the run's events of `types`."""
+    marks = ",".join("?" * len(types))
+    rows = registry.query(
+        f"SELECT event_type, CASE WHEN json_valid(data) THEN json_extract(data, '$.{field}') END,"
+        f" CASE WHEN json_valid(data) THEN NULL ELSE data END, count(*) FROM events"
+        f" WHERE run_id = ? AND event_type IN ({marks}) GROUP BY 1, 2, 3",
+        [run_id, *(t.value for t in types)])
+    counts: Counter[tuple[str, Any]] = Counter()
+    for event_type, value, unread, count in rows:
+        if unread is not None:
+            value = getattr(decode_payload(_T(event_type), unread), field)
+        counts[event_type, value] += count
+    return counts
+
+
+def lifecycle_counts(registry: Registry, run_id: str) -> dict[str, int]:
+    """"germinated|fossilized|pruned <blueprint>" -> seeds, "gate failure <check>" -> failed
+    gate evaluations naming that check (gate_events probe), "governor rollbacks" -> rollbacks."""
+    counts: dict[str, int] = {}
+    for (event_type, blueprint), count in sorted(
+            field_counts(registry, run_id, list(_LIFECYCLE), "blueprint").items()):
+        counts[f"{_LIFECYCLE[_T(event_type)]} {blueprint}"] = count
+    # SeedGateEvaluatedPayload has no float field: its JSON is always valid for SQLite.
+    for check, count in registry.query(
+            "SELECT j.value, count(*) FROM events, json_each(events.data, '$.checks_failed') AS j"
+            " WHERE run_id = ? AND event_type = ? GROUP BY j.value ORDER BY j.value",
+            [run_id, _T.SEED_GATE_EVALUATED.value]):
+        counts[f"gate failure {check}"] = count
+    counts["governor rollbacks"] = registry.query(
+        "SELECT count(*) FROM events WHERE run_id = ? AND event_type = ?",
+        [run_id, _T.GOVERNOR_ROLLBACK.value])[0][0]
+    return counts
+
+
+def event_counts(registry: Registry, run_id: str) -> dict[str, int]:
+    """Event type -> number of the run's events of that type."""
+    return dict(registry.event_counts(run_id))
+
+
+def anomaly_counts(registry: Registry, run_id: str) -> dict[str, int]:
+    """Anomaly event type -> count, for every type of ``ANOMALY_TYPES`` (0: none happened)."""
+    counts = event_counts(registry, run_id)
+    return {t.value: counts.get(t.value, 0) for t in ANOMALY_TYPES}
+
+
+def wiring_outcomes(registry: Registry, run_id: str) -> dict[str, str]:
+    """"<TELE id> <field>" -> wiring outcome (PASS, FAIL, XFAIL, XPASS, SKIP) of the run."""
+    return {f"{row['tele_id']} {row['field']}": str(row["outcome"])
+            for row in registry.wiring(run_id)}

@@ -1,0 +1,77 @@
+"""What `esper compare` compares: sides, each one run or a replicate group (`group:<id>`)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from esper.leyline.errors import EsperError
+from esper.registry import Registry, RunRecord
+
+GROUP_PREFIX = "group:"
+
+
+class CompareError(EsperError):
+    """`esper compare` was given something it cannot compare."""
+
+
+@dataclass(frozen=True)
+class Side:
+    """One column of a comparison: a run, or the runs of a replicate group (in seed order)."""
+
+    label: str  # the reference as given
+    runs: tuple[RunRecord, ...]
+    group_id: str | None  # None: a single run
+
+    @property
+    def run_ids(self) -> list[str]:
+        return [run.run_id for run in self.runs]
+
+
+def resolve_side(registry: Registry, ref: str) -> Side:
+    """The side `ref` names: ``group:<id>`` (the runs sharing that group id, or a unique
+    prefix of it), else a run id, unique id prefix or name.
+
+    Raises:
+        CompareError: no group, or an ambiguous group prefix.
+        RunNotFound, AmbiguousRun: `ref` names no run, or several.
+    """
+    if not ref.startswith(GROUP_PREFIX):
+        return Side(ref, (registry.resolve(ref),), None)
+    wanted = ref[len(GROUP_PREFIX):]
+    if not wanted:
+        raise CompareError(f"'{ref}' names no group: give its id, e.g. group:3f2a9c01b7e4")
+    groups = [row[0] for row in registry.query(
+        "SELECT DISTINCT group_id FROM runs WHERE substr(group_id, 1, ?) = ? ORDER BY group_id",
+        [len(wanted), wanted])]
+    if wanted in groups:
+        groups = [wanted]
+    if len(groups) != 1:
+        raise CompareError(_group_problem(registry, wanted, groups))
+    ids = [row[0] for row in registry.query(
+        "SELECT run_id FROM runs WHERE group_id = ? ORDER BY seed, started_at", [groups[0]])]
+    return Side(ref, tuple(registry.run(run_id) for run_id in ids), groups[0])
+
+
+def resolve_sides(registry: Registry, refs: Sequence[str]) -> list[Side]:
+    """One side per reference, in order; the first is the baseline of every delta.
+
+    Raises:
+        CompareError: fewer than two references, or a bad group reference.
+        RunNotFound, AmbiguousRun: a reference names no run, or several.
+    """
+    if len(refs) < 2:
+        raise CompareError(f"compare needs at least two runs or groups, got {len(refs)}: "
+                           f"{' '.join(refs) or '(none)'}; e.g. esper compare RUN_A RUN_B")
+    return [resolve_side(registry, ref) for ref in refs]
+
+
+def _group_problem(registry: Registry, wanted: str, matches: list[str]) -> str:
+    if matches:
+        return (f"group id prefix '{wanted}' matches {len(matches)} groups: "
+                f"{', '.join(matches[:8])}; give more characters of the id")
+    known = [row[0] for row in registry.query(
+        "SELECT group_id FROM runs WHERE group_id IS NOT NULL "
+        "GROUP BY group_id ORDER BY max(started_at) DESC LIMIT 8")]
+    listed = ", ".join(known) if known else "none (run an experiment with training.replicates > 1)"
+    return f"no replicate group '{wanted}' in {registry.path}; latest groups: {listed}"

@@ -1,0 +1,211 @@
+"""The comparison of several sides (runs or replicate groups): what `esper compare` shows.
+
+The first side is the baseline: deltas and statistics are each other side against it. A side
+that is a group shows the mean over its runs (metrics: over the runs that measured it; counts:
+per run). Each section keeps only the rows that have something to say unless `show_all`:
+config and wiring rows that differ, metrics that some side measured, lifecycle and anomaly rows
+that are not all zero, event counts that differ.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from esper.compare.divergence import Divergence, FieldDifference, first_divergence
+from esper.compare.lifecycle import anomaly_counts, event_counts, lifecycle_counts, wiring_outcomes
+from esper.compare.outcomes import OUTCOME_METRICS, outcome_metrics
+from esper.compare.refs import Side, resolve_sides
+from esper.compare.statistics import GroupStatistics, group_statistics
+from esper.experiment.config_diff import flatten
+from esper.registry import Registry
+
+
+@dataclass(frozen=True)
+class SideSummary:
+    label: str  # the reference as given
+    group_id: str | None  # None: a single run
+    run_ids: list[str]
+    names: list[str]
+    seeds: list[int]
+
+
+@dataclass(frozen=True)
+class Row:
+    key: str
+    values: list[Any]  # one per side
+
+
+@dataclass(frozen=True)
+class MetricRow:
+    name: str  # an OUTCOME_METRICS name
+    values: list[float | None]  # one per side; None: not measured
+    deltas: list[float | None]  # value - baseline value; None for the baseline or unmeasured
+    delta_pcts: list[float | None]  # 100 * delta / |baseline value|; None when that is 0
+
+
+@dataclass(frozen=True)
+class StatisticsRow:
+    metric: str
+    side: int  # the side compared with the baseline (side 0)
+    stats: GroupStatistics
+
+
+@dataclass(frozen=True)
+class Comparison:
+    sides: list[SideSummary]
+    config: list[Row]  # dotted config keys
+    metrics: list[MetricRow]
+    statistics: list[StatisticsRow]  # when a side or the baseline is a replicate group
+    lifecycle: list[Row]
+    events: list[Row]
+    anomalies: list[Row]
+    wiring: list[Row]
+    divergence: list[Divergence]  # single runs with the baseline's config (and so its seed)
+    show_all: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready data; `Comparison.from_dict` reads it back."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Comparison:
+        return cls(
+            sides=[SideSummary(**side) for side in data["sides"]],
+            config=_rows(data["config"]),
+            metrics=[MetricRow(**row) for row in data["metrics"]],
+            statistics=[StatisticsRow(row["metric"], row["side"], GroupStatistics(**row["stats"]))
+                        for row in data["statistics"]],
+            lifecycle=_rows(data["lifecycle"]),
+            events=_rows(data["events"]),
+            anomalies=_rows(data["anomalies"]),
+            wiring=_rows(data["wiring"]),
+            divergence=[Divergence(**{**d, "fields": [FieldDifference(**f) for f in d["fields"]]})
+                        for d in data["divergence"]],
+            show_all=data["show_all"],
+        )
+
+
+def compare(registry: Registry, refs: Sequence[str], *, show_all: bool = False) -> Comparison:
+    """Compare the runs or groups `refs` name (the first is the baseline).
+
+    Raises:
+        CompareError: fewer than two references, or a bad ``group:`` reference.
+        RunNotFound, AmbiguousRun: a reference names no run, or several.
+    """
+    sides = resolve_sides(registry, refs)
+    metrics = [[outcome_metrics(registry, run.run_id) for run in side.runs] for side in sides]
+    return Comparison(
+        sides=[SideSummary(s.label, s.group_id, s.run_ids, [r.name for r in s.runs],
+                           [r.seed for r in s.runs]) for s in sides],
+        config=_keep(_config_rows(sides), show_all, _differs),
+        metrics=_keep(_metric_rows(metrics), show_all,
+                      lambda row: any(v is not None for v in row.values)),
+        statistics=_statistics(sides, metrics),
+        lifecycle=_keep(_count_rows(registry, sides, lifecycle_counts), show_all, _nonzero),
+        events=_keep(_count_rows(registry, sides, event_counts), show_all, _differs),
+        anomalies=_keep(_count_rows(registry, sides, anomaly_counts), show_all, _nonzero),
+        wiring=_keep(_wiring_rows(registry, sides), show_all, _differs),
+        divergence=[first_divergence(registry, sides[0].runs[0].run_id, side.runs[0].run_id)
+                    for side in sides[1:] if _same_config_pair(sides[0], side)],
+        show_all=show_all,
+    )
+
+
+def _rows(data: list[dict[str, Any]]) -> list[Row]:
+    return [Row(**row) for row in data]
+
+
+def _keep(rows: list[Any], show_all: bool, says_something: Callable[[Any], bool]) -> list[Any]:
+    return rows if show_all else [row for row in rows if says_something(row)]
+
+
+def _differs(row: Row) -> bool:
+    return any(value != row.values[0] for value in row.values[1:])
+
+
+def _nonzero(row: Row) -> bool:
+    return any(row.values)
+
+
+def _common(values: list[Any]) -> Any:
+    """The value every run of a group has, else the sorted distinct values (e.g. the seeds)."""
+    distinct = list({repr(v): v for v in values}.values())
+    if len(distinct) == 1:
+        return distinct[0]
+    try:
+        return sorted(distinct)
+    except TypeError:  # values of mixed types
+        return distinct
+
+
+def _config_rows(sides: list[Side]) -> list[Row]:
+    flat = [[flatten(dict(run.config)) for run in side.runs] for side in sides]
+    keys = list(dict.fromkeys(key for side in flat for config in side for key in config))
+    return [Row(key, [_common([config.get(key) for config in side]) for side in flat])
+            for key in keys]
+
+
+def _mean(values: list[float | None]) -> float | None:
+    measured = [v for v in values if v is not None]
+    return sum(measured) / len(measured) if measured else None
+
+
+def _metric_rows(metrics: list[list[dict[str, float | None]]]) -> list[MetricRow]:
+    rows = []
+    for name in OUTCOME_METRICS:
+        values = [_mean([run[name] for run in side]) for side in metrics]
+        base = values[0]
+        deltas = [None if i == 0 or v is None or base is None else v - base
+                  for i, v in enumerate(values)]
+        pcts = [None if d is None or not base else 100 * d / abs(base) for d in deltas]
+        rows.append(MetricRow(name, values, deltas, pcts))
+    return rows
+
+
+def _statistics(sides: list[Side], metrics: list[list[dict[str, float | None]]]
+                ) -> list[StatisticsRow]:
+    rows = []
+    for i in range(1, len(sides)):
+        if sides[0].group_id is None and sides[i].group_id is None:
+            continue
+        for name in OUTCOME_METRICS:
+            a = [run[name] for run in metrics[0] if run[name] is not None]
+            b = [run[name] for run in metrics[i] if run[name] is not None]
+            if a or b:
+                rows.append(StatisticsRow(name, i, group_statistics(a, b)))
+    return rows
+
+
+def _count_rows(registry: Registry, sides: list[Side],
+                counts_of: Callable[[Registry, str], dict[str, int]]) -> list[Row]:
+    per_side = [[counts_of(registry, run.run_id) for run in side.runs] for side in sides]
+    keys = sorted({key for side in per_side for counts in side for key in counts})
+    return [Row(key, [_per_run(sum(c.get(key, 0) for c in side), len(side)) for side in per_side])
+            for key in keys]
+
+
+def _per_run(total: int, runs: int) -> float | int:
+    return total if runs == 1 else total / runs
+
+
+def _wiring_rows(registry: Registry, sides: list[Side]) -> list[Row]:
+    per_side = [[wiring_outcomes(registry, run.run_id) for run in side.runs] for side in sides]
+    keys = sorted({key for side in per_side for outcomes in side for key in outcomes})
+    return [Row(key, [_outcome([o.get(key) for o in side]) for side in per_side])
+            for key in keys]
+
+
+def _outcome(outcomes: list[str | None]) -> str | None:
+    """A group's outcome: the one all runs share, else "PASS 2, FAIL 1"."""
+    if len(set(outcomes)) == 1:
+        return outcomes[0]
+    shown = {str(o): outcomes.count(o) for o in outcomes}
+    return ", ".join(f"{outcome} {count}" for outcome, count in sorted(shown.items()))
+
+
+def _same_config_pair(base: Side, other: Side) -> bool:
+    return (base.group_id is None and other.group_id is None
+            and base.runs[0].config_sha256 == other.runs[0].config_sha256)

@@ -1,0 +1,69 @@
+"""Statistics of one metric over two replicate groups: mean and std of each, a bootstrap
+confidence interval of the difference of means, and Welch's t-test."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import stats
+
+MIN_RUNS = 2  # per side, for a standard deviation and a t-test
+
+
+@dataclass(frozen=True)
+class GroupStatistics:
+    """B against the baseline A; the difference is mean B - mean A. Values that need at least
+    ``MIN_RUNS`` runs per side are None when a side has fewer, and `note` says so."""
+
+    n_a: int  # runs that measured the metric
+    n_b: int
+    mean_a: float | None
+    mean_b: float | None
+    std_a: float | None  # ddof=1
+    std_b: float | None
+    difference: float | None
+    ci_low: float | None  # bootstrap percentile interval of the difference
+    ci_high: float | None
+    p_value: float | None  # Welch's t-test, two-sided
+    note: str | None = None
+
+
+def group_statistics(
+    a: Sequence[float],
+    b: Sequence[float],
+    *,
+    confidence: float = 0.95,
+    resamples: int = 10_000,
+    seed: int = 0,
+) -> GroupStatistics:
+    """Mean, std (ddof=1), a `confidence` bootstrap interval of mean(b) - mean(a) (percentile
+    method, `resamples` resamples of each side, numpy generator seeded with `seed`), and the
+    p-value of ``scipy.stats.ttest_ind(b, a, equal_var=False)``."""
+    xa, xb = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    mean_a, mean_b = _mean(xa), _mean(xb)
+    difference = None if mean_a is None or mean_b is None else mean_b - mean_a
+    if len(xa) < MIN_RUNS or len(xb) < MIN_RUNS:
+        note = (f"too few runs for statistics: {len(xa)} and {len(xb)} run(s) measured it, "
+                f"at least {MIN_RUNS} per side are needed (training.replicates)")
+        return GroupStatistics(len(xa), len(xb), mean_a, mean_b, _std(xa), _std(xb), difference,
+                               None, None, None, note)
+    rng = np.random.default_rng(seed)
+    boot_a = xa[rng.integers(0, len(xa), (resamples, len(xa)))].mean(axis=1)
+    boot_b = xb[rng.integers(0, len(xb), (resamples, len(xb)))].mean(axis=1)
+    tail = 100 * (1 - confidence) / 2
+    low, high = np.percentile(boot_b - boot_a, [tail, 100 - tail])
+    p_value, note = None, "no variance on either side: the t-test is undefined"
+    if xa.std() > 0 or xb.std() > 0:
+        p_value, note = float(stats.ttest_ind(xb, xa, equal_var=False).pvalue), None
+    return GroupStatistics(len(xa), len(xb), mean_a, mean_b, _std(xa), _std(xb), difference,
+                           float(low), float(high), p_value, note)
+
+
+def _mean(x: np.ndarray) -> float | None:
+    return float(x.mean()) if len(x) else None
+
+
+def _std(x: np.ndarray) -> float | None:
+    return float(x.std(ddof=1)) if len(x) >= MIN_RUNS else None
