@@ -22,7 +22,6 @@ from esper.leyline.errors import EsperError, SpecError
 from esper.leyline.events import TelemetryEventType, encode_event
 from esper.nissa.console_sink import ConsoleProgressSink
 from esper.registry import Registry, RunStatus, render
-from esper.regress.cli import regress_command
 from esper.registry.wiring_report import (wiring_counts, wiring_markdown, wiring_runs,
                                           wiring_table)
 
@@ -336,9 +335,6 @@ def wiring_command(run_refs: tuple[str, ...], registry_path: str | None, markdow
             click.echo(f"run {record.run_id} ({record.name}): " + ", ".join(
                 f"{n} {k}" for k, n in wiring_counts(rows).items() if n))
             render.console().print(wiring_table(rows))
-
-
-cli.add_command(regress_command)
 
 
 def main() -> None:
