@@ -14,6 +14,7 @@ import click
 import yaml
 
 import esper
+from esper.compare.command import compare_command
 from esper.experiment import load, spec_to_dict
 from esper.experiment.config_diff import changed_from_defaults
 from esper.experiment.run_summary import render_summary, run_summary, wiring_failure
@@ -335,6 +336,9 @@ def wiring_command(run_refs: tuple[str, ...], registry_path: str | None, markdow
             click.echo(f"run {record.run_id} ({record.name}): " + ", ".join(
                 f"{n} {k}" for k, n in wiring_counts(rows).items() if n))
             render.console().print(wiring_table(rows))
+
+
+cli.add_command(compare_command)
 
 
 def main() -> None:

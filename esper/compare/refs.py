@@ -19,7 +19,6 @@ class CompareError(EsperError):
 class Side:
     """One column of a comparison: a run, or the runs of a replicate group (in seed order)."""
 
-    label: str  # the reference as given
     runs: tuple[RunRecord, ...]
     group_id: str | None  # None: a single run
 
@@ -37,7 +36,7 @@ def resolve_side(registry: Registry, ref: str) -> Side:
         RunNotFound, AmbiguousRun: `ref` names no run, or several.
     """
     if not ref.startswith(GROUP_PREFIX):
-        return Side(ref, (registry.resolve(ref),), None)
+        return Side((registry.resolve(ref),), None)
     wanted = ref[len(GROUP_PREFIX):]
     if not wanted:
         raise CompareError(f"'{ref}' names no group: give its id, e.g. group:3f2a9c01b7e4")
@@ -50,7 +49,7 @@ def resolve_side(registry: Registry, ref: str) -> Side:
         raise CompareError(_group_problem(registry, wanted, groups))
     ids = [row[0] for row in registry.query(
         "SELECT run_id FROM runs WHERE group_id = ? ORDER BY seed, started_at", [groups[0]])]
-    return Side(ref, tuple(registry.run(run_id) for run_id in ids), groups[0])
+    return Side(tuple(registry.run(run_id) for run_id in ids), groups[0])
 
 
 def resolve_sides(registry: Registry, refs: Sequence[str]) -> list[Side]:

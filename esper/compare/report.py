@@ -88,18 +88,21 @@ class Comparison:
         )
 
 
-def compare(registry: Registry, refs: Sequence[str], *, show_all: bool = False) -> Comparison:
-    """Compare the runs or groups `refs` name (the first is the baseline).
+def compare(registry: Registry, refs: Sequence[str], *, show_all: bool = False,
+            labels: Sequence[str] | None = None) -> Comparison:
+    """Compare the runs or groups `refs` name (the first is the baseline); `labels` name the
+    sides (default: the references).
 
     Raises:
         CompareError: fewer than two references, or a bad ``group:`` reference.
         RunNotFound, AmbiguousRun: a reference names no run, or several.
     """
     sides = resolve_sides(registry, refs)
+    names = list(refs) if labels is None else list(labels)
     metrics = [[outcome_metrics(registry, run.run_id) for run in side.runs] for side in sides]
     return Comparison(
-        sides=[SideSummary(s.label, s.group_id, s.run_ids, [r.name for r in s.runs],
-                           [r.seed for r in s.runs]) for s in sides],
+        sides=[SideSummary(label, s.group_id, s.run_ids, [r.name for r in s.runs],
+                           [r.seed for r in s.runs]) for label, s in zip(names, sides)],
         config=_keep(_config_rows(sides), show_all, _differs),
         metrics=_keep(_metric_rows(metrics), show_all,
                       lambda row: any(v is not None for v in row.values)),

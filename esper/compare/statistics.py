@@ -7,7 +7,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
 
 MIN_RUNS = 2  # per side, for a standard deviation and a t-test
 
@@ -54,6 +53,8 @@ def group_statistics(
     boot_b = xb[rng.integers(0, len(xb), (resamples, len(xb)))].mean(axis=1)
     tail = 100 * (1 - confidence) / 2
     low, high = np.percentile(boot_b - boot_a, [tail, 100 - tail])
+    from scipy import stats  # ~0.5 s to import: only when statistics are computed
+
     p_value, note = None, "no variance on either side: the t-test is undefined"
     if xa.std() > 0 or xb.std() > 0:
         p_value, note = float(stats.ttest_ind(xb, xa, equal_var=False).pvalue), None

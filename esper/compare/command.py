@@ -1,0 +1,62 @@
+"""The `esper compare` command: resolve, compare, render (the library does the work)."""
+
+from __future__ import annotations
+
+import click
+
+from esper.compare import render
+from esper.compare.experiments import is_experiment_file, run_experiment_refs
+from esper.compare.plot import plot_comparison
+from esper.compare.report import compare
+from esper.registry import Registry
+from esper.registry.render import console
+
+
+@click.command("compare")
+@click.argument("refs", nargs=-1, required=True, metavar="REF REF [REF]...")
+@click.option("--registry", "registry_path", envvar="ESPER_REGISTRY", default=None,
+              type=click.Path(dir_okay=False),
+              help="Run registry file [default: $ESPER_REGISTRY, else ./runs.db].")
+@click.option("--all", "show_all", is_flag=True,
+              help="Show every row of every section, not only what differs.")
+@click.option("--format", "fmt", type=click.Choice(["table", "md", "json", "csv"]),
+              default="table", show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Same as --format json.")
+@click.option("--plot", "plot_path", type=click.Path(dir_okay=False),
+              help="Also write learning curves and per-blueprint outcomes to this PNG file.")
+@click.option("--set", "overrides", multiple=True, metavar="KEY.PATH=VALUE",
+              help="Override a key of every experiment FILE given as a REF (repeatable).")
+@click.option("--no-mlflow", is_flag=True, help="Experiment FILEs record to the registry only.")
+def compare_command(refs: tuple[str, ...], registry_path: str | None, show_all: bool, fmt: str,
+                    as_json: bool, plot_path: str | None, overrides: tuple[str, ...],
+                    no_mlflow: bool) -> None:
+    """Compare runs or replicate groups: what differs, and is it significant.
+
+    Each REF is a run id, a unique id prefix, a run name, group:<id> (the runs of a replicate
+    group, from training.replicates), or an experiment FILE.yaml, which is run first (with its
+    replicates) and compared as the runs it produced. The first REF is the baseline. Sections:
+    config keys that differ, outcome metrics with delta and delta %, replicate statistics (mean
+    ± std, 95% bootstrap CI of the difference, Welch's t-test), seed lifecycle per blueprint and
+    gate failures per check, events by type, anomalies, wiring outcomes that differ, and for two
+    runs of the same config and seed whether their event streams are identical.
+
+    Example:
+
+        esper compare quickstart-1 quickstart-2 --format md
+        esper compare group:3f2a9c01b7e4 group:8d1e5b2a4c70 --plot compare.png
+        esper compare experiments/seed_telemetry_heuristic.yaml experiments/seed_telemetry.yaml
+    """
+    labels = list(refs)
+    if any(is_experiment_file(ref) for ref in refs):
+        refs = tuple(run_experiment_refs(refs, overrides=overrides, registry=registry_path,
+                                         mlflow=not no_mlflow))
+    with Registry.open(registry_path, create=False) as registry:
+        comparison = compare(registry, refs, show_all=show_all, labels=labels)
+        if plot_path:
+            plot_comparison(registry, comparison, plot_path)
+    fmt = "json" if as_json else fmt
+    if fmt == "table":
+        console().print(render.to_rich(comparison))
+    else:
+        click.echo({"md": render.to_markdown, "json": render.to_json,
+                    "csv": render.to_csv}[fmt](comparison), nl=fmt == "json")

@@ -1,0 +1,53 @@
+"""Experiment files as `esper compare` references: run each (all its replicates), then compare
+the runs it produced. This makes a head-to-head one command, e.g. the heuristic and the learned
+policy on the same seeds::
+
+    esper compare experiments/seed_telemetry_heuristic.yaml experiments/seed_telemetry.yaml
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+
+from esper.experiment import load
+from esper.experiment.replicates import run_replicates
+
+EXPERIMENT_SUFFIXES = (".yaml", ".yml")
+
+
+def is_experiment_file(ref: str) -> bool:
+    """True when `ref` is an existing YAML file (a run name never ends in .yaml)."""
+    return ref.endswith(EXPERIMENT_SUFFIXES) and Path(ref).is_file()
+
+
+def run_experiment_refs(
+    refs: Sequence[str],
+    *,
+    overrides: Sequence[str] = (),
+    registry: str | os.PathLike[str] | None = None,
+    mlflow: bool = True,
+) -> list[str]:
+    """`refs` with each experiment file replaced by a reference to what running it produced:
+    the run id, or ``group:<id>`` when it has replicates. Files run in the order given.
+
+    :param overrides: ``key.path=value`` overrides applied to every experiment file
+    :param mlflow: False records to the registry only (as ``tracking.mlflow: false``)
+    Raises:
+        SpecError: an invalid file or override (checked for every file before any run).
+    """
+    specs = {ref: load(ref, overrides) for ref in refs if is_experiment_file(ref)}
+    out = []
+    for ref in refs:
+        if ref not in specs:
+            out.append(ref)
+            continue
+        spec = specs[ref]
+        if not mlflow:
+            spec = replace(spec, tracking=replace(spec.tracking, mlflow=False))
+        group = run_replicates(spec, spec_path=ref, registry=registry)
+        out.append(group.results[0].record.run_id if group.group_id is None
+                   else f"group:{group.group_id}")
+    return out

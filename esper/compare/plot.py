@@ -1,0 +1,75 @@
+"""`esper compare --plot FILE.png`: learning curves and per-blueprint seed outcomes, side by side.
+
+Drawn with matplotlib's Agg backend (no display needed). The curves are the mean val accuracy
+over a run's envs at each global epoch (the ``env{N}/val_accuracy`` series); a group's runs are
+thin lines under their mean.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import defaultdict
+from typing import TYPE_CHECKING
+
+from esper.compare.report import Comparison
+from esper.registry import Registry
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+
+_CURVE = """
+    SELECT step, avg(value) FROM metrics
+     WHERE run_id = ? AND key GLOB 'env[0-9]*/val_accuracy' AND key NOT GLOB 'env*/*/*'
+     GROUP BY step ORDER BY step
+"""
+_OUTCOMES = ("germinated", "fossilized", "pruned")
+
+
+def plot_comparison(registry: Registry, comparison: Comparison,
+                    path: str | os.PathLike[str]) -> None:
+    """Write the learning curves (left) and the seeds per blueprint and outcome (right) of
+    every side of `comparison` to the PNG file `path`."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    fig, (curves, bars) = plt.subplots(1, 2, figsize=(13, 4.8))
+    for index, side in enumerate(comparison.sides):
+        colour = f"C{index}"
+        series = [dict(registry.query(_CURVE, [run_id])) for run_id in side.run_ids]
+        for points in series if len(series) > 1 else ():
+            curves.plot(list(points), list(points.values()), color=colour, alpha=0.25, lw=0.8)
+        steps = sorted({step for points in series for step in points})
+        means = [sum(p[s] for p in series if s in p) / sum(s in p for p in series) for s in steps]
+        curves.plot(steps, means, color=colour, lw=2,
+                    label=f"{side.label} ({len(side.run_ids)} run{'s' * (len(side.run_ids) > 1)})")
+    curves.set(title="learning curves", xlabel="global epoch (batch x episode length + epoch)",
+               ylabel="val accuracy, mean over envs (%)")
+    curves.legend(fontsize="small")
+    _blueprint_bars(bars, comparison)
+    fig.tight_layout()
+    fig.savefig(path, format="png", dpi=100)
+    plt.close(fig)
+
+
+def _blueprint_bars(axes: Axes, comparison: Comparison) -> None:
+    """Grouped bars: one group per (blueprint, outcome), one bar per side (seeds per run)."""
+    counts: dict[str, list[float]] = defaultdict(lambda: [0.0] * len(comparison.sides))
+    for row in comparison.lifecycle:
+        outcome, _, blueprint = row.key.partition(" ")
+        if outcome in _OUTCOMES:
+            counts[f"{blueprint}\n{outcome}"] = [float(v) for v in row.values]
+    labels = sorted(counts)
+    width = 0.8 / len(comparison.sides)
+    for index, side in enumerate(comparison.sides):
+        axes.bar([i + index * width for i in range(len(labels))],
+                 [counts[label][index] for label in labels], width, label=side.label,
+                 color=f"C{index}")
+    axes.set_xticks([i + 0.4 - width / 2 for i in range(len(labels))], labels,
+                    fontsize="small")
+    axes.set(title="seeds per blueprint and outcome (per run)", ylabel="seeds")
+    if not labels:
+        axes.text(0.5, 0.5, "no seed germinated", ha="center",
+                  transform=axes.transAxes)
+    axes.legend(fontsize="small")
