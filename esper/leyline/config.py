@@ -299,7 +299,7 @@ class SweepConfig:
     method: Literal["grid", "random"]
     parameters: dict[str, SweepParameter]  # dotted config key -> values or range
     max_runs: int | None  # random: draws; grid: a larger grid is an error
-    metric: str  # trials are ranked by the last value of this metric series
+    metric: str  # the outcome metric trials are ranked by (esper.compare.outcomes)
     goal: Literal["maximize", "minimize"]
 
 

@@ -1,0 +1,111 @@
+"""The local executor: a pool of worker processes on this machine.
+
+Workers are spawned (not forked: the driver holds threads, SQLite and MLflow connections) and
+each runs one trial at a time. They leave the terminal's process group, so Ctrl-C reaches the
+driver only, which then interrupts the trials in flight itself (SIGINT to their workers).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import queue
+import signal
+from multiprocessing.context import SpawnContext, SpawnProcess
+from typing import Any
+
+from esper.sweep.relay import Message, TaskDone
+from esper.sweep.worker import TrialTask, run_trial
+
+
+class _Worker:
+    """One worker process, the queue of its tasks, and the trial it is running."""
+
+    def __init__(self, ctx: SpawnContext, messages: Any, threads: int) -> None:
+        self.tasks = ctx.Queue()
+        self.process: SpawnProcess = ctx.Process(target=_serve, args=(self.tasks, messages, threads),
+                                                 name="esper-sweep-worker", daemon=True)
+        self.process.start()
+        self.run_id: str | None = None  # the trial in flight
+
+
+class LocalExecutor:
+    """Up to `slots` trials at once, each in a worker process of this machine."""
+
+    def __init__(self, slots: int) -> None:
+        self.slots = slots
+        self._ctx = multiprocessing.get_context("spawn")
+        self._messages = self._ctx.Queue()
+        self._threads = max(1, (os.cpu_count() or 1) // slots)  # torch threads per worker
+        self._workers: list[_Worker] = []
+
+    def submit(self, task: TrialTask) -> None:
+        worker = next((w for w in self._workers if w.run_id is None), None)
+        if worker is None:
+            worker = _Worker(self._ctx, self._messages, self._threads)
+            self._workers.append(worker)
+        worker.run_id = task.record.run_id
+        worker.tasks.put(task)
+
+    def receive(self, timeout: float) -> list[Message]:
+        dead = [w for w in self._workers if w.run_id is not None and not w.process.is_alive()]
+        messages = _drain(self._messages, timeout)  # after the liveness check: a dead worker's
+        for message in messages:                    # last messages are already in the queue
+            if isinstance(message, TaskDone):
+                self._idle(message.run_id)
+        for worker in dead:
+            if worker.run_id is not None:
+                code = worker.process.exitcode
+                messages.append(TaskDone(worker.run_id, f"the worker process died (exit code "
+                                                        f"{code}) before the trial ended"))
+                self._workers.remove(worker)
+        return messages
+
+    def interrupt(self) -> None:
+        for worker in self._workers:
+            if worker.run_id is not None and worker.process.is_alive():
+                os.kill(worker.process.pid, signal.SIGINT)
+
+    def close(self) -> None:
+        for worker in self._workers:
+            if worker.process.is_alive():
+                worker.tasks.put(None)
+        for worker in self._workers:
+            worker.process.join(10)
+            if worker.process.is_alive():
+                worker.process.kill()
+                worker.process.join()
+        self._workers = []
+
+    def _idle(self, run_id: str) -> None:
+        for worker in self._workers:
+            if worker.run_id == run_id:
+                worker.run_id = None
+
+
+def _drain(messages: Any, timeout: float) -> list[Message]:
+    try:
+        received = [messages.get(timeout=timeout)]
+    except queue.Empty:
+        return []
+    while True:
+        try:
+            received.append(messages.get_nowait())
+        except queue.Empty:
+            return received
+
+
+def _serve(tasks: Any, messages: Any, threads: int) -> None:
+    """A worker's life: run the trials it is given until it gets None."""
+    os.setpgid(0, 0)  # out of the terminal's process group: the driver relays Ctrl-C
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # between trials; a trial's recording handles it
+    import torch
+
+    torch.set_num_threads(threads)
+    while (task := tasks.get()) is not None:
+        try:
+            run_trial(task, messages.put)
+        except KeyboardInterrupt:
+            pass  # recorded KILLED; the driver is stopping the sweep
+        finally:
+            messages.put(TaskDone(task.record.run_id))

@@ -1,0 +1,163 @@
+"""The trials of a sweep: its search space expanded into validated experiment specs.
+
+Every trial is the sweep's experiment with some dotted keys set, exactly like ``--set`` (the
+value goes through the normal loader, so a bad key or value is a clear error before anything
+runs). ``training.replicates: N`` makes N child runs of each trial, with seeds seed..seed+N-1.
+
+- method ``grid``: every combination of the ``values`` lists, in the order of the keys;
+- method ``random``: ``max_runs`` draws from a generator seeded by the experiment's seed (the
+  same plan every time): a ``values`` list is drawn uniformly, a ``min..max`` range
+  ``uniform``, ``log_uniform`` or ``int_uniform`` (both ends included).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+import random
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+
+from esper.compare.outcomes import OUTCOME_METRICS
+from esper.experiment import spec_from_dict, spec_to_dict
+from esper.leyline.config import ExperimentSpec, SweepConfig, SweepParameter
+from esper.leyline.errors import SpecError
+from esper.sweep.errors import SweepError
+
+_GRID_EXAMPLE = "e.g. --grid host.lr=0.01,0.1"
+
+
+@dataclass(frozen=True)
+class Trial:
+    """One child run of a sweep: a point of the search space, one replicate of it."""
+
+    index: int  # the point, 0-based, in plan order
+    replicate: int  # 0 .. training.replicates - 1
+    params: dict[str, Any]  # dotted key -> the value this trial sets
+    spec: ExperimentSpec  # the experiment it runs (no sweep block, one replicate)
+    label: str  # t<index>, t<index>-r<replicate> when the sweep has replicates
+
+
+def with_grid(spec: ExperimentSpec, grid: tuple[str, ...]) -> ExperimentSpec:
+    """`spec` with each ``KEY=V1,V2,...`` of `grid` added to (or replacing) its sweep's values.
+
+    A spec without a ``sweep:`` block gets one with the schema's defaults. The values are read
+    as YAML, like ``--set`` (``0.1,1e-3``, ``true,false``, ``[r0c0],[r0c0,r0c1]``).
+
+    Raises:
+        SweepError: an item is not ``KEY=V1,V2,...``, or its values are not YAML.
+    """
+    if not grid:
+        return spec
+    document = spec_to_dict(spec)
+    sweep = document["sweep"] or {}
+    parameters = sweep.setdefault("parameters", {})
+    for item in grid:
+        key, equals, text = item.partition("=")
+        if not equals or not key.strip() or not text.strip():
+            raise SweepError(f"--grid {item}: expected KEY.PATH=V1,V2,... ({_GRID_EXAMPLE})")
+        try:
+            values = yaml.safe_load(f"[{text}]")
+        except yaml.YAMLError as error:
+            reason = str(error).splitlines()[0]
+            raise SweepError(f"--grid {item}: the values are not YAML ({reason}); "
+                             f"expected comma-separated values ({_GRID_EXAMPLE})") from None
+        parameters[key.strip()] = {"values": values}
+    document["sweep"] = sweep
+    return spec_from_dict(document)
+
+
+def plan_trials(spec: ExperimentSpec) -> list[Trial]:
+    """Every trial of the sweep of `spec`, validated, in plan order (points x replicates).
+
+    Raises:
+        SweepError: no sweep, no parameters, a range with method grid, a bad range, a grid
+            larger than max_runs, random without max_runs, or a trial that is not a valid
+            experiment (the message names the trial and its problems).
+    """
+    sweep = spec.sweep
+    if sweep is None:
+        raise SweepError(f"experiment '{spec.name}' has no sweep: block; add one, or give the "
+                         f"values to try with --grid KEY=V1,V2 ({_GRID_EXAMPLE})")
+    if not sweep.parameters:
+        raise SweepError("sweep.parameters is empty: expected at least one dotted config key "
+                         f"with values or a range ({_GRID_EXAMPLE})")
+    for key, parameter in sweep.parameters.items():
+        _check_parameter(sweep, key, parameter)
+    if sweep.metric not in OUTCOME_METRICS:
+        raise SweepError(f"sweep.metric {sweep.metric!r} is not an outcome metric; expected one "
+                         f"of: {', '.join(OUTCOME_METRICS)}")
+    base = spec_to_dict(spec)
+    base["sweep"] = None
+    replicates = spec.training.replicates
+    return [_trial(base, index, replicate, point, replicates)
+            for index, point in enumerate(search_points(sweep, spec.seed))
+            for replicate in range(replicates)]
+
+
+def search_points(sweep: SweepConfig, seed: int) -> list[dict[str, Any]]:
+    """The points of the search space: dotted key -> value (see the module docstring)."""
+    if sweep.method == "grid":
+        keys = list(sweep.parameters)
+        grid = list(itertools.product(*(sweep.parameters[k].values for k in keys)))
+        if sweep.max_runs is not None and len(grid) > sweep.max_runs:
+            raise SweepError(f"the grid has {len(grid)} points, over sweep.max_runs "
+                             f"{sweep.max_runs}: remove values, raise max_runs, or use "
+                             "method: random")
+        return [dict(zip(keys, values)) for values in grid]
+    if sweep.max_runs is None:
+        raise SweepError("sweep.method random needs sweep.max_runs (the number of draws)")
+    rng = random.Random(seed)
+    return [{key: _draw(rng, parameter) for key, parameter in sweep.parameters.items()}
+            for _ in range(sweep.max_runs)]
+
+
+def _check_parameter(sweep: SweepConfig, key: str, parameter: SweepParameter) -> None:
+    where = f"sweep.parameters.{key}"
+    if key.split(".")[0] == "sweep":
+        raise SweepError(f"{where}: a sweep cannot set its own sweep block")
+    if parameter.values is not None:
+        if parameter.min is not None or parameter.max is not None:
+            raise SweepError(f"{where}: give either values or min/max, not both")
+        return
+    if sweep.method == "grid":
+        raise SweepError(f"{where}: a min..max range needs sweep.method: random "
+                         "(a grid tries values lists only)")
+    low, high = parameter.min, parameter.max
+    if low > high:
+        raise SweepError(f"{where}: min {low} is above max {high}")
+    if parameter.distribution == "log_uniform" and low <= 0:
+        raise SweepError(f"{where}: log_uniform needs min > 0, got {low}")
+    if parameter.distribution == "int_uniform" and not (float(low).is_integer()
+                                                        and float(high).is_integer()):
+        raise SweepError(f"{where}: int_uniform needs whole min and max, got {low}..{high}")
+
+
+def _draw(rng: random.Random, parameter: SweepParameter) -> Any:
+    if parameter.values is not None:
+        return rng.choice(parameter.values)
+    low, high = parameter.min, parameter.max
+    if parameter.distribution == "int_uniform":
+        return rng.randint(int(low), int(high))
+    if parameter.distribution == "log_uniform":
+        return math.exp(rng.uniform(math.log(low), math.log(high)))
+    return rng.uniform(low, high)
+
+
+def _trial(base: dict[str, Any], index: int, replicate: int, point: dict[str, Any],
+           replicates: int) -> Trial:
+    overrides = [f"{key}={json.dumps(value)}" for key, value in point.items()]
+    overrides.append("training.replicates=1")
+    if replicate:
+        overrides.append(f"seed={base['seed'] + replicate}")
+    try:
+        spec = spec_from_dict(base, tuple(overrides))
+    except SpecError as error:
+        shown = ", ".join(f"{k}={json.dumps(v)}" for k, v in point.items())
+        raise SweepError(f"trial {index} ({shown}) is not a valid experiment:\n"
+                         f"{error.message}") from None
+    label = f"t{index}-r{replicate}" if replicates > 1 else f"t{index}"
+    return Trial(index, replicate, point, spec, label)
