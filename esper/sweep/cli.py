@@ -1,0 +1,128 @@
+"""`esper sweep`: run (or resume) a sweep and print its trials ranked by the sweep metric."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from typing import Any
+
+import click
+from rich.table import Table
+
+from esper.experiment import load
+from esper.experiment.config_diff import flatten
+from esper.registry import render
+from esper.sweep.driver import SweepResult, resume_sweep, run_sweep
+from esper.sweep.errors import SweepError
+from esper.sweep.executor import Executor
+from esper.sweep.plan import with_grid
+from esper.sweep.ranking import Ranking
+
+
+@click.command("sweep")
+@click.argument("file", required=False, type=click.Path(dir_okay=False))
+@click.option("--grid", multiple=True, metavar="KEY.PATH=V1,V2,...",
+              help="Values to try for a dotted key; adds to or replaces the file's sweep "
+                   "parameters (repeatable).")
+@click.option("--set", "overrides", multiple=True, metavar="KEY.PATH=VALUE",
+              help="Override a key of the experiment (every trial); read as YAML (repeatable).")
+@click.option("--resume", "resume_ref", metavar="SWEEP_RUN",
+              help="Rerun the trials of this sweep that did not finish (no FILE).")
+@click.option("--executor", type=click.Choice(["local", "ray"]), default="local",
+              show_default=True, help="local: worker processes here; ray: Ray tasks.")
+@click.option("--address", help="Ray cluster address (auto, HOST:6379 or ray://HOST:10001) "
+              "[default: start a local Ray].")
+@click.option("--max-parallel", type=click.IntRange(min=1), default=2, show_default=True,
+              help="Trials running at once.")
+@click.option("--name", help="Name of the sweep's run (default: <experiment>-<n>).")
+@click.option("--registry", "registry_path", envvar="ESPER_REGISTRY", default=None,
+              type=click.Path(dir_okay=False),
+              help="Run registry file [default: $ESPER_REGISTRY, else ./runs.db].")
+@click.option("--no-mlflow", is_flag=True, help="Do not record to MLflow.")
+@click.option("--json", "as_json", is_flag=True, help="Print the ranking as JSON to stdout.")
+def sweep_command(file: str | None, grid: tuple[str, ...], overrides: tuple[str, ...],
+                  resume_ref: str | None, executor: str, address: str | None, max_parallel: int,
+                  name: str | None, registry_path: str | None, no_mlflow: bool,
+                  as_json: bool) -> None:
+    """Run the sweep of FILE: every trial a child run of the sweep's run, ranked at the end.
+
+    The search space is the file's sweep: block (method grid or random, parameters by
+    dotted key) plus --grid. Every trial is validated before anything runs. A failed trial
+    does not stop the sweep; the exit code is 1 when a trial did not finish, and
+    --resume SWEEP_RUN reruns those. Ctrl-C ends the trials in flight and the sweep KILLED.
+
+    Example:
+
+        esper sweep experiments/sweep_quickstart.yaml --grid host.lr=0.01,0.1 --max-parallel 2
+    """
+    if (file is None) == (resume_ref is None):
+        raise SweepError("give FILE to run a sweep, or --resume SWEEP_RUN to resume one "
+                         "(not both)")
+    if resume_ref is not None and (grid or overrides or name):
+        raise SweepError("--resume reruns the sweep as it was planned: --grid, --set and "
+                         "--name apply to a new sweep only")
+    pool = _executor(executor, address, max_parallel)
+    if resume_ref is not None:
+        result = resume_sweep(resume_ref, pool, registry=registry_path,
+                              mlflow=False if no_mlflow else None)
+    else:
+        spec = with_grid(load(file, overrides), grid)
+        if no_mlflow:
+            spec = replace(spec, tracking=replace(spec.tracking, mlflow=False))
+        result = run_sweep(spec, pool, registry=registry_path, spec_path=file, name=name)
+    if as_json:
+        click.echo(json.dumps(ranking_to_dict(result.ranking), indent=2))
+    else:
+        _print(result)
+    if result.failed:
+        raise SweepError(f"{len(result.failed)} of {len(result.trials)} trials did not finish; "
+                         f"rerun them with: esper sweep --resume {result.sweep.run_id}") from None
+
+
+def _executor(kind: str, address: str | None, slots: int) -> Executor:
+    if kind == "ray":
+        from esper.sweep.ray_executor import RayExecutor
+
+        return RayExecutor(address, slots)
+    if address is not None:
+        raise SweepError("--address is the Ray cluster's: use it with --executor ray")
+    from esper.sweep.local import LocalExecutor
+
+    return LocalExecutor(slots)
+
+
+def ranking_to_dict(ranking: Ranking) -> dict[str, Any]:
+    """The ranking as JSON data: the sweep, its metric, the varying keys, the trials."""
+    return {
+        "sweep": render.run_to_dict(ranking.sweep),
+        "metric": ranking.metric,
+        "goal": ranking.goal,
+        "varying": list(ranking.varying),
+        "trials": [{"rank": rank, "trial": t.index, "params": t.params, "value": t.value,
+                    "status": t.status.value, "runs": [r.run_id for r in t.runs]}
+                   for rank, t in enumerate(ranking.trials, 1)],
+    }
+
+
+def ranking_table(ranking: Ranking) -> Table:
+    """Rank, trial, status, metric value, runs, and one column per varying config key."""
+    table = Table(title=f"sweep {ranking.sweep.name} ({ranking.sweep.run_id}): "
+                        f"{ranking.metric}, {ranking.goal}")
+    for column in ("rank", "trial", "status", ranking.metric, "runs", *ranking.varying):
+        table.add_column(column)
+    for rank, trial in enumerate(ranking.trials, 1):
+        configs = [flatten(dict(r.config)) for r in trial.runs]
+        table.add_row(str(rank), f"t{trial.index}", trial.status.value,
+                      "-" if trial.value is None else f"{trial.value:.4g}",
+                      " ".join(r.run_id for r in trial.runs),
+                      *(" ".join(sorted({json.dumps(c.get(k)) for c in configs}))
+                        for k in ranking.varying))
+    return table
+
+
+def _print(result: SweepResult) -> None:
+    sweep = result.sweep
+    click.echo(f"sweep {sweep.name} ({sweep.run_id}): {sweep.status.value}, "
+               f"{len(result.trials)} trial runs" + (f"; {sweep.exit_reason}"
+                                                     if sweep.exit_reason else ""))
+    render.console().print(ranking_table(result.ranking))
