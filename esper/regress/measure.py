@@ -1,0 +1,100 @@
+"""Measure one suite experiment: run it (with its replicates), read its outcome metrics and
+wiring outcomes back from the registry.
+
+The runs are ordinary runs, tagged `esper.suite: <suite name>`. `regression.replicates: N` runs
+the experiment N times with seeds seed..seed+N-1 as one replicate group (it takes the place of
+`training.replicates`); a metric is the mean over the replicates, None unless every replicate
+measured it. A field's wiring outcome is the worst over the replicates (FAIL, XPASS, XFAIL, PASS,
+SKIP in that order).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from dataclasses import dataclass, replace
+
+from esper.compare.outcomes import outcome_metrics
+from esper.experiment.replicates import run_replicates
+from esper.leyline.config import ExperimentSpec
+from esper.registry import Registry
+from esper.registry.wiring import Outcome, WiringOutcome
+from esper.regress.baselines import rounded
+from esper.regress.suite import SuiteExperiment
+
+SUITE_TAG = "esper.suite"
+_WORST_FIRST = (Outcome.FAIL, Outcome.XPASS, Outcome.XFAIL, Outcome.PASS, Outcome.SKIP)
+
+
+@dataclass(frozen=True)
+class FieldOutcome:
+    """A catalogue field's wiring outcome over the replicates, and why."""
+
+    outcome: str  # PASS / FAIL / XFAIL / XPASS / SKIP
+    reason: str
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """What the runs of one suite experiment measured."""
+
+    run_ids: tuple[str, ...]  # in seed order
+    seeds: tuple[int, ...]
+    group_id: str | None  # None: a single run
+    metrics: dict[str, float | None]  # the regression block's metrics, rounded means
+    wiring: dict[str, FieldOutcome]  # every catalogue field, by "TELE-id field"
+    wall_time_s: float  # of all the runs, end to end
+
+
+def suite_spec(spec: ExperimentSpec, suite: str, replicates: int, mlflow: bool) -> ExperimentSpec:
+    """`spec` as the suite runs it: tagged with the suite, `replicates` runs, MLflow off unless
+    `mlflow` (the experiment's own tracking.mlflow still decides when `mlflow` is true)."""
+    tracking = replace(spec.tracking, tags={**spec.tracking.tags, SUITE_TAG: suite},
+                       mlflow=spec.tracking.mlflow and mlflow)
+    return replace(spec, tracking=tracking,
+                   training=replace(spec.training, replicates=replicates))
+
+
+def measure(experiment: SuiteExperiment, suite: str, *, mlflow: bool = True,
+            registry: str | os.PathLike[str] | None = None) -> Measurement:
+    """Run `experiment` as a member of suite `suite` and measure it.
+
+    Raises:
+        EsperError: as `esper.experiment.runner.run`.
+    """
+    spec = suite_spec(experiment.spec, suite, experiment.regression.replicates, mlflow)
+    started = time.perf_counter()
+    group = run_replicates(spec, spec_path=experiment.path, registry=registry)
+    wall = time.perf_counter() - started
+    run_ids = tuple(result.record.run_id for result in group.results)
+    with Registry.open(group.results[0].registry_path, create=False) as runs_db:
+        per_run = [outcome_metrics(runs_db, run_id) for run_id in run_ids]
+    metrics = {name: rounded(_mean([values[name] for values in per_run]))
+               for name in experiment.regression.metrics}
+    wiring = _worst_outcomes([result.wiring for result in group.results])
+    return Measurement(run_ids, tuple(group.seeds), group.group_id, metrics, wiring, wall)
+
+
+def field_key(outcome: WiringOutcome) -> str:
+    """How a field is named in reports and baselines: "TELE-340 lstm_h_norm"."""
+    return f"{outcome.field.tele_id} {outcome.field.name}"
+
+
+def _mean(values: list[float | None]) -> float | None:
+    """The mean of the replicates' values; None unless every replicate measured it."""
+    measured = [v for v in values if v is not None]
+    if len(measured) < len(values):
+        return None
+    return math.fsum(measured) / len(measured)
+
+
+def _worst_outcomes(runs: list[list[WiringOutcome]]) -> dict[str, FieldOutcome]:
+    worst: dict[str, WiringOutcome] = {}
+    for outcomes in runs:
+        for outcome in outcomes:
+            key = field_key(outcome)
+            rank = _WORST_FIRST.index(outcome.outcome)
+            if key not in worst or rank < _WORST_FIRST.index(worst[key].outcome):
+                worst[key] = outcome
+    return {key: FieldOutcome(o.outcome.value, o.reason) for key, o in sorted(worst.items())}

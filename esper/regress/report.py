@@ -1,0 +1,98 @@
+"""The report of a suite run: Markdown (a PR-comment-like delta table per experiment) and JSON."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from esper.regress.runner import ExperimentResult, SuiteResult
+from esper.regress.thresholds import MetricCheck, describe_rule
+
+
+def markdown_report(result: SuiteResult) -> str:
+    """The whole report: verdict, one summary row per experiment, then each experiment's
+    metric delta table, its wiring findings and the regressions named."""
+    suite = result.suite
+    regressions = result.regressions
+    verdict = "PASSED" if not regressions else (
+        f"FAILED ({len(regressions)} regression{'s' if len(regressions) != 1 else ''})")
+    subset = f", subset `{suite.subset}`" if suite.subset else ""
+    lines = [f"# Regression suite `{suite.name}`{subset}: {verdict}", "",
+             "| experiment | result | runs | seeds | wall s | baseline |",
+             "|---|---|---|---|---|---|"]
+    lines += [_summary_row(experiment) for experiment in result.experiments]
+    for experiment in result.experiments:
+        lines += ["", *_experiment_section(experiment)]
+    return "\n".join(lines) + "\n"
+
+
+def result_to_dict(result: SuiteResult) -> dict[str, Any]:
+    """The JSON shape of a suite run (`esper regress --json`)."""
+    return {"suite": result.suite.name, "subset": result.suite.subset, "passed": result.passed,
+            "regressions": result.regressions,
+            "experiments": [_experiment_to_dict(e) for e in result.experiments]}
+
+
+def _baseline_state(experiment: ExperimentResult) -> str:
+    if experiment.updating:
+        return "written" if experiment.baseline_written else "unchanged"
+    return "compared" if experiment.baseline is not None else "missing"
+
+
+def _summary_row(experiment: ExperimentResult) -> str:
+    measured = experiment.measurement
+    seeds = ", ".join(str(seed) for seed in measured.seeds)
+    return (f"| {experiment.experiment.name} | {'PASS' if experiment.passed else '**FAIL**'} | "
+            f"{', '.join(measured.run_ids)} | {seeds} | {measured.wall_time_s:.1f} | "
+            f"{_baseline_state(experiment)} |")
+
+
+def _experiment_section(experiment: ExperimentResult) -> list[str]:
+    spec = experiment.experiment
+    lines = [f"## {spec.name}: {'PASS' if experiment.passed else 'FAIL'}", "",
+             f"`{spec.path}`, baseline `{experiment.baseline_file}` "
+             f"({_baseline_state(experiment)})", "",
+             "| metric | rule | baseline | value | delta | delta % | result |",
+             "|---|---|---|---|---|---|---|"]
+    lines += [_metric_row(experiment, check) for check in experiment.checks]
+    compared = " or differs from the baseline" if experiment.baseline else ""
+    lines += ["", f"Wiring: no field fails{compared}." if not experiment.wiring else
+              f"Wiring: {len(experiment.wiring)} fields fail{compared}:"]
+    if experiment.wiring:
+        lines += ["", "| field | baseline | now | regression | reason |", "|---|---|---|---|---|"]
+        lines += [f"| {f.key} | {f.baseline or '-'} | {f.outcome or 'gone'} | "
+                  f"{'yes' if f.regression else 'no'} | {f.reason} |" for f in experiment.wiring]
+    if experiment.regressions:
+        lines += ["", "Regressions:", ""] + [f"- {r}" for r in experiment.regressions]
+    return lines
+
+
+def _metric_row(experiment: ExperimentResult, check: MetricCheck) -> str:
+    delta, fraction = check.delta, check.delta_fraction
+    result = "**FAIL**" if experiment.counted_failures(check) else "PASS"
+    baseline = "-" if experiment.baseline is None else _cell(check.baseline)
+    return (f"| {check.metric} | {check.rule.direction}: {describe_rule(check.rule)} | "
+            f"{baseline} | {_cell(check.value)} | "
+            f"{'-' if delta is None else f'{delta:+.6g}'} | "
+            f"{'-' if fraction is None else f'{fraction:+.1%}'} | {result} |")
+
+
+def _cell(value: float | None) -> str:
+    return "not measured" if value is None else f"{value:.6g}"
+
+
+def _experiment_to_dict(experiment: ExperimentResult) -> dict[str, Any]:
+    measured = experiment.measurement
+    return {
+        "experiment": experiment.experiment.name, "path": str(experiment.experiment.path),
+        "passed": experiment.passed, "regressions": [str(r) for r in experiment.regressions],
+        "run_ids": list(measured.run_ids), "seeds": list(measured.seeds),
+        "group_id": measured.group_id, "wall_time_s": measured.wall_time_s,
+        "baseline_file": str(experiment.baseline_file), "baseline": _baseline_state(experiment),
+        "metrics": [{"metric": c.metric, "direction": c.rule.direction,
+                     "rule": describe_rule(c.rule), "baseline": c.baseline, "value": c.value,
+                     "delta": c.delta,
+                     "passed": not experiment.counted_failures(c),
+                     "failures": list(experiment.counted_failures(c))} for c in experiment.checks],
+        "wiring": [{"field": f.key, "baseline": f.baseline, "outcome": f.outcome,
+                    "regression": f.regression, "reason": f.reason} for f in experiment.wiring],
+    }

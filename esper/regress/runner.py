@@ -1,0 +1,132 @@
+"""`esper regress`: run every experiment of a suite and check it against its baseline.
+
+An experiment regresses when a metric fails its rule (see `thresholds`), when a wiring field
+fails (see `wiring_diff`), or when it has no baseline yet. With `update_baselines`, the fresh
+measurements become the baselines (a file is rewritten only when its content changed) and only
+what does not depend on the baseline can fail: thresholds and FAIL / XPASS fields.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from esper.regress.baselines import Baseline, baseline_path, read_baseline, write_baseline
+from esper.regress.measure import Measurement, measure
+from esper.regress.suite import Suite, SuiteExperiment
+from esper.regress.thresholds import MetricCheck, check_metric
+from esper.regress.wiring_diff import WiringFinding, recorded_wiring, wiring_findings
+
+
+@dataclass(frozen=True)
+class Regression:
+    """One regression of an experiment."""
+
+    case: str  # what failed: "baseline", "metric <name>" or "wiring" (a JUnit test case)
+    text: str  # one line naming the metric or field and the values
+
+    def __str__(self) -> str:
+        return self.text
+
+
+@dataclass(frozen=True)
+class ExperimentResult:
+    """One experiment of a suite: what it measured, and how that compares with its baseline."""
+
+    experiment: SuiteExperiment
+    measurement: Measurement
+    baseline_file: Path
+    baseline: Baseline | None  # the baseline it was checked against; None: there was none
+    checks: tuple[MetricCheck, ...]  # in the order of the regression block
+    wiring: tuple[WiringFinding, ...]  # failing fields and changes from the baseline
+    updating: bool  # run with --update-baselines
+    baseline_written: bool  # updating, and the baseline file changed
+
+    @property
+    def regressions(self) -> list[Regression]:
+        """Each regression of this experiment, naming the metric or field."""
+        found = []
+        if self.baseline is None and not self.updating:
+            found.append(Regression("baseline", f"no baseline {self.baseline_file}; record it "
+                                                "with esper regress --update-baselines"))
+        for check in self.checks:
+            found += [Regression(f"metric {check.metric}", f"metric {failure}")
+                      for failure in self.counted_failures(check)]
+        found += [Regression("wiring", f"wiring {finding.describe()}") for finding in self.wiring
+                  if finding.regression and not (self.updating and finding.against_baseline)]
+        return found
+
+    def counted_failures(self, check: MetricCheck) -> tuple[str, ...]:
+        """The failures of `check` that count: all of them, but those against the baseline
+        when updating the baselines."""
+        if not self.updating:
+            return check.failures
+        return tuple(f for f in check.failures if f not in check.baseline_failures)
+
+    @property
+    def passed(self) -> bool:
+        """No regression."""
+        return not self.regressions
+
+
+@dataclass(frozen=True)
+class SuiteResult:
+    """Every experiment of a suite run."""
+
+    suite: Suite
+    experiments: tuple[ExperimentResult, ...]
+
+    @property
+    def regressions(self) -> list[str]:
+        """Every regression, as `experiment: what`."""
+        return [f"{result.experiment.name}: {regression}"
+                for result in self.experiments for regression in result.regressions]
+
+    @property
+    def passed(self) -> bool:
+        """No experiment regressed."""
+        return not self.regressions
+
+
+def run_suite(suite: Suite, *, registry: str | os.PathLike[str] | None = None,
+              mlflow: bool = True, update_baselines: bool = False,
+              progress: Callable[[str], None] = lambda message: None) -> SuiteResult:
+    """Run and check every experiment of `suite`, one after the other.
+
+    :param mlflow: False records to the registry only; True lets each experiment's
+        tracking.mlflow decide
+    :param update_baselines: write the fresh measurements as the baselines (only changed files)
+    :param progress: told about each experiment as it starts
+    Raises:
+        SuiteError: a baseline file is unreadable.
+        EsperError: as `esper.experiment.runner.run`.
+    """
+    results = []
+    for index, experiment in enumerate(suite.experiments, start=1):
+        progress(f"[{index}/{len(suite.experiments)}] {experiment.name} ({experiment.path})")
+        measurement = measure(experiment, suite.name, mlflow=mlflow, registry=registry)
+        results.append(check_experiment(experiment, measurement, suite.directory,
+                                        update_baselines))
+    return SuiteResult(suite, tuple(results))
+
+
+def check_experiment(experiment: SuiteExperiment, measurement: Measurement, suite_dir: Path,
+                     update_baselines: bool = False) -> ExperimentResult:
+    """Check `measurement` against the experiment's baseline file in `suite_dir`; rewrite that
+    file with the measurement when `update_baselines` and its content changed."""
+    path = baseline_path(suite_dir, experiment.name)
+    baseline = read_baseline(path)
+    checks = tuple(
+        check_metric(name, rule, measurement.metrics[name],
+                     None if baseline is None else baseline.metrics.get(name))
+        for name, rule in experiment.regression.metrics.items())
+    recorded = None if baseline is None else baseline.wiring
+    wiring = tuple(wiring_findings(measurement.wiring, recorded))
+    written = update_baselines and write_baseline(path, Baseline(
+        experiment=experiment.name, seed=experiment.spec.seed,
+        replicates=experiment.regression.replicates, metrics=measurement.metrics,
+        wiring=recorded_wiring(measurement.wiring)))
+    return ExperimentResult(experiment, measurement, path, baseline, checks, wiring,
+                            update_baselines, written)

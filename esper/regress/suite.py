@@ -1,0 +1,137 @@
+"""A regression suite: a directory of experiments, each with a `regression:` block.
+
+Every `*.yaml` in the directory is an experiment of the suite, except the optional manifest
+`suite.yaml`:
+
+    name: regression          # the suite's name (default: the directory's name)
+    subsets:                  # named selections, for `esper regress SUITE --subset fast`
+      fast: [heuristic_digits, lstm_tele340]
+
+Baselines live beside them, in `baselines/<experiment>.json` (see `baselines`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from esper.compare.outcomes import OUTCOME_METRICS
+from esper.experiment import load
+from esper.leyline.config import ExperimentSpec, RegressionConfig
+from esper.regress.errors import SuiteError
+from esper.regress.thresholds import has_checks
+
+MANIFEST = "suite.yaml"
+
+
+@dataclass(frozen=True)
+class SuiteExperiment:
+    """One experiment of a suite, loaded and validated."""
+
+    path: Path
+    spec: ExperimentSpec
+    regression: RegressionConfig  # the spec's regression block (never None in a suite)
+
+    @property
+    def name(self) -> str:
+        """The experiment's name (its baseline file is named after it)."""
+        return self.spec.name
+
+
+@dataclass(frozen=True)
+class Suite:
+    """The experiments to run, in file-name order."""
+
+    name: str
+    directory: Path
+    experiments: tuple[SuiteExperiment, ...]
+    subset: str | None  # None: every experiment of the directory
+
+
+def load_suite(directory: str | Path, subset: str | None = None) -> Suite:
+    """Load the suite in `directory`, or only the experiments of its subset `subset`.
+
+    Raises:
+        SuiteError: not a directory, no experiments, a bad manifest, an unknown subset, an
+            experiment without a `regression:` block or with a metric that checks nothing,
+            two experiments of the same name.
+        SpecError: an experiment file is invalid.
+    """
+    root = Path(directory)
+    if not root.is_dir():
+        raise SuiteError(f"suite {root}: not a directory (expected a directory of experiment "
+                         f"YAML files with regression: blocks)")
+    manifest = _read_manifest(root / MANIFEST)
+    paths = sorted(p for p in root.glob("*.yaml") if p.name != MANIFEST)
+    if not paths:
+        raise SuiteError(f"suite {root}: no experiment files (*.yaml) in it")
+    experiments = [_suite_experiment(path) for path in paths]
+    _check_unique_names(experiments)
+    if subset is not None:
+        experiments = _select(experiments, manifest["subsets"], subset, root)
+    return Suite(manifest["name"] or root.resolve().name, root, tuple(experiments), subset)
+
+
+def _read_manifest(path: Path) -> dict[str, Any]:
+    manifest: dict[str, Any] = {"name": None, "subsets": {}}
+    if not path.exists():
+        return manifest
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as error:
+        raise SuiteError(f"{path}: cannot read the suite manifest: {error}") from None
+    unknown = sorted(set(data) - set(manifest)) if isinstance(data, dict) else None
+    if unknown is None or unknown:
+        raise SuiteError(f"{path}: unexpected content {unknown or data!r}; expected a mapping "
+                         "with name (text) and subsets (subset name -> list of experiment names)")
+    subsets = data.get("subsets", {})
+    if not (isinstance(subsets, dict) and all(
+            isinstance(names, list) and all(isinstance(n, str) for n in names)
+            for names in subsets.values())):
+        raise SuiteError(f"{path}: subsets must map each subset name to a list of experiment "
+                         f"names, got {subsets!r}")
+    manifest.update(data)
+    return manifest
+
+
+def _suite_experiment(path: Path) -> SuiteExperiment:
+    spec = load(path)
+    if spec.regression is None:
+        raise SuiteError(f"{path}: experiment {spec.name!r} has no regression: block (a suite "
+                         "experiment declares the metrics it is checked on)")
+    unknown = [name for name in spec.regression.metrics if name not in OUTCOME_METRICS]
+    if unknown:
+        raise SuiteError(f"{path}: regression.metrics.{unknown[0]}: no such outcome metric; "
+                         f"expected one of: {', '.join(OUTCOME_METRICS)}")
+    idle = [name for name, rule in spec.regression.metrics.items() if not has_checks(rule)]
+    if idle:
+        raise SuiteError(f"{path}: regression.metrics.{idle[0]} checks nothing; give it a "
+                         "threshold, a min_absolute_change / min_relative_change or an "
+                         "absolute_tolerance / relative_tolerance")
+    return SuiteExperiment(path, spec, spec.regression)
+
+
+def _check_unique_names(experiments: list[SuiteExperiment]) -> None:
+    seen: dict[str, Path] = {}
+    for experiment in experiments:
+        if experiment.name in seen:
+            raise SuiteError(f"{experiment.path}: experiment name {experiment.name!r} is also "
+                             f"used by {seen[experiment.name]}; names must be unique in a "
+                             "suite (each has one baseline file)")
+        seen[experiment.name] = experiment.path
+
+
+def _select(experiments: list[SuiteExperiment], subsets: dict[str, list[str]], subset: str,
+            root: Path) -> list[SuiteExperiment]:
+    if subset not in subsets:
+        known = ", ".join(sorted(subsets)) or "none"
+        raise SuiteError(f"suite {root}: no subset {subset!r} in {MANIFEST} (subsets: {known})")
+    by_name = {e.name: e for e in experiments}
+    unknown = [name for name in subsets[subset] if name not in by_name]
+    if unknown:
+        raise SuiteError(f"{root / MANIFEST}: subset {subset!r} names {unknown[0]!r}, which is "
+                         f"no experiment of the suite (experiments: {', '.join(sorted(by_name))})")
+    return [by_name[name] for name in subsets[subset]]
