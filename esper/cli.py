@@ -23,6 +23,7 @@ from esper.leyline.errors import EsperError, SpecError
 from esper.leyline.events import TelemetryEventType, encode_event
 from esper.nissa.console_sink import ConsoleProgressSink
 from esper.registry import Registry, RunStatus, render
+from esper.regress.cli import regress_command
 from esper.sweep.cli import sweep_command
 from esper.registry.wiring_report import (wiring_counts, wiring_markdown, wiring_runs,
                                           wiring_table)
@@ -339,6 +340,7 @@ def wiring_command(run_refs: tuple[str, ...], registry_path: str | None, markdow
             render.console().print(wiring_table(rows))
 
 
+cli.add_command(regress_command)
 cli.add_command(compare_command)
 cli.add_command(sweep_command)
 
