@@ -14,7 +14,8 @@ from esper.regress.thresholds import check_metric, describe_rule
 def rule(direction: str = "higher", **bounds: float) -> MetricThreshold:
     fields = ("threshold", "min_absolute_change", "min_relative_change", "absolute_tolerance",
               "relative_tolerance")
-    return MetricThreshold(direction, **{f: bounds.get(f) for f in fields})  # type: ignore[arg-type]
+    return MetricThreshold(direction,  # type: ignore[arg-type]
+                           **{f: bounds.get(f) for f in fields})
 
 
 def test_threshold_is_an_absolute_bound_met_on_the_bound() -> None:
@@ -84,7 +85,8 @@ def test_delta_and_description() -> None:
     assert check.delta == 1.5 and check.delta_fraction == pytest.approx(0.025)
     assert check_metric("acc", rule(threshold=1.0), 2.0, 0.0).delta_fraction is None
     assert describe_rule(rule("lower", threshold=0.5, min_relative_change=0.1,
-                              absolute_tolerance=0.25)) == "<= 0.5; improve by 10.0%; tolerance 0.25"
+                              absolute_tolerance=0.25)) == (
+        "<= 0.5; improve by 10.0%; tolerance 0.25")
 
 
 def test_agrees_with_mlflow_validation_on_a_grid_of_numbers() -> None:
