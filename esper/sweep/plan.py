@@ -4,7 +4,7 @@ Every trial is the sweep's experiment with some dotted keys set, exactly like ``
 value goes through the normal loader, so a bad key or value is a clear error before anything
 runs). ``training.replicates: N`` makes N child runs of each trial, with seeds seed..seed+N-1.
 
-- method ``grid``: every combination of the ``values`` lists, in the order of the keys;
+- method ``grid``: every combination of the ``values`` lists (keys in sorted order);
 - method ``random``: ``max_runs`` draws from a generator seeded by the experiment's seed (the
   same plan every time): a ``values`` list is drawn uniformly, a ``min..max`` range
   ``uniform``, ``log_uniform`` or ``int_uniform`` (both ends included).
@@ -99,9 +99,13 @@ def plan_trials(spec: ExperimentSpec) -> list[Trial]:
 
 
 def search_points(sweep: SweepConfig, seed: int) -> list[dict[str, Any]]:
-    """The points of the search space: dotted key -> value (see the module docstring)."""
+    """The points of the search space: dotted key -> value (see the module docstring).
+
+    Keys are taken in sorted order, so the plan does not depend on how the block was written
+    or stored (a resumed sweep re-plans from its run's canonical config).
+    """
+    keys = sorted(sweep.parameters)
     if sweep.method == "grid":
-        keys = list(sweep.parameters)
         grid = list(itertools.product(*(sweep.parameters[k].values for k in keys)))
         if sweep.max_runs is not None and len(grid) > sweep.max_runs:
             raise SweepError(f"the grid has {len(grid)} points, over sweep.max_runs "
@@ -111,7 +115,7 @@ def search_points(sweep: SweepConfig, seed: int) -> list[dict[str, Any]]:
     if sweep.max_runs is None:
         raise SweepError("sweep.method random needs sweep.max_runs (the number of draws)")
     rng = random.Random(seed)
-    return [{key: _draw(rng, parameter) for key, parameter in sweep.parameters.items()}
+    return [{key: _draw(rng, sweep.parameters[key]) for key in keys}
             for _ in range(sweep.max_runs)]
 
 
