@@ -1,0 +1,97 @@
+"""`esper compare` through click: formats, the plot, errors, experiment files as references."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+import matplotlib.image
+import pytest
+from click.testing import CliRunner
+
+from esper.cli import cli
+from esper.compare.report import Comparison, compare
+
+
+def invoke(runs, *args: str):
+    return CliRunner().invoke(cli, ["compare", *args, "--registry", str(runs.registry_path)])
+
+
+def test_json_output_round_trips_to_the_comparison(runs):
+    refs = [f"group:{runs.group_a}", runs.twin.run_id, f"group:{runs.group_b}"]
+    result = invoke(runs, *refs, "--format", "json")
+    assert result.exit_code == 0, result.output
+    with runs.open() as registry:
+        expected = compare(registry, refs)
+    assert Comparison.from_dict(json.loads(result.output)) == expected
+    assert expected.statistics and expected.metrics and expected.config
+
+
+def test_csv_is_one_value_per_line(runs):
+    result = invoke(runs, runs.first.run_id, runs.second.run_id, "--format", "csv")
+    assert result.exit_code == 0, result.output
+    rows = list(csv.DictReader(io.StringIO(result.output)))
+    assert set(rows[0]) == {"section", "key", "side", "field", "value"}
+    seeds = [(r["side"], r["value"]) for r in rows if r["section"] == "config" and r["key"] == "seed"]
+    assert seeds == [(runs.first.run_id, "1"), (runs.second.run_id, "2")]
+    with runs.open() as registry:
+        accuracy = {m.name: m for m in compare(registry, [runs.first.run_id, runs.second.run_id])
+                    .metrics}["final_val_accuracy"]
+    shown = {(r["side"], r["field"]): r["value"] for r in rows
+             if r["section"] == "metrics" and r["key"] == "final_val_accuracy"}
+    assert float(shown[runs.second.run_id, "delta"]) == pytest.approx(accuracy.deltas[1])
+
+
+def test_markdown_and_table_show_the_sections_that_have_something_to_say(runs):
+    markdown = invoke(runs, runs.first.run_id, runs.twin.run_id, "--format", "md")
+    table = invoke(runs, runs.first.run_id, runs.twin.run_id)
+    assert markdown.exit_code == table.exit_code == 0
+    assert "### outcome metrics" in markdown.output and "| final_val_accuracy |" in markdown.output
+    assert "### config" not in markdown.output  # same config: nothing to say
+    assert "identical" in markdown.output and "identical" in table.output
+    assert "config" in invoke(runs, runs.first.run_id, runs.twin.run_id, "--all").output
+
+
+def test_plot_writes_a_png(runs, tmp_path):
+    target = tmp_path / "compare.png"
+    result = invoke(runs, f"group:{runs.group_a}", f"group:{runs.group_b}", "--plot",
+                    str(target), "--format", "md")
+    assert result.exit_code == 0, result.output
+    assert target.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    height, width, _ = matplotlib.image.imread(target).shape
+    assert width > height > 200
+
+
+@pytest.mark.parametrize("args, message", [
+    (["only-one"], "Error: compare needs at least two runs or groups, got 1: only-one"),
+    (["group:ffff", "group:"], "Error: no replicate group 'ffff' in "),
+    (["nope", "nope2"], "Error: no run matches 'nope'"),
+])
+def test_bad_references_exit_1_with_one_line(runs, args, message):
+    result = invoke(runs, *args)
+    assert result.exit_code == 1
+    assert result.output.startswith(message) and "Traceback" not in result.output
+
+
+def test_the_heuristic_vs_learned_head_to_head_is_one_command(tmp_path):
+    registry = tmp_path / "runs.db"
+    shrink = ["task.max_train=128", "task.max_val=64", "training.envs=1", "training.batches=1",
+              "training.episode_length=3"]
+    result = CliRunner().invoke(cli, [
+        "compare", "experiments/seed_telemetry_heuristic.yaml", "experiments/seed_telemetry.yaml",
+        "--no-mlflow", "--format", "json", "--registry", str(registry),
+        *(arg for override in shrink for arg in ("--set", override))])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert [side["label"] for side in data["sides"]] == [
+        "experiments/seed_telemetry_heuristic.yaml", "experiments/seed_telemetry.yaml"]
+    assert [side["seeds"] for side in data["sides"]] == [[3], [3]]
+    config = {row["key"]: row["values"] for row in data["config"]}
+    assert config["policy.type"] == ["heuristic", "lstm"]
+    metrics = {row["name"]: row["values"] for row in data["metrics"]}
+    assert metrics["final_policy_loss"][0] is None and metrics["final_policy_loss"][1] is not None
+    # wiring outcomes that differ: the PPO fields are judged only for the learned policy
+    wiring = {row["key"]: row["values"] for row in data["wiring"]}
+    assert wiring["TELE-300 ppo_policy_loss"] == ["SKIP", "PASS"]
+    assert all(a != b for a, b in wiring.values())

@@ -1,0 +1,57 @@
+"""group_statistics on known numbers, against scipy and numpy."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from esper.compare.statistics import group_statistics
+
+A = [71.2, 69.8, 73.5, 70.1, 72.4]
+B = [74.9, 76.3, 73.8, 77.0]
+
+
+def test_means_stds_and_welch_p_value_match_scipy():
+    result = group_statistics(A, B)
+    welch = stats.ttest_ind(B, A, equal_var=False)
+    assert (result.n_a, result.n_b) == (5, 4)
+    assert result.mean_a == pytest.approx(np.mean(A)) and result.mean_b == pytest.approx(np.mean(B))
+    assert result.std_a == pytest.approx(np.std(A, ddof=1))
+    assert result.std_b == pytest.approx(np.std(B, ddof=1))
+    assert result.difference == pytest.approx(np.mean(B) - np.mean(A))
+    assert result.p_value == pytest.approx(welch.pvalue, rel=1e-12)
+    # Welch by hand: t over the unpooled standard error, Welch-Satterthwaite degrees of freedom
+    va, vb = np.var(A, ddof=1) / len(A), np.var(B, ddof=1) / len(B)
+    t = (np.mean(B) - np.mean(A)) / np.sqrt(va + vb)
+    df = (va + vb) ** 2 / (va**2 / (len(A) - 1) + vb**2 / (len(B) - 1))
+    assert result.p_value == pytest.approx(2 * stats.t.sf(abs(t), df), rel=1e-9)
+    assert result.p_value < 0.01  # clearly different groups
+    assert result.note is None
+
+
+def test_bootstrap_interval_agrees_with_scipy_bootstrap_and_is_seeded():
+    result = group_statistics(A, B)
+    reference = stats.bootstrap((B, A), lambda b, a, axis: b.mean(axis) - a.mean(axis),
+                                method="percentile", n_resamples=10_000, vectorized=True,
+                                random_state=np.random.default_rng(1)).confidence_interval
+    assert result.ci_low == pytest.approx(reference.low, abs=0.15)
+    assert result.ci_high == pytest.approx(reference.high, abs=0.15)
+    assert result.ci_low < result.difference < result.ci_high
+    assert group_statistics(A, B) == result  # same seed, same interval
+    assert group_statistics(A, B, seed=7).ci_low != result.ci_low
+
+
+def test_overlapping_groups_are_not_significant():
+    result = group_statistics([1.0, 2.0, 3.0], [1.5, 2.5, 2.0])
+    assert result.p_value == pytest.approx(stats.ttest_ind([1.5, 2.5, 2.0], [1.0, 2.0, 3.0],
+                                                           equal_var=False).pvalue)
+    assert result.p_value > 0.5 and result.ci_low < 0 < result.ci_high
+
+
+def test_fewer_than_two_runs_per_side_is_said_plainly():
+    result = group_statistics([70.0], B)
+    assert result.p_value is None and result.ci_low is None and result.std_a is None
+    assert result.mean_a == 70.0 and result.std_b == pytest.approx(np.std(B, ddof=1))
+    assert result.note == ("too few runs for statistics: 1 and 4 run(s) measured it, at least 2 "
+                           "per side are needed (training.replicates)")
