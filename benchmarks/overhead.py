@@ -6,8 +6,8 @@ telemetry hub, registry and MLflow recording); the plain side is a bare loop ove
 
     python benchmarks/overhead.py [--repeats 3]
 
-Prints, from one process (the machine is shared and noisy: only ratios measured side by side
-mean anything):
+Prints, from one process, ratios of CPU time (the work each side did, robust to other load on
+a shared machine; see benchmarks/timing.py) with the wall-time ratio beside them:
 - overhead ratio esper / plain with no seed germinated (pure framework cost; target <= 1.10);
 - env-epochs per second of both, and of the quickstart with seeds growing (seed training and
   the fused counterfactual validation are real extra work, so that ratio is shown apart);
@@ -19,7 +19,6 @@ mean anything):
 from __future__ import annotations
 
 import argparse
-import statistics
 import tempfile
 import time
 from dataclasses import replace
@@ -36,68 +35,72 @@ from esper.simic.determinism import seed_everything
 from esper.tolaria.batching import BatchSchedule
 from esper.tolaria.datasets import load_task
 
+from timing import Timing, median, ratio_line, single_threaded_torch, timed
+
 QUICKSTART = Path(__file__).parents[1] / "experiments" / "quickstart.yaml"
 
 
-def plain_loop(spec: ExperimentSpec) -> float:
-    """Seconds for the same host training + validation in a bare PyTorch loop."""
+def plain_loop(spec: ExperimentSpec) -> Timing:
+    """Time of the same host training + validation in a bare PyTorch loop."""
     seed_everything(spec.seed)
     data = load_task(spec.task, spec.seed)
     training = spec.training
     schedule = BatchSchedule(data.n_train, data.n_val, spec.task.batch_size, spec.seed,
                              spec.task.env_data, training.envs)
-    start = time.perf_counter()
-    for batch in range(training.batches):
-        hosts = [CNNHost(spec.host, data.image_shape[0], data.image_shape[1], data.num_classes)
-                 for _ in range(training.envs)]
-        optimizers = [torch.optim.SGD(h.parameters(), lr=spec.host.lr, momentum=spec.host.momentum,
-                                      weight_decay=spec.host.weight_decay) for h in hosts]
-        for epoch in range(training.episode_length):
-            for env_id, (host, optimizer) in enumerate(zip(hosts, optimizers)):
-                host.train()
-                for index in schedule.train_batches(batch * training.episode_length + epoch, env_id):
-                    optimizer.zero_grad(set_to_none=True)
-                    loss = F.cross_entropy(host(data.train_images[index]), data.train_labels[index])
-                    loss.backward()
-                    torch.nn.utils.clip_grad_norm_(host.parameters(), spec.host.grad_clip)
-                    optimizer.step()
-                host.eval()
-                with torch.no_grad():
-                    logits = host(data.val_images)
-                    F.cross_entropy(logits, data.val_labels).item()
-                    (logits.argmax(1) == data.val_labels).float().mean().item()
-    return time.perf_counter() - start
+
+    def train() -> None:
+        for batch in range(training.batches):
+            hosts = [CNNHost(spec.host, data.image_shape[0], data.image_shape[1], data.num_classes)
+                     for _ in range(training.envs)]
+            optimizers = [torch.optim.SGD(h.parameters(), lr=spec.host.lr,
+                                          momentum=spec.host.momentum,
+                                          weight_decay=spec.host.weight_decay) for h in hosts]
+            for epoch in range(training.episode_length):
+                for env_id, (host, optimizer) in enumerate(zip(hosts, optimizers)):
+                    host.train()
+                    step = batch * training.episode_length + epoch
+                    for index in schedule.train_batches(step, env_id):
+                        optimizer.zero_grad(set_to_none=True)
+                        logits = host(data.train_images[index])
+                        loss = F.cross_entropy(logits, data.train_labels[index])
+                        loss.backward()
+                        torch.nn.utils.clip_grad_norm_(host.parameters(), spec.host.grad_clip)
+                        optimizer.step()
+                    host.eval()
+                    with torch.no_grad():
+                        logits = host(data.val_images)
+                        F.cross_entropy(logits, data.val_labels).item()
+                        (logits.argmax(1) == data.val_labels).float().mean().item()
+
+    return timed(train)
 
 
-def esper_run(spec: ExperimentSpec, directory: Path) -> float:
-    """Seconds for a full recorded `esper run` of `spec` (data loading excluded like above)."""
-    start = time.perf_counter()
-    run(spec, registry=directory / f"runs-{time.perf_counter_ns()}.db")
-    return time.perf_counter() - start
+def esper_run(spec: ExperimentSpec, directory: Path) -> Timing:
+    """Time of a full recorded `esper run` of `spec`."""
+    return timed(lambda: run(spec, registry=directory / f"runs-{time.perf_counter_ns()}.db"))
 
 
 def with_tracking(spec: ExperimentSpec, uri: str, mlflow: bool) -> ExperimentSpec:
     return replace(spec, tracking=replace(spec.tracking, uri=uri, mlflow=mlflow))
 
 
-def sink_work(directory: Path, uri: str) -> float:
-    """Seconds of MLflow work of the newest run recorded in `directory`: its events replayed
-    through the MLflow sink (as `esper sync` does), i.e. what the sink's thread did during the
-    run. Unlike the on/off difference, hardly disturbed by other load on the machine."""
+def sink_work(directory: Path, uri: str) -> Timing:
+    """MLflow work of the newest run recorded in `directory`: its events replayed through the
+    MLflow sink (as `esper sync` does), i.e. what the sink's threads did during the run."""
     from esper.nissa.mlflow_sync import sync_run
     from esper.registry import Registry
 
     newest = max(directory.glob("runs-*.db"), key=lambda path: path.stat().st_mtime)
     with Registry.open(newest) as registry:
-        start = time.perf_counter()
-        sync_run(registry, registry.runs()[0].run_id, uri=uri, force=True)
-        return time.perf_counter() - start
+        run_id = registry.runs()[0].run_id
+        return timed(lambda: sync_run(registry, run_id, uri=uri, force=True))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
+    single_threaded_torch()
     grown = load(QUICKSTART)
     # Same work without seeds: the heuristic never reaches its germination epoch.
     bare = replace(grown, policy=replace(grown.policy, heuristic=replace(
@@ -106,11 +109,9 @@ def main() -> None:
     plain, framework, no_mlflow, seeded = [], [], [], []
     with tempfile.TemporaryDirectory() as tmp:
         uri = f"sqlite:///{tmp}/mlflow.db"
-        start = time.perf_counter()
         from esper.nissa.mlflow_store import MlflowStore  # imports mlflow
 
-        MlflowStore.open(uri)
-        once = time.perf_counter() - start
+        once = timed(lambda: MlflowStore.open(uri))
         bare, grown = with_tracking(bare, uri, True), with_tracking(grown, uri, True)
         for _ in range(args.repeats):  # interleaved, so drifting machine load hits all four
             plain.append(plain_loop(bare))
@@ -118,19 +119,18 @@ def main() -> None:
             no_mlflow.append(esper_run(with_tracking(bare, uri, False), Path(tmp)))
             seeded.append(esper_run(grown, Path(tmp)))
         work = sink_work(Path(tmp), uri)  # of the last quickstart run (seeds)
-    p, f, n, s = (statistics.median(x) for x in (plain, framework, no_mlflow, seeded))
-    print(f"env-epochs per run:            {env_epochs}")
-    print(f"plain PyTorch loop:            {p:6.2f} s  {env_epochs / p:6.1f} env-epochs/s")
-    print(f"esper run, no seeds:           {f:6.2f} s  {env_epochs / f:6.1f} env-epochs/s")
-    print(f"esper run, quickstart (seeds): {s:6.2f} s  {env_epochs / s:6.1f} env-epochs/s")
-    print(f"overhead ratio (no seeds):     {f / p:6.3f}  (target <= 1.10)")
-    print(f"ratio with seeds growing:      {s / p:6.3f}  (includes seed training and counterfactuals)")
-    print(f"esper run, no seeds, no MLflow:{n:6.2f} s")
-    print(f"MLflow sink on / off:          {f / n:6.3f}  ({(f - n) / f:+.1%} of run time; "
-          "target < 5%)")
-    print(f"MLflow sink work per run:      {work:6.2f} s  ({work / s:.1%} of the quickstart run; "
-          "its events replayed through the sink)")
-    print(f"MLflow once per process:       {once:6.2f} s  (import mlflow, create the store)")
+    p, f, n, s = (median(x) for x in (plain, framework, no_mlflow, seeded))
+    print(f"env-epochs per run: {env_epochs}; torch on 1 thread; medians of {args.repeats}")
+    for label, t in (("plain PyTorch loop", p), ("esper run, no seeds", f),
+                     ("esper run, no seeds, no MLflow", n), ("esper run, quickstart (seeds)", s)):
+        print(f"{label:<31}{t.cpu:6.2f} s CPU  {t.wall:6.2f} s wall  "
+              f"{env_epochs / t.wall:5.1f} env-epochs/s")
+    print(ratio_line("overhead ratio (no seeds)", f, p, "target <= 1.10"))
+    print(ratio_line("ratio with seeds growing", s, p, "(seed training, counterfactuals)"))
+    print(ratio_line("MLflow sink on / off", f, n, "target < 1.05"))
+    print(f"{'MLflow sink work per run':<31}{work.cpu:6.2f} s CPU  ({work.cpu / s.cpu:.1%} of the "
+          "quickstart run; its events replayed through the sink)")
+    print(f"{'MLflow once per process':<31}{once.wall:6.2f} s  (import mlflow, create the store)")
 
 
 if __name__ == "__main__":
