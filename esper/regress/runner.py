@@ -60,8 +60,8 @@ class ExperimentResult:
 
     def counted_failures(self, check: MetricCheck) -> tuple[str, ...]:
         """The failures of `check` that count: all of them, but those against the baseline
-        when updating the baselines."""
-        if not self.updating:
+        when updating the baselines or when there is no baseline file (one regression says so)."""
+        if not self.updating and self.baseline is not None:
             return check.failures
         return tuple(f for f in check.failures if f not in check.baseline_failures)
 

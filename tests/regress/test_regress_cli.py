@@ -1,0 +1,158 @@
+"""`esper regress` end to end on a small suite of real runs (digits, a few epochs): baselines
+recorded, the suite passing against them, a degraded experiment failing with its metric and
+its wiring field named, and --update-baselines rewriting only the file that changed.
+
+One module-scoped sequence of four suite runs (two experiments each) serves every test.
+"""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from esper.cli import cli
+from esper.registry import Registry
+
+HEURISTIC = """name: heur
+seed: 4
+task: {dataset: digits, max_train: 128, max_val: 64, batch_size: 64}
+host: {n_blocks: 2, base_channels: 4}
+slots: {enabled: [r0c0], max_seeds: 1}
+policy: {type: heuristic}
+training: {envs: 1, batches: 1, episode_length: 3}
+telemetry: {probes: []}
+tracking: {mlflow: false}
+regression:
+  metrics:
+    final_val_accuracy: {direction: higher, threshold: 1, absolute_tolerance: 2}
+"""
+LSTM = """name: lstm
+seed: 5
+task: {dataset: digits, max_train: 128, max_val: 64, batch_size: 64}
+host: {n_blocks: 2, base_channels: 4}
+slots: {enabled: [r0c0], max_seeds: 1}
+policy: {type: lstm, feature_dim: 16, hidden_dim: 16}
+training: {envs: 1, batches: 1, episode_length: 3}
+ppo: {update_epochs: 1}
+reward: {weights: {terminal_accuracy: 0.05}}
+telemetry: {probes: [lstm_health]}
+wiring: {expect: [TELE-340]}
+tracking: {mlflow: false}
+regression:
+  metrics:
+    mean_episode_return: {direction: higher, absolute_tolerance: 0.05}
+    final_val_accuracy: {direction: higher, absolute_tolerance: 2}
+"""
+# the degradation: a broken reward weight and the LSTM-health probe switched off
+DEGRADED = LSTM.replace("terminal_accuracy: 0.05", "terminal_accuracy: -0.5").replace(
+    "probes: [lstm_health]", "probes: []")
+
+
+@dataclass
+class SuiteRuns:
+    suite: Path
+    registry: Path
+    recorded: Result  # --update-baselines on a suite without baselines
+    first_baselines: dict[str, tuple[int, str]]  # file -> (mtime_ns, text)
+    passed: Result  # against its fresh baselines, --json --report --junit
+    degraded: Result  # lstm degraded, --junit
+    updated: Result  # --update-baselines on the degraded suite
+
+    def file(self, name: str) -> Path:
+        return self.suite / "baselines" / f"{name}.json"
+
+
+def _regress(*args: str) -> Result:
+    return CliRunner().invoke(cli, ["regress", *args], catch_exceptions=False)
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory) -> SuiteRuns:
+    root = tmp_path_factory.mktemp("regress")
+    suite, db = root / "smoke", root / "runs.db"
+    suite.mkdir()
+    (suite / "heur.yaml").write_text(HEURISTIC)
+    (suite / "lstm.yaml").write_text(LSTM)
+    common = (str(suite), "--registry", str(db))
+    recorded = _regress(*common, "--update-baselines")
+    first = {p.stem: (p.stat().st_mtime_ns, p.read_text())
+             for p in (suite / "baselines").glob("*.json")}
+    passed = _regress(*common, "--json", "--report", str(root / "passed.md"),
+                      "--junit", str(root / "passed.xml"))
+    (suite / "lstm.yaml").write_text(DEGRADED)
+    degraded = _regress(*common, "--junit", str(root / "degraded.xml"))
+    updated = _regress(*common, "--update-baselines")
+    return SuiteRuns(suite, db, recorded, first, passed, degraded, updated)
+
+
+def test_update_records_a_baseline_per_experiment(runs: SuiteRuns) -> None:
+    assert runs.recorded.exit_code == 0, runs.recorded.output
+    assert sorted(runs.first_baselines) == ["heur", "lstm"]
+    lstm = json.loads(runs.first_baselines["lstm"][1])
+    assert lstm["wiring"]["TELE-340 lstm_h_norm"] == "PASS"
+    assert set(lstm["metrics"]) == {"mean_episode_return", "final_val_accuracy"}
+    assert all(isinstance(v, float) for v in lstm["metrics"].values())
+    assert "| heur | PASS |" in runs.recorded.stdout and "| written |" in runs.recorded.stdout
+
+
+def test_the_suite_passes_against_its_fresh_baselines(runs: SuiteRuns) -> None:
+    assert runs.passed.exit_code == 0, runs.passed.output
+    result = json.loads(runs.passed.stdout)
+    assert result["passed"] is True and result["regressions"] == []
+    metrics = [m for e in result["experiments"] for m in e["metrics"]]
+    assert len(metrics) == 3 and all(m["delta"] == 0.0 and m["passed"] for m in metrics)
+    assert all(e["baseline"] == "compared" for e in result["experiments"])
+    report = (runs.suite.parent / "passed.md").read_text()
+    assert report.startswith("# Regression suite `smoke`: PASSED")
+    junit = ET.parse(runs.suite.parent / "passed.xml").getroot()
+    suites = junit.findall("testsuite")
+    assert [s.get("name") for s in suites] == ["heur", "lstm"]
+    assert [s.get("tests") for s in suites] == ["3", "4"]  # baseline, metrics, wiring
+    assert junit.findall(".//failure") == []
+
+
+def test_a_degraded_experiment_fails_naming_the_metric_and_the_wiring_field(
+        runs: SuiteRuns) -> None:
+    assert runs.degraded.exit_code == 1
+    error = runs.degraded.stderr
+    assert "\nError: 7 regressions in suite smoke:\n" in error  # the metric, 6 TELE-340 fields
+    assert "Traceback" not in runs.degraded.output
+    assert "lstm: metric mean_episode_return = " in error
+    assert "more than the tolerance 0.05" in error
+    assert "lstm: wiring TELE-340 lstm_h_norm: PASS -> SKIP (no longer observed: " \
+           "probe lstm_health is off)" in error
+    assert "heur:" not in error
+    assert "| heur | PASS |" in runs.degraded.stdout
+    assert "| lstm | **FAIL** |" in runs.degraded.stdout
+    failures = {case.get("name"): case.find("failure") for case in
+                ET.parse(runs.suite.parent / "degraded.xml").getroot().iter("testcase")
+                if case.get("classname") == "smoke.lstm"}
+    assert failures["metric mean_episode_return"] is not None
+    assert failures["metric final_val_accuracy"] is None and failures["baseline"] is None
+    wiring = failures["wiring"]
+    assert wiring is not None and "TELE-340 lstm_c_norm" in (wiring.text or "")
+
+
+def test_update_rewrites_only_the_baseline_that_changed(runs: SuiteRuns) -> None:
+    assert runs.updated.exit_code == 0, runs.updated.output
+    heur = runs.file("heur")
+    assert (heur.stat().st_mtime_ns, heur.read_text()) == runs.first_baselines["heur"]
+    lstm = json.loads(runs.file("lstm").read_text())
+    before = json.loads(runs.first_baselines["lstm"][1])
+    assert not any(key.startswith("TELE-340") for key in lstm["wiring"])
+    assert lstm["metrics"]["mean_episode_return"] < before["metrics"]["mean_episode_return"] - 0.05
+    assert "| heur | PASS |" in runs.updated.stdout
+    assert "unchanged |" in runs.updated.stdout and "written |" in runs.updated.stdout
+
+
+def test_suite_runs_are_ordinary_runs_tagged_with_the_suite(runs: SuiteRuns) -> None:
+    with Registry.open(runs.registry, create=False) as registry:
+        tagged = registry.runs(tag="esper.suite=smoke", limit=100)
+        assert len(tagged) == 8 == len(registry.runs(limit=100))
+        assert {r.experiment for r in tagged} == {"heur", "lstm"}
+        assert all(r.status.value == "FINISHED" and r.mlflow_run_id is None for r in tagged)
