@@ -12,6 +12,9 @@ from esper.registry import Registry
 from esper.registry.render import console
 
 
+SWEEP_PREFIX = "sweep:"  # esper compare sweep:<id>: the ranking of a sweep (esper.sweep)
+
+
 @click.command("compare")
 @click.argument("refs", nargs=-1, required=True, metavar="REF REF [REF]...")
 @click.option("--registry", "registry_path", envvar="ESPER_REGISTRY", default=None,
@@ -32,6 +35,8 @@ def compare_command(refs: tuple[str, ...], registry_path: str | None, show_all: 
                     no_mlflow: bool) -> None:
     """Compare runs or replicate groups: what differs, and is it significant.
 
+    sweep:<id> (alone) ranks the trials of a sweep by its metric, with the config keys that vary.
+
     Each REF is a run id, a unique id prefix, a run name, group:<id> (the runs of a replicate
     group, from training.replicates), or an experiment FILE.yaml, which is run first (with its
     replicates) and compared as the runs it produced. The first REF is the baseline. Sections:
@@ -44,8 +49,15 @@ def compare_command(refs: tuple[str, ...], registry_path: str | None, show_all: 
 
         esper compare quickstart-1 quickstart-2 --format md
         esper compare group:3f2a9c01b7e4 group:8d1e5b2a4c70 --plot compare.png
+        esper compare sweep:sweep_quickstart-1
         esper compare experiments/seed_telemetry_heuristic.yaml experiments/seed_telemetry.yaml
     """
+    if len(refs) == 1 and refs[0].startswith(SWEEP_PREFIX):  # the trials of one sweep, ranked
+        from esper.sweep.cli import print_ranking
+
+        print_ranking(refs[0].removeprefix(SWEEP_PREFIX), registry_path,
+                      as_json=as_json or fmt == "json")
+        return
     labels = list(refs)
     if any(is_experiment_file(ref) for ref in refs):
         refs = tuple(run_experiment_refs(refs, overrides=overrides, registry=registry_path,

@@ -11,12 +11,12 @@ from rich.table import Table
 
 from esper.experiment import load
 from esper.experiment.config_diff import flatten
-from esper.registry import render
+from esper.registry import Registry, render
 from esper.sweep.driver import SweepResult, resume_sweep, run_sweep
 from esper.sweep.errors import SweepError
 from esper.sweep.executor import Executor
 from esper.sweep.plan import with_grid
-from esper.sweep.ranking import Ranking
+from esper.sweep.ranking import Ranking, rank_sweep
 
 
 @click.command("sweep")
@@ -89,6 +89,16 @@ def _executor(kind: str, address: str | None, slots: int) -> Executor:
     from esper.sweep.local import LocalExecutor
 
     return LocalExecutor(slots)
+
+
+def print_ranking(ref: str, registry_path: str | None, *, as_json: bool) -> None:
+    """Print the ranking of sweep `ref` (``esper compare sweep:<id>``), as a table or JSON."""
+    with Registry.open(registry_path, create=False) as registry:
+        ranking = rank_sweep(registry, ref)
+    if as_json:
+        click.echo(json.dumps(ranking_to_dict(ranking), indent=2))
+    else:
+        render.console().print(ranking_table(ranking))
 
 
 def ranking_to_dict(ranking: Ranking) -> dict[str, Any]:

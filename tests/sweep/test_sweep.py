@@ -4,6 +4,7 @@ the ranking, and resume rerunning only those two."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -154,3 +155,18 @@ def test_resume_reruns_only_the_trials_that_did_not_finish(swept):
     with Registry.open(swept.registry_path) as registry:
         children = trial_runs(registry, resumed.sweep.run_id)
     assert len(children) == 6  # the four first runs kept, two new ones
+
+
+def test_esper_compare_sweep_ranks_the_trials_as_json(swept):
+    from click.testing import CliRunner
+
+    from esper.cli import cli
+
+    result = CliRunner().invoke(cli, ["compare", f"sweep:{swept.result.sweep.run_id}",
+                                      "--registry", str(swept.registry_path), "--json"])
+    assert result.exit_code == 0, result.output
+    shown = json.loads(result.output)
+    ranking = swept.resumed.ranking
+    assert shown["metric"] == "final_val_accuracy" and shown["varying"] == list(ranking.varying)
+    assert [t["trial"] for t in shown["trials"]] == [t.index for t in ranking.trials]
+    assert [t["value"] for t in shown["trials"]] == [t.value for t in ranking.trials]
