@@ -31,19 +31,17 @@ _ENVELOPE = ("event_type", "severity", "batch", "env_id", "epoch", "seed_id", "s
 _PAGE = 200  # candidate pairs fetched at a time
 
 
-def _json_paths() -> list[str]:
-    paths = []
-    for names in WALL_CLOCK_FIELDS.values():
-        for name in names:
-            expanded = [name.replace("[*]", f"[{i}]") for i in range(_MAX_SLOTS)]
-            paths += dict.fromkeys(expanded)  # no [*]: one path
-    return ["$." + path for path in paths]
-
-
 def _stripped(alias: str) -> str:
-    paths = ", ".join(f"'{path}'" for path in _json_paths())
-    return (f"CASE WHEN json_valid({alias}.data) THEN json_remove({alias}.data, {paths}) "
-            f"ELSE {alias}.data END")
+    """SQL: the payload text of event `alias` without its wall-clock fields (as is when SQLite
+    cannot read its JSON: NaN / Infinity tokens; the Python check then decides)."""
+    cases = []
+    for event_type, names in WALL_CLOCK_FIELDS.items():
+        paths = [name.replace("[*]", f"[{i}]") for name in names
+                 for i in range(_MAX_SLOTS if "[*]" in name else 1)]
+        cases.append(f"WHEN '{event_type.value}' THEN json_remove({alias}.data, "
+                     + ", ".join(f"'$.{path}'" for path in paths) + ")")
+    return (f"CASE WHEN json_valid({alias}.data) THEN CASE {alias}.event_type {' '.join(cases)} "
+            f"END ELSE {alias}.data END")
 
 
 _VOLATILE_TYPES = ", ".join(f"'{t.value}'" for t in WALL_CLOCK_FIELDS)

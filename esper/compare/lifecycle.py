@@ -71,10 +71,10 @@ def event_counts(registry: Registry, run_id: str) -> dict[str, int]:
     return dict(registry.event_counts(run_id))
 
 
-def anomaly_counts(registry: Registry, run_id: str) -> dict[str, int]:
-    """Anomaly event type -> count, for every type of ``ANOMALY_TYPES`` (0: none happened)."""
-    counts = event_counts(registry, run_id)
-    return {t.value: counts.get(t.value, 0) for t in ANOMALY_TYPES}
+def anomaly_counts(events: dict[str, int]) -> dict[str, int]:
+    """Anomaly event type -> count, for every type of ``ANOMALY_TYPES`` (0: none happened), from
+    a run's `event_counts`."""
+    return {t.value: events.get(t.value, 0) for t in ANOMALY_TYPES}
 
 
 def wiring_outcomes(registry: Registry, run_id: str) -> dict[str, str]:

@@ -20,7 +20,7 @@ _T = TelemetryEventType
 #: (issue 10) refers to these names; renaming one is a breaking change.
 OUTCOME_METRICS: dict[str, str] = {
     "final_val_accuracy": "mean val accuracy over the envs at the end of the last batch, %",
-    "best_val_accuracy": "highest val accuracy of any env at any epoch, %",
+    "best_val_accuracy": "highest mean val accuracy over the envs at the end of a batch, %",
     "mean_episode_return": "mean over batches of the batch's mean episode return",
     "final_policy_loss": "PPO policy loss of the last update (None: no PPO update)",
     "final_value_loss": "PPO value loss of the last update (None: no PPO update)",
@@ -37,11 +37,6 @@ OUTCOME_METRICS: dict[str, str] = {
 _LAST_VALUE = """
     SELECT value FROM metrics WHERE run_id = ? AND key = ? ORDER BY step DESC, rowid DESC LIMIT 1
 """
-# env{N}/val_accuracy only: not the per-slot series env{N}/{slot}/...
-_BEST_ENV_ACCURACY = """
-    SELECT count(*), max(value) FROM metrics
-     WHERE run_id = ? AND key GLOB 'env[0-9]*/val_accuracy' AND key NOT GLOB 'env*/*/*'
-"""
 _COUNT_TYPES = (
     _T.SEED_GERMINATED, _T.SEED_FOSSILIZED, _T.SEED_PRUNED, _T.GOVERNOR_ROLLBACK,
     _T.EPOCH_COMPLETED,
@@ -52,7 +47,7 @@ def outcome_metrics(registry: Registry, run_id: str) -> dict[str, float | None]:
     """The outcome metrics of run `run_id`, by name (every key of ``OUTCOME_METRICS``).
 
     - final_val_accuracy: last ``episode/val_accuracy`` (mean over envs, end of the last batch), %
-    - best_val_accuracy: max of every ``env{N}/val_accuracy`` point (any env, any epoch), %
+    - best_val_accuracy: max of ``episode/val_accuracy`` over the batches, %
     - mean_episode_return: mean of ``episode/return`` over the batches
     - final_policy_loss, final_value_loss, final_entropy: ``ppo/...`` of the last PPO update
     - params_added: sum of ``params`` over the SEED_FOSSILIZED events
@@ -74,11 +69,8 @@ def outcome_metrics(registry: Registry, run_id: str) -> dict[str, float | None]:
         f"AND event_type IN ({','.join('?' * len(_COUNT_TYPES))}) GROUP BY event_type",
         [run_id, *(t.value for t in _COUNT_TYPES)],
     ))
-    best_count, best = registry.query(_BEST_ENV_ACCURACY, [run_id])[0]
-    returns_count, mean_return = registry.query(
-        "SELECT count(*), avg(value) FROM metrics WHERE run_id = ? AND key = ?",
-        [run_id, EPISODE_RETURN],
-    )[0]
+    best_count, best = _aggregate(registry, run_id, "max", EPISODE_VAL_ACCURACY)
+    returns_count, mean_return = _aggregate(registry, run_id, "avg", EPISODE_RETURN)
     params_added = sum(params * count for (_, params), count in
                        field_counts(registry, run_id, [_T.SEED_FOSSILIZED], "params").items())
     wall = run.duration
@@ -105,6 +97,13 @@ def _last(registry: Registry, run_id: str, key: str) -> float | None:
     if not rows:
         return None  # never measured
     return math.nan if rows[0][0] is None else float(rows[0][0])
+
+
+def _aggregate(registry: Registry, run_id: str, function: str, key: str) -> tuple[int, float]:
+    """(points, `function` of their values) of series `key` (a range of the metrics index)."""
+    return registry.query(
+        f"SELECT count(*), {function}(value) FROM metrics WHERE run_id = ? AND key = ?",
+        [run_id, key])[0]
 
 
 def _measured(count: int, value: float | None) -> float | None:

@@ -100,6 +100,7 @@ def compare(registry: Registry, refs: Sequence[str], *, show_all: bool = False,
     sides = resolve_sides(registry, refs)
     names = list(refs) if labels is None else list(labels)
     metrics = [[outcome_metrics(registry, run.run_id) for run in side.runs] for side in sides]
+    events = [[event_counts(registry, run.run_id) for run in side.runs] for side in sides]
     return Comparison(
         sides=[SideSummary(label, s.group_id, s.run_ids, [r.name for r in s.runs],
                            [r.seed for r in s.runs]) for label, s in zip(names, sides)],
@@ -107,9 +108,11 @@ def compare(registry: Registry, refs: Sequence[str], *, show_all: bool = False,
         metrics=_keep(_metric_rows(metrics), show_all,
                       lambda row: any(v is not None for v in row.values)),
         statistics=_statistics(sides, metrics),
-        lifecycle=_keep(_count_rows(registry, sides, lifecycle_counts), show_all, _nonzero),
-        events=_keep(_count_rows(registry, sides, event_counts), show_all, _differs),
-        anomalies=_keep(_count_rows(registry, sides, anomaly_counts), show_all, _nonzero),
+        lifecycle=_keep(_count_rows([[lifecycle_counts(registry, run.run_id) for run in side.runs]
+                                     for side in sides]), show_all, _nonzero),
+        events=_keep(_count_rows(events), show_all, _differs),
+        anomalies=_keep(_count_rows([[anomaly_counts(run) for run in side] for side in events]),
+                        show_all, _nonzero),
         wiring=_keep(_wiring_rows(registry, sides), show_all, _differs),
         divergence=[first_divergence(registry, sides[0].runs[0].run_id, side.runs[0].run_id)
                     for side in sides[1:] if _same_config_pair(sides[0], side)],
@@ -182,9 +185,8 @@ def _statistics(sides: list[Side], metrics: list[list[dict[str, float | None]]]
     return rows
 
 
-def _count_rows(registry: Registry, sides: list[Side],
-                counts_of: Callable[[Registry, str], dict[str, int]]) -> list[Row]:
-    per_side = [[counts_of(registry, run.run_id) for run in side.runs] for side in sides]
+def _count_rows(per_side: list[list[dict[str, int]]]) -> list[Row]:
+    """One row per key of any run's counts; a side's value is its count per run."""
     keys = sorted({key for side in per_side for counts in side for key in counts})
     return [Row(key, [_per_run(sum(c.get(key, 0) for c in side), len(side)) for side in per_side])
             for key in keys]
