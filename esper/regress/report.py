@@ -54,9 +54,9 @@ def _experiment_section(experiment: ExperimentResult) -> list[str]:
              "| metric | rule | baseline | value | delta | delta % | result |",
              "|---|---|---|---|---|---|---|"]
     lines += [_metric_row(experiment, check) for check in experiment.checks]
-    compared = " or differs from the baseline" if experiment.baseline else ""
-    lines += ["", f"Wiring: no field fails{compared}." if not experiment.wiring else
-              f"Wiring: {len(experiment.wiring)} fields fail{compared}:"]
+    compared = " from the baseline" if experiment.baseline else ""
+    lines += ["", f"Wiring: no field fails or differs{compared}." if not experiment.wiring else
+              f"Wiring: {len(experiment.wiring)} fields fail or differ{compared}:"]
     if experiment.wiring:
         lines += ["", "| field | baseline | now | regression | reason |", "|---|---|---|---|---|"]
         lines += [f"| {f.key} | {f.baseline or '-'} | {f.outcome or 'gone'} | "

@@ -4,10 +4,7 @@ averaged over them, the worst wiring outcome, and the check of an experiment wit
 from __future__ import annotations
 
 import math
-from dataclasses import replace
 from pathlib import Path
-
-import pytest
 
 from esper.compare.outcomes import outcome_metrics
 from esper.registry import Registry
@@ -32,19 +29,18 @@ regression:
 """
 
 
-@pytest.fixture(scope="module")
-def measured(tmp_path_factory: pytest.TempPathFactory) -> tuple[SuiteExperiment, Measurement,
-                                                                 Path]:
-    root = tmp_path_factory.mktemp("measure")
-    (root / "twice.yaml").write_text(EXPERIMENT)
-    (experiment,) = load_suite(root).experiments
-    db = root / "runs.db"
-    return experiment, measure(experiment, "nightly", mlflow=False, registry=db), db
+def test_a_measured_experiment_and_its_first_baseline(tmp_path: Path) -> None:
+    """One test (two runs): under xdist a shared fixture would run on every worker."""
+    (tmp_path / "twice.yaml").write_text(EXPERIMENT)
+    (experiment,) = load_suite(tmp_path).experiments
+    db = tmp_path / "runs.db"
+    measurement = measure(experiment, "nightly", mlflow=False, registry=db)
+    _replicates_are_one_group_and_metrics_their_mean(measurement, db)
+    _without_a_baseline_it_regresses_until_one_is_recorded(experiment, measurement,
+                                                           tmp_path / "suite")
 
 
-def test_replicates_are_one_group_and_metrics_their_mean(
-        measured: tuple[SuiteExperiment, Measurement, Path]) -> None:
-    _, measurement, db = measured
+def _replicates_are_one_group_and_metrics_their_mean(measurement: Measurement, db: Path) -> None:
     assert measurement.seeds == (8, 9) and measurement.group_id is not None
     with Registry.open(db, create=False) as registry:
         records = [registry.run(run_id) for run_id in measurement.run_ids]
@@ -59,21 +55,20 @@ def test_replicates_are_one_group_and_metrics_their_mean(
     assert measurement.wall_time_s > 0
 
 
-def test_without_a_baseline_it_regresses_until_one_is_recorded(
-        measured: tuple[SuiteExperiment, Measurement, Path], tmp_path: Path) -> None:
-    experiment, measurement, _ = measured
-    checked = check_experiment(experiment, measurement, tmp_path)
+def _without_a_baseline_it_regresses_until_one_is_recorded(
+        experiment: SuiteExperiment, measurement: Measurement, suite_dir: Path) -> None:
+    checked = check_experiment(experiment, measurement, suite_dir)
     assert [r.case for r in checked.regressions] == [
         "baseline", "metric final_policy_loss"]
-    assert str(checked.regressions[0]).startswith(f"no baseline {tmp_path}/baselines/twice.json")
+    assert str(checked.regressions[0]).startswith(f"no baseline {suite_dir}/baselines/twice.json")
     assert str(checked.regressions[1]) == (
         "metric final_policy_loss was not measured (None); the rule needs a number")
-    updated = check_experiment(experiment, measurement, tmp_path, update_baselines=True)
+    updated = check_experiment(experiment, measurement, suite_dir, update_baselines=True)
     assert updated.baseline_written and [r.case for r in updated.regressions] == [
         "metric final_policy_loss"]  # not measured fails, with or without a baseline
-    stored = read_baseline(baseline_path(tmp_path, "twice"))
+    stored = read_baseline(baseline_path(suite_dir, "twice"))
     assert stored is not None and stored.replicates == 2 and stored.seed == 8
     assert stored.metrics == measurement.metrics
-    again = check_experiment(replace(experiment), measurement, tmp_path)
+    again = check_experiment(experiment, measurement, suite_dir)
     assert [r.case for r in again.regressions] == ["metric final_policy_loss"]
     assert again.checks[0].passed and again.checks[0].delta == 0.0

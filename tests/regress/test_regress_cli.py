@@ -1,8 +1,7 @@
 """`esper regress` end to end on a small suite of real runs (digits, a few epochs): baselines
 recorded, the suite passing against them, a degraded experiment failing with its metric and
-its wiring field named, and --update-baselines rewriting only the file that changed.
-
-One module-scoped sequence of four suite runs (two experiments each) serves every test.
+its wiring field named, and --update-baselines rewriting only the file that changed: one
+sequence of four suite runs (two experiments each).
 """
 
 from __future__ import annotations
@@ -12,7 +11,6 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
 
-import pytest
 from click.testing import CliRunner, Result
 
 from esper.cli import cli
@@ -71,9 +69,7 @@ def _regress(*args: str) -> Result:
     return CliRunner().invoke(cli, ["regress", *args], catch_exceptions=False)
 
 
-@pytest.fixture(scope="module")
-def runs(tmp_path_factory: pytest.TempPathFactory) -> SuiteRuns:
-    root = tmp_path_factory.mktemp("regress")
+def _run_the_sequence(root: Path) -> SuiteRuns:
     suite, db = root / "smoke", root / "runs.db"
     suite.mkdir()
     (suite / "heur.yaml").write_text(HEURISTIC)
@@ -90,7 +86,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> SuiteRuns:
     return SuiteRuns(suite, db, recorded, first, passed, degraded, updated)
 
 
-def test_update_records_a_baseline_per_experiment(runs: SuiteRuns) -> None:
+def _update_records_a_baseline_per_experiment(runs: SuiteRuns) -> None:
     assert runs.recorded.exit_code == 0, runs.recorded.output
     assert sorted(runs.first_baselines) == ["heur", "lstm"]
     lstm = json.loads(runs.first_baselines["lstm"][1])
@@ -100,7 +96,7 @@ def test_update_records_a_baseline_per_experiment(runs: SuiteRuns) -> None:
     assert "| heur | PASS |" in runs.recorded.stdout and "| written |" in runs.recorded.stdout
 
 
-def test_the_suite_passes_against_its_fresh_baselines(runs: SuiteRuns) -> None:
+def _the_suite_passes_against_its_fresh_baselines(runs: SuiteRuns) -> None:
     assert runs.passed.exit_code == 0, runs.passed.output
     result = json.loads(runs.passed.stdout)
     assert result["passed"] is True and result["regressions"] == []
@@ -116,7 +112,7 @@ def test_the_suite_passes_against_its_fresh_baselines(runs: SuiteRuns) -> None:
     assert junit.findall(".//failure") == []
 
 
-def test_a_degraded_experiment_fails_naming_the_metric_and_the_wiring_field(
+def _a_degraded_experiment_fails_naming_the_metric_and_the_wiring_field(
         runs: SuiteRuns) -> None:
     assert runs.degraded.exit_code == 1
     error = runs.degraded.stderr
@@ -138,7 +134,7 @@ def test_a_degraded_experiment_fails_naming_the_metric_and_the_wiring_field(
     assert wiring is not None and "TELE-340 lstm_c_norm" in (wiring.text or "")
 
 
-def test_update_rewrites_only_the_baseline_that_changed(runs: SuiteRuns) -> None:
+def _update_rewrites_only_the_baseline_that_changed(runs: SuiteRuns) -> None:
     assert runs.updated.exit_code == 0, runs.updated.output
     heur = runs.file("heur")
     assert (heur.stat().st_mtime_ns, heur.read_text()) == runs.first_baselines["heur"]
@@ -150,9 +146,28 @@ def test_update_rewrites_only_the_baseline_that_changed(runs: SuiteRuns) -> None
     assert "unchanged |" in runs.updated.stdout and "written |" in runs.updated.stdout
 
 
-def test_suite_runs_are_ordinary_runs_tagged_with_the_suite(runs: SuiteRuns) -> None:
+def _suite_runs_are_ordinary_runs_tagged_with_the_suite(runs: SuiteRuns) -> None:
     with Registry.open(runs.registry, create=False) as registry:
         tagged = registry.runs(tag="esper.suite=smoke", limit=100)
         assert len(tagged) == 8 == len(registry.runs(limit=100))
         assert {r.experiment for r in tagged} == {"heur", "lstm"}
         assert all(r.status.value == "FINISHED" and r.mlflow_run_id is None for r in tagged)
+
+
+
+def test_record_pass_degrade_and_update_a_suite(tmp_path: Path) -> None:
+    """The whole sequence in one test: under xdist a shared fixture would run on every worker
+    that gets one of its tests, and these eight runs are the cost of this module."""
+    runs = _run_the_sequence(tmp_path)
+    _update_records_a_baseline_per_experiment(runs)
+    _the_suite_passes_against_its_fresh_baselines(runs)
+    _a_degraded_experiment_fails_naming_the_metric_and_the_wiring_field(runs)
+    _update_rewrites_only_the_baseline_that_changed(runs)
+    _suite_runs_are_ordinary_runs_tagged_with_the_suite(runs)
+
+def test_a_bad_suite_is_a_one_line_error_with_exit_code_2(tmp_path: Path) -> None:
+    (tmp_path / "x.yaml").write_text("name: x\n")
+    result = CliRunner().invoke(cli, ["regress", str(tmp_path)])
+    assert result.exit_code == 2
+    assert result.stderr == (f"Error: {tmp_path / 'x.yaml'}: experiment 'x' has no regression: "
+                             "block (a suite experiment declares the metrics it is checked on)\n")
