@@ -33,7 +33,8 @@ def test_csv_is_one_value_per_line(runs):
     assert result.exit_code == 0, result.output
     rows = list(csv.DictReader(io.StringIO(result.output)))
     assert set(rows[0]) == {"section", "key", "side", "field", "value"}
-    seeds = [(r["side"], r["value"]) for r in rows if r["section"] == "config" and r["key"] == "seed"]
+    seeds = [(r["side"], r["value"]) for r in rows
+             if r["section"] == "config" and r["key"] == "seed"]
     assert seeds == [(runs.first.run_id, "1"), (runs.second.run_id, "2")]
     with runs.open() as registry:
         accuracy = {m.name: m for m in compare(registry, [runs.first.run_id, runs.second.run_id])
