@@ -33,25 +33,29 @@ def result_to_dict(result: SuiteResult) -> dict[str, Any]:
 
 
 def _baseline_state(experiment: ExperimentResult) -> str:
-    if experiment.updating:
+    if experiment.updating and experiment.crash is None:
         return "written" if experiment.baseline_written else "unchanged"
     return "compared" if experiment.baseline is not None else "missing"
 
 
 def _summary_row(experiment: ExperimentResult) -> str:
     measured = experiment.measurement
-    seeds = ", ".join(str(seed) for seed in measured.seeds)
+    runs = "crashed" if measured is None else ", ".join(measured.run_ids)
+    seeds = "-" if measured is None else ", ".join(str(seed) for seed in measured.seeds)
+    wall = "-" if measured is None else f"{measured.wall_time_s:.1f}"
     return (f"| {experiment.experiment.name} | {'PASS' if experiment.passed else '**FAIL**'} | "
-            f"{', '.join(measured.run_ids)} | {seeds} | {measured.wall_time_s:.1f} | "
-            f"{_baseline_state(experiment)} |")
+            f"{runs} | {seeds} | {wall} | {_baseline_state(experiment)} |")
 
 
 def _experiment_section(experiment: ExperimentResult) -> list[str]:
     spec = experiment.experiment
     lines = [f"## {spec.name}: {'PASS' if experiment.passed else 'FAIL'}", "",
              f"`{spec.path}`, baseline `{experiment.baseline_file}` "
-             f"({_baseline_state(experiment)})", "",
-             "| metric | rule | baseline | value | delta | delta % | result |",
+             f"({_baseline_state(experiment)})", ""]
+    if experiment.crash is not None:
+        return lines + [f"The run crashed: `{experiment.crash}` (recorded FAILED with its "
+                        "traceback: `esper runs --status FAILED`)."]
+    lines += ["| metric | rule | baseline | value | delta | delta % | result |",
              "|---|---|---|---|---|---|---|"]
     lines += [_metric_row(experiment, check) for check in experiment.checks]
     compared = " from the baseline" if experiment.baseline else ""
@@ -85,8 +89,11 @@ def _experiment_to_dict(experiment: ExperimentResult) -> dict[str, Any]:
     return {
         "experiment": experiment.experiment.name, "path": str(experiment.experiment.path),
         "passed": experiment.passed, "regressions": [str(r) for r in experiment.regressions],
-        "run_ids": list(measured.run_ids), "seeds": list(measured.seeds),
-        "group_id": measured.group_id, "wall_time_s": measured.wall_time_s,
+        "crash": experiment.crash,
+        "run_ids": [] if measured is None else list(measured.run_ids),
+        "seeds": [] if measured is None else list(measured.seeds),
+        "group_id": None if measured is None else measured.group_id,
+        "wall_time_s": None if measured is None else measured.wall_time_s,
         "baseline_file": str(experiment.baseline_file), "baseline": _baseline_state(experiment),
         "metrics": [{"metric": c.metric, "direction": c.rule.direction,
                      "rule": describe_rule(c.rule), "baseline": c.baseline, "value": c.value,

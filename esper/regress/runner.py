@@ -1,9 +1,13 @@
 """`esper regress`: run every experiment of a suite and check it against its baseline.
 
-An experiment regresses when a metric fails its rule (see `thresholds`), when a wiring field
-fails (see `wiring_diff`), or when it has no baseline yet. With `update_baselines`, the fresh
-measurements become the baselines (a file is rewritten only when its content changed) and only
-what does not depend on the baseline can fail: thresholds and FAIL / XPASS fields.
+An experiment regresses when its run crashes, when a metric fails its rule (see
+`thresholds`), when a wiring field fails (see `wiring_diff`), or when it has no baseline yet.
+A crash (any exception but an `EsperError`, which is bad input and stops the suite) is recorded
+FAILED with its traceback like any run; the suite goes on with the next experiment.
+
+With `update_baselines`, the fresh measurements become the baselines (a file is rewritten only
+when its content changed) and only what does not depend on the baseline can fail: crashes,
+thresholds and FAIL / XPASS fields.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from esper.leyline.errors import EsperError
 from esper.regress.baselines import Baseline, baseline_path, read_baseline, write_baseline
 from esper.regress.measure import Measurement, measure
 from esper.regress.suite import Suite, SuiteExperiment
@@ -24,7 +29,7 @@ from esper.regress.wiring_diff import WiringFinding, recorded_wiring, wiring_fin
 class Regression:
     """One regression of an experiment."""
 
-    case: str  # what failed: "baseline", "metric <name>" or "wiring" (a JUnit test case)
+    case: str  # what failed: "run", "baseline", "metric <name>" or "wiring" (a JUnit case)
     text: str  # one line naming the metric or field and the values
 
     def __str__(self) -> str:
@@ -36,19 +41,22 @@ class ExperimentResult:
     """One experiment of a suite: what it measured, and how that compares with its baseline."""
 
     experiment: SuiteExperiment
-    measurement: Measurement
+    measurement: Measurement | None  # None: the run crashed
     baseline_file: Path
     baseline: Baseline | None  # the baseline it was checked against; None: there was none
     checks: tuple[MetricCheck, ...]  # in the order of the regression block
     wiring: tuple[WiringFinding, ...]  # failing fields and changes from the baseline
     updating: bool  # run with --update-baselines
     baseline_written: bool  # updating, and the baseline file changed
+    crash: str | None = None  # "ExceptionClass: message" of a run that crashed
 
     @property
     def regressions(self) -> list[Regression]:
         """Each regression of this experiment, naming the metric or field."""
         found = []
-        if self.baseline is None and not self.updating:
+        if self.crash is not None:
+            found.append(Regression("run", f"run crashed: {self.crash}"))
+        elif self.baseline is None and not self.updating:
             found.append(Regression("baseline", f"no baseline {self.baseline_file}; record it "
                                                 "with esper regress --update-baselines"))
         for check in self.checks:
@@ -101,12 +109,21 @@ def run_suite(suite: Suite, *, registry: str | os.PathLike[str] | None = None,
     :param progress: told about each experiment as it starts
     Raises:
         SuiteError: a baseline file is unreadable.
-        EsperError: as `esper.experiment.runner.run`.
+        EsperError: bad input, as `esper.experiment.runner.run` (a crash is a regression).
     """
     results = []
     for index, experiment in enumerate(suite.experiments, start=1):
         progress(f"[{index}/{len(suite.experiments)}] {experiment.name} ({experiment.path})")
-        measurement = measure(experiment, suite.name, mlflow=mlflow, registry=registry)
+        try:
+            measurement = measure(experiment, suite.name, mlflow=mlflow, registry=registry)
+        except EsperError:
+            raise
+        except Exception as error:  # a bug the run revealed: recorded FAILED, reported here
+            crash = f"{type(error).__name__}: {error}"
+            progress(f"{experiment.name} crashed: {crash}")
+            results.append(crashed_experiment(experiment, suite.directory, crash,
+                                              update_baselines))
+            continue
         results.append(check_experiment(experiment, measurement, suite.directory,
                                         update_baselines))
     return SuiteResult(suite, tuple(results))
@@ -130,3 +147,11 @@ def check_experiment(experiment: SuiteExperiment, measurement: Measurement, suit
         wiring=recorded_wiring(measurement.wiring)))
     return ExperimentResult(experiment, measurement, path, baseline, checks, wiring,
                             update_baselines, written)
+
+
+def crashed_experiment(experiment: SuiteExperiment, suite_dir: Path, crash: str,
+                       update_baselines: bool = False) -> ExperimentResult:
+    """The result of an experiment whose run crashed with `crash`; its baseline is kept."""
+    path = baseline_path(suite_dir, experiment.name)
+    return ExperimentResult(experiment, None, path, read_baseline(path), (), (),
+                            update_baselines, False, crash)

@@ -11,10 +11,12 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner, Result
 
 from esper.cli import cli
 from esper.registry import Registry
+from esper.simic.env_loop import EnvLoop, TrainingSummary
 
 HEURISTIC = """name: heur
 seed: 4
@@ -108,7 +110,7 @@ def _the_suite_passes_against_its_fresh_baselines(runs: SuiteRuns) -> None:
     junit = ET.parse(runs.suite.parent / "passed.xml").getroot()
     suites = junit.findall("testsuite")
     assert [s.get("name") for s in suites] == ["heur", "lstm"]
-    assert [s.get("tests") for s in suites] == ["3", "4"]  # baseline, metrics, wiring
+    assert [s.get("tests") for s in suites] == ["4", "5"]  # run, baseline, metrics, wiring
     assert junit.findall(".//failure") == []
 
 
@@ -171,3 +173,34 @@ def test_a_bad_suite_is_a_one_line_error_with_exit_code_2(tmp_path: Path) -> Non
     assert result.exit_code == 2
     assert result.stderr == (f"Error: {tmp_path / 'x.yaml'}: experiment 'x' has no regression: "
                              "block (a suite experiment declares the metrics it is checked on)\n")
+
+
+def test_a_crashing_run_is_a_regression_and_the_suite_goes_on(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    suite, db = tmp_path / "crashy", tmp_path / "runs.db"
+    suite.mkdir()
+    (suite / "a_boom.yaml").write_text(HEURISTIC.replace("name: heur", "name: boom"))
+    (suite / "heur.yaml").write_text(HEURISTIC)
+    train = EnvLoop.run
+
+    def crash_boom(loop: EnvLoop) -> TrainingSummary:  # a fault in training, provoked
+        if loop.spec.name == "boom":
+            raise RuntimeError("provoked fault")
+        return train(loop)
+
+    monkeypatch.setattr(EnvLoop, "run", crash_boom)
+    result = _regress(str(suite), "--registry", str(db), "--update-baselines",
+                      "--junit", str(tmp_path / "junit.xml"))
+    assert result.exit_code == 1
+    assert result.stderr.endswith("Error: 1 regression in suite crashy:\n"
+                                  "boom: run crashed: RuntimeError: provoked fault\n")
+    assert "| boom | **FAIL** | crashed | - | - | missing |" in result.stdout
+    assert sorted(p.name for p in (suite / "baselines").iterdir()) == ["heur.json"]
+    with Registry.open(db, create=False) as registry:
+        (boom,) = registry.runs(experiment="boom")
+    assert boom.status.value == "FAILED" and "provoked fault" in (boom.traceback or "")
+    junit = ET.parse(tmp_path / "junit.xml").getroot()
+    crashed = junit.find("testsuite[@name='boom']")
+    assert crashed is not None and (crashed.get("errors"), crashed.get("failures")) == ("1", "0")
+    error = crashed.find("testcase[@name='run']/error")
+    assert error is not None and error.get("message") == "run crashed: RuntimeError: provoked fault"
