@@ -56,7 +56,7 @@ def _experiment_section(experiment: ExperimentResult) -> list[str]:
         return lines + [f"The run crashed: `{experiment.crash}` (recorded FAILED with its "
                         "traceback: `esper runs --status FAILED`)."]
     lines += ["| metric | rule | baseline | value | delta | delta % | result |",
-             "|---|---|---|---|---|---|---|"]
+              "|---|---|---|---|---|---|---|"]
     lines += [_metric_row(experiment, check) for check in experiment.checks]
     compared = " from the baseline" if experiment.baseline else ""
     lines += ["", f"Wiring: no field fails or differs{compared}." if not experiment.wiring else
