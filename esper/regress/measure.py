@@ -48,8 +48,8 @@ class Measurement:
 
 
 def suite_spec(spec: ExperimentSpec, suite: str, replicates: int, mlflow: bool) -> ExperimentSpec:
-    """`spec` as the suite runs it: tagged with the suite, `replicates` runs, MLflow off unless
-    `mlflow` (the experiment's own tracking.mlflow still decides when `mlflow` is true)."""
+    """`spec` as the suite runs it: tagged with the suite, `replicates` runs, and MLflow as its
+    tracking.mlflow says, or off when `mlflow` is false (--no-mlflow)."""
     tracking = replace(spec.tracking, tags={**spec.tracking.tags, SUITE_TAG: suite},
                        mlflow=spec.tracking.mlflow and mlflow)
     return replace(spec, tracking=tracking,
