@@ -17,8 +17,6 @@ import esper
 from esper.compare.command import compare_command
 from esper.experiment import load, spec_to_dict
 from esper.experiment.config_diff import changed_from_defaults
-from esper.experiment.run_summary import render_summary, run_summary, wiring_failure
-from esper.experiment.replicates import group_summary, render_group_note, run_replicates
 from esper.leyline.errors import EsperError, SpecError
 from esper.leyline.events import TelemetryEventType, encode_event
 from esper.nissa.console_sink import ConsoleProgressSink
@@ -230,6 +228,9 @@ def run_command(file: str, overrides: tuple[str, ...], name: str | None,
 
         esper run experiments/quickstart.yaml --set training.batches=1
     """
+    from esper.experiment.replicates import group_summary, render_group_note, run_replicates
+    from esper.experiment.run_summary import render_summary, run_summary, wiring_failure
+
     spec = load(file, overrides)
     if no_mlflow:
         spec = replace(spec, tracking=replace(spec.tracking, mlflow=False))

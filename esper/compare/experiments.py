@@ -13,7 +13,6 @@ from dataclasses import replace
 from pathlib import Path
 
 from esper.experiment import load
-from esper.experiment.replicates import run_replicates
 
 EXPERIMENT_SUFFIXES = (".yaml", ".yml")
 
@@ -38,6 +37,8 @@ def run_experiment_refs(
     Raises:
         SpecError: an invalid file or override (checked for every file before any run).
     """
+    from esper.experiment.replicates import run_replicates  # imports torch: only to run
+
     specs = {ref: load(ref, overrides) for ref in refs if is_experiment_file(ref)}
     out = []
     for ref in refs:

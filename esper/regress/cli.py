@@ -8,9 +8,6 @@ from pathlib import Path
 import click
 
 from esper.regress.errors import RegressionFailed
-from esper.regress.junit import junit_xml
-from esper.regress.report import markdown_report, result_to_dict
-from esper.regress.runner import run_suite
 from esper.regress.suite import load_suite
 
 
@@ -44,6 +41,10 @@ def regress_command(suite_dir: str, subset: str | None, update_baselines: bool,
 
         esper regress experiments/regression --subset fast --report regression.md
     """
+    from esper.regress.junit import junit_xml  # these import torch: not for `esper --help`
+    from esper.regress.report import markdown_report, result_to_dict
+    from esper.regress.runner import run_suite
+
     suite = load_suite(suite_dir, subset)
     result = run_suite(suite, registry=registry_path, mlflow=not no_mlflow,
                        update_baselines=update_baselines,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.table import Table
@@ -12,11 +12,13 @@ from rich.table import Table
 from esper.experiment import load
 from esper.experiment.config_diff import flatten
 from esper.registry import Registry, render
-from esper.sweep.driver import SweepResult, resume_sweep, run_sweep
 from esper.sweep.errors import SweepError
-from esper.sweep.executor import Executor
 from esper.sweep.plan import with_grid
 from esper.sweep.ranking import Ranking, rank_sweep
+
+if TYPE_CHECKING:  # the driver imports torch: only when a sweep runs, not for `esper --help`
+    from esper.sweep.driver import SweepResult
+    from esper.sweep.executor import Executor
 
 
 @click.command("sweep")
@@ -61,6 +63,8 @@ def sweep_command(file: str | None, grid: tuple[str, ...], overrides: tuple[str,
     if resume_ref is not None and (grid or overrides or name):
         raise SweepError("--resume reruns the sweep as it was planned: --grid, --set and "
                          "--name apply to a new sweep only")
+    from esper.sweep.driver import resume_sweep, run_sweep
+
     pool = _executor(executor, address, max_parallel)
     if resume_ref is not None:
         result = resume_sweep(resume_ref, pool, registry=registry_path,
