@@ -76,7 +76,8 @@ class MetricMapper:
         self._episode_length: int | None = None
 
     def points(self, events: Iterable[TelemetryEvent]) -> list[MetricPoint]:
-        """The metric points of ``events`` (events without scalar series give none).
+        """The metric points of ``events`` (events without scalar series give none, and so do
+        events without the batch / epoch their step is made of: a point needs its step).
 
         Raises:
             ValueError: an epoch event came before TRAINING_STARTED.
@@ -84,15 +85,17 @@ class MetricMapper:
         points: list[MetricPoint] = []
         for event in events:
             kind = event.event_type
+            if event.batch is None and kind is not _T.TRAINING_STARTED:
+                continue
             if kind is _T.TRAINING_STARTED:
                 self._episode_length = event.data.episode_length
-            elif kind is _T.EPOCH_COMPLETED:
+            elif kind is _T.EPOCH_COMPLETED and event.epoch is not None:
                 points += self._epoch(event)
             elif kind is _T.EPISODE_OUTCOME:
                 points += _episode(event)
             elif kind is _T.BATCH_COMPLETED:
                 points += _batch(event)
-            elif kind is _T.SEED_STAGE_CHANGED:
+            elif kind is _T.SEED_STAGE_CHANGED and event.epoch is not None:
                 points += self._slot_probes(event)
             elif kind in BATCH_PREFIXES:
                 prefix = BATCH_PREFIXES[kind]

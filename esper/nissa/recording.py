@@ -25,6 +25,7 @@ the recorded events (``record_metrics``) before the end status is written.
 
 from __future__ import annotations
 
+import logging
 import signal
 import threading
 import traceback
@@ -39,6 +40,8 @@ from esper.nissa.metric_series import MetricMapper
 from esper.nissa.registry_sink import RegistrySink
 from esper.registry import NewRun, Registry, RunRecord, RunStatus
 from esper.registry.heartbeat import DEFAULT_INTERVAL, Heartbeat
+
+log = logging.getLogger(__name__)
 
 _SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
@@ -133,6 +136,9 @@ def _end(
         heartbeat.stop()
     try:
         record_metrics(rec.registry, rec.run_id)
+    except Exception as exc:  # the events are safe; a derived table never costs the status
+        log.warning("the metrics of run %s were not derived (esper show and esper compare will "
+                    "lack them): %s: %s", rec.run_id, type(exc).__name__, exc)
     finally:
         rec.registry.finish_run(
             rec.run_id, status, exit_reason=exit_reason, traceback=tb, sinks=final.sinks

@@ -129,3 +129,14 @@ def _filled(cls):
         else:
             values[name] = {bool: True, int: i, str: "s"}.get(kind, i + 0.5)
     return cls(**values)
+
+
+def test_an_event_without_the_batch_of_its_step_gives_no_point() -> None:
+    """A point needs its step: an EPISODE_OUTCOME emitted outside a batch is not plotted at
+    step 0 (the registry's metrics.step is NOT NULL; MLflow would misplace it)."""
+    outcome = EpisodeOutcomePayload(90.0, 1.1, 0, 0, 0, 1.5)
+    events = [event(0, T.EPISODE_OUTCOME, outcome, env_id=0),
+              event(1, T.EPISODE_OUTCOME, outcome, batch=3, env_id=0)]
+    assert [(p.key, p.step) for p in MetricMapper().points(events)] == [
+        ("env0/episode_return", 3), ("env0/episode_final_accuracy", 3),
+        ("env0/episode_param_ratio", 3)]
