@@ -1,10 +1,13 @@
 """The first event at which two runs' event streams differ (DESIGN.md section 3: with the same
 experiment and seed, streams are identical except for ``ts`` and wall-clock fields).
 
-The streams are compared in SQL, joined on (run_id, seq) through the unique index: the envelope
-columns and the payload text. Payloads of the event types that carry wall-clock fields are
-compared with those fields removed (``json_remove``); only the first differing pair is decoded,
-to name the fields that differ.
+The streams are compared in one SQL scan: the envelope columns and the payload text of each pair
+of events with the same seq. Payloads of the event types that carry wall-clock fields are
+compared with those fields removed (``json_remove``) when their texts differ; only candidate
+pairs are decoded in Python, to confirm a difference and name its fields.
+
+Run a's events are read through the unique (run_id, seq) index; run b's event of the same seq
+is looked up by id (see `_candidates`).
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,27 +36,53 @@ _PAGE = 200  # candidate pairs fetched at a time
 
 
 def _stripped(alias: str) -> str:
-    """SQL: the payload text of event `alias` without its wall-clock fields (as is when SQLite
-    cannot read its JSON: NaN / Infinity tokens; the Python check then decides)."""
+    """SQL: the payload text of event `alias` without its wall-clock fields."""
     cases = []
     for event_type, names in WALL_CLOCK_FIELDS.items():
         paths = [name.replace("[*]", f"[{i}]") for name in names
                  for i in range(_MAX_SLOTS if "[*]" in name else 1)]
         cases.append(f"WHEN '{event_type.value}' THEN json_remove({alias}.data, "
                      + ", ".join(f"'$.{path}'" for path in paths) + ")")
-    return (f"CASE WHEN json_valid({alias}.data) THEN CASE {alias}.event_type {' '.join(cases)} "
-            f"END ELSE {alias}.data END")
+    return f"CASE {alias}.event_type {' '.join(cases)} END"
+
+
+def _unreadable(alias: str) -> str:
+    """SQL: payload `alias` holds a NaN or Infinity token. SQLite 3.40's JSON rejects them, newer
+    versions read them as JSON5 and write NaN as null: such a pair is left to Python.
+    (``instr`` is cheaper than a ``json_valid`` parse; a string holding "NaN" is merely decoded.)"""
+    return f"instr({alias}.data, 'NaN') OR instr({alias}.data, 'Infinity')"
 
 
 _VOLATILE_TYPES = ", ".join(f"'{t.value}'" for t in WALL_CLOCK_FIELDS)
-_CANDIDATES = f"""
-    SELECT a.seq, {', '.join(f'a.{c}, b.{c}' for c in _ENVELOPE)}, a.data, b.data
-      FROM events AS a JOIN events AS b ON b.run_id = ? AND b.seq = a.seq
-     WHERE a.run_id = ? AND a.seq > ? AND (
-           {' OR '.join(f'a.{c} IS NOT b.{c}' for c in _ENVELOPE)}
-           OR (a.data != b.data AND (a.event_type NOT IN ({_VOLATILE_TYPES})
-                                     OR {_stripped('a')} != {_stripped('b')})))
+#: SQL: the pair (a, b) may differ; CASE evaluates in order, so JSON is parsed only for payload
+#: texts that differ, of a type with wall-clock fields, that SQLite can read.
+_MAY_DIFFER = f"""CASE
+    WHEN {' OR '.join(f'a.{c} IS NOT b.{c}' for c in _ENVELOPE)} THEN 1
+    WHEN a.data = b.data THEN 0
+    WHEN a.event_type NOT IN ({_VOLATILE_TYPES}) THEN 1
+    WHEN {_unreadable('a')} OR {_unreadable('b')} THEN 1
+    ELSE {_stripped('a')} != {_stripped('b')} END"""
+_PAIR = f"a.seq, {', '.join(f'a.{c}, b.{c}' for c in _ENVELOPE)}, a.data, b.data"
+#: Candidate pairs after seq ?2 through the (run_id, seq) index: params run a, seq, run b.
+#: Columns: seq, aligned (always 1 here), the pair.
+_BY_SEQ = f"""
+    SELECT a.seq, 1, {_PAIR}
+      FROM events AS a JOIN events AS b ON b.run_id = ?3 AND b.seq = a.seq
+     WHERE a.run_id = ?1 AND a.seq > ?2 AND {_MAY_DIFFER}
      ORDER BY a.seq LIMIT {_PAGE}
+"""
+#: The same, b's event looked up at a's id + ?4: params run a, seq, run b, shift. A pair not
+#: aligned (no event of run b with a's seq at that id) is a candidate too, with aligned 0.
+_BY_ID = f"""
+    SELECT a.seq, b.run_id IS ?3 AND b.seq IS a.seq, {_PAIR}
+      FROM events AS a LEFT JOIN events AS b ON b.id = a.id + ?4
+     WHERE a.run_id = ?1 AND a.seq > ?2
+       AND (b.run_id IS NOT ?3 OR b.seq IS NOT a.seq OR {_MAY_DIFFER})
+     ORDER BY a.seq LIMIT {_PAGE}
+"""
+_SHIFT = """
+    SELECT (SELECT id FROM events WHERE run_id = ?3 AND seq = ?2)
+         - (SELECT id FROM events WHERE run_id = ?1 AND seq = ?2)
 """
 
 
@@ -84,17 +114,10 @@ def first_divergence(registry: Registry, run_a: str, run_b: str) -> Divergence:
     """Compare the event streams of two runs, ignoring ``ts`` and ``WALL_CLOCK_FIELDS``."""
     (count_a,), (count_b,) = (registry.query(
         "SELECT count(*) FROM events WHERE run_id = ?", [run_id])[0] for run_id in (run_a, run_b))
-    after = -1
-    while True:
-        page = registry.query(_CANDIDATES, [run_b, run_a, after])
-        for row in page:
-            fields = _differences(row)
-            if fields:
-                return Divergence(run_a, run_b, False, count_a, count_b, row[0], row[1], row[2],
-                                  fields)
-        if len(page) < _PAGE:
-            break
-        after = page[-1][0]
+    found = _first_difference(_candidates(registry, run_a, run_b))
+    if found is not None:
+        row, fields = found
+        return Divergence(run_a, run_b, False, count_a, count_b, row[0], row[3], row[4], fields)
     if count_a == count_b:
         return Divergence(run_a, run_b, True, count_a, count_b)
     seq = min(count_a, count_b)  # seqs are 0..n-1: the shorter stream ends here
@@ -106,15 +129,57 @@ def first_divergence(registry: Registry, run_a: str, run_b: str) -> Divergence:
                       [FieldDifference("event_type", type_a, type_b)])
 
 
-def _differences(row: tuple[Any, ...]) -> list[FieldDifference]:
-    """The fields of a candidate pair that differ, wall-clock fields left out (a candidate may
-    differ only in them when SQLite could not read its JSON)."""
-    found = [FieldDifference(column, row[1 + 2 * i], row[2 + 2 * i])
-             for i, column in enumerate(_ENVELOPE) if row[1 + 2 * i] != row[2 + 2 * i]]
-    event_type, data_a, data_b = row[1], row[-2], row[-1]
+def _candidates(registry: Registry, run_a: str, run_b: str) -> Iterator[tuple[Any, ...]]:
+    """The pairs of events with the same seq that may differ, in seq order.
+
+    Run b's event is looked up at run a's id + shift: a step of the table cursor, where the
+    (run_id, seq) index would search. A run written alone has its events at consecutive ids,
+    so one shift pairs them all; where it misses (concurrent runs interleave their batches),
+    the shift is measured again at that seq; where run b has no event at that seq, the rest is
+    paired through the index.
+    """
+    after = -1
+    shift = registry.query(_SHIFT, [run_a, 0, run_b])[0][0]
+    while shift is not None:
+        page = registry.query(_BY_ID, [run_a, after, run_b, shift])
+        for row in page:
+            if not row[1]:
+                after = row[0] - 1
+                shift = registry.query(_SHIFT, [run_a, row[0], run_b])[0][0]
+                break
+            yield row
+        else:
+            if len(page) < _PAGE:
+                return
+            after = page[-1][0]
+    while True:
+        page = registry.query(_BY_SEQ, [run_a, after, run_b])
+        yield from page
+        if len(page) < _PAGE:
+            return
+        after = page[-1][0]
+
+
+def _first_difference(candidates: Iterable[tuple[Any, ...]]
+                      ) -> tuple[tuple[Any, ...], list[FieldDifference]] | None:
+    """The first candidate pair that really differs, with its differing fields."""
+    for row in candidates:
+        fields = _differences(row[3:])
+        if fields:
+            return row, fields
+    return None
+
+
+def _differences(pair: tuple[Any, ...]) -> list[FieldDifference]:
+    """The fields that differ in `pair` (the envelope columns of a and b in turn, then both
+    payloads), wall-clock fields left out (a candidate may differ only in them when its payload
+    holds NaN or Infinity)."""
+    found = [FieldDifference(column, pair[2 * i], pair[2 * i + 1])
+             for i, column in enumerate(_ENVELOPE) if pair[2 * i] != pair[2 * i + 1]]
+    event_type, data_a, data_b = pair[0], pair[-2], pair[-1]
     if data_a == data_b:
         return found
-    ignored = set(WALL_CLOCK_FIELDS.get(_T(event_type), ())) if event_type == row[2] else set()
+    ignored = set(WALL_CLOCK_FIELDS.get(_T(event_type), ())) if event_type == pair[1] else set()
     flat_a, flat_b = _flatten(json.loads(data_a)), _flatten(json.loads(data_b))
     for key in list(dict.fromkeys([*flat_a, *flat_b])):
         if re.sub(r"\[\d+\]", "[*]", key) in ignored:

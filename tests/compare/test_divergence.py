@@ -1,0 +1,113 @@
+"""first_divergence on streams written concurrently (their ids interleave) whose payloads hold
+NaN and Infinity (tokens SQLite's JSON functions reject, or read as JSON5)."""
+
+from __future__ import annotations
+
+import math
+import random
+from pathlib import Path
+
+import pytest
+
+from esper.compare.divergence import first_divergence
+from esper.leyline.events import (
+    EpisodeOutcomePayload,
+    HeadValues,
+    PPOUpdatePayload,
+    Severity,
+    TelemetryEvent,
+    TelemetryEventType,
+    ThroughputPayload,
+)
+from esper.registry import NewRun, Registry
+
+T = TelemetryEventType
+NAN, INF = math.nan, math.inf
+_HEADS = HeadValues(*([0.5] * 8))
+
+
+def _ppo(clock: random.Random, explained_variance: float | None) -> PPOUpdatePayload:
+    return PPOUpdatePayload(
+        policy_loss=NAN, value_loss=INF, entropy=1.0, entropy_per_head=_HEADS, approx_kl=0.01,
+        clip_fraction=0.1, explained_variance=explained_variance, ratio_mean=1.0, ratio_min=0.8,
+        ratio_max=1.2, ratio_std=0.05, ratio_max_per_head=_HEADS, pre_clip_grad_norm=1.5,
+        advantage_mean=0.0, advantage_std=1.0, return_mean=0.4, return_std=0.2,
+        entropy_coef=0.01, epochs_completed=4, early_stopped=False,
+        update_time_ms=clock.uniform(50, 60))
+
+
+def _stream(run_id: str, clock: random.Random, events: int = 120,
+            null_variance_at: int | None = None) -> list[TelemetryEvent]:
+    """`events` events of a run; ts and the wall-clock fields (which may be NaN or Infinity)
+    come from `clock`; PPO updates have NaN / Infinity losses and, at `null_variance_at`, an
+    explained variance of None instead of NaN."""
+    out = []
+    for seq in range(events):
+        data: object
+        if seq % 4 == 0:
+            kind, data = T.THROUGHPUT_MEASURED, ThroughputPayload(
+                clock.choice([NAN, INF, clock.uniform(20, 30)]), "cpu", clock.uniform(1, 2),
+                clock.choice([NAN, 40.0]))
+        elif seq % 4 == 1:
+            kind, data = T.PPO_UPDATE_COMPLETED, _ppo(
+                clock, None if seq == null_variance_at else NAN)
+        else:
+            kind, data = T.EPISODE_OUTCOME, EpisodeOutcomePayload(NAN, 1.1, 1, 0, 0, -INF)
+        out.append(TelemetryEvent(run_id, seq, 1000.0 + clock.random(), kind, Severity.INFO,
+                                  seq // 10, 0, seq, None, None, "", data))
+    return out
+
+
+@pytest.fixture(scope="module")
+def interleaved(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
+    """Four runs written together, 7 events of each in turn: the base run, a twin (differs
+    only in ts and wall-clock fields), one whose explained variance is None at seq 41 (NaN in
+    the others), and one that stops at seq 100."""
+    path = tmp_path_factory.mktemp("divergence") / "runs.db"
+    with Registry.open(path) as registry:
+        ids = {name: registry.create_run(NewRun(experiment="div", config={}, seed=1)).run_id
+               for name in ("base", "twin", "null_variance", "short")}
+        streams = [_stream(ids["base"], random.Random(1)),
+                   _stream(ids["twin"], random.Random(2)),
+                   _stream(ids["null_variance"], random.Random(3), null_variance_at=41),
+                   _stream(ids["short"], random.Random(4), events=100)]
+        for start in range(0, 120, 7):
+            for stream in streams:
+                if stream[start:start + 7]:
+                    registry.write_events(stream[start:start + 7])
+    return path, ids
+
+
+def test_interleaved_twins_with_nan_payloads_are_identical(interleaved):
+    path, ids = interleaved
+    with Registry.open(path, create=False) as registry:
+        divergence = first_divergence(registry, ids["base"], ids["twin"])
+    assert divergence.identical and divergence.seq is None and not divergence.fields
+    assert divergence.events_a == divergence.events_b == 120
+
+
+def test_nan_against_null_is_a_difference(interleaved):
+    path, ids = interleaved
+    with Registry.open(path, create=False) as registry:
+        divergence = first_divergence(registry, ids["base"], ids["null_variance"])
+    assert not divergence.identical and divergence.seq == 41
+    assert divergence.event_type_a == divergence.event_type_b == T.PPO_UPDATE_COMPLETED.value
+    (difference,) = divergence.fields
+    assert difference.field == "data.explained_variance"
+    assert math.isnan(difference.a) and difference.b is None
+
+
+@pytest.mark.parametrize("order", ["base first", "short first"])
+def test_a_shorter_interleaved_stream_diverges_where_it_ends(interleaved, order):
+    path, ids = interleaved
+    run_a, run_b = ids["base"], ids["short"]
+    if order == "short first":
+        run_a, run_b = run_b, run_a
+    with Registry.open(path, create=False) as registry:
+        divergence = first_divergence(registry, run_a, run_b)
+    assert not divergence.identical and divergence.seq == 100
+    longer_type = T.THROUGHPUT_MEASURED.value  # seq 100 is a multiple of 4
+    expected = (longer_type, None) if order == "base first" else (None, longer_type)
+    assert (divergence.event_type_a, divergence.event_type_b) == expected
+    assert (divergence.events_a, divergence.events_b) == (
+        (120, 100) if order == "base first" else (100, 120))
