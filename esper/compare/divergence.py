@@ -110,10 +110,13 @@ class Divergence:
     fields: list[FieldDifference] = field(default_factory=list)
 
 
-def first_divergence(registry: Registry, run_a: str, run_b: str) -> Divergence:
-    """Compare the event streams of two runs, ignoring ``ts`` and ``WALL_CLOCK_FIELDS``."""
-    (count_a,), (count_b,) = (registry.query(
-        "SELECT count(*) FROM events WHERE run_id = ?", [run_id])[0] for run_id in (run_a, run_b))
+def first_divergence(registry: Registry, run_a: str, run_b: str,
+                     events: tuple[int, int] | None = None) -> Divergence:
+    """Compare the event streams of two runs, ignoring ``ts`` and ``WALL_CLOCK_FIELDS``;
+    `events`: the runs' numbers of events when the caller has them (else they are counted)."""
+    count_a, count_b = events or (
+        registry.query("SELECT count(*) FROM events WHERE run_id = ?", [run_id])[0][0]
+        for run_id in (run_a, run_b))
     found = _first_difference(_candidates(registry, run_a, run_b))
     if found is not None:
         row, fields = found

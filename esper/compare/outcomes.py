@@ -8,6 +8,7 @@ with the payloads (a run of 1,000,000 events is summarised in a fraction of a se
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 
 from esper.compare.lifecycle import field_counts
 from esper.leyline.events import TelemetryEventType
@@ -43,8 +44,10 @@ _COUNT_TYPES = (
 )
 
 
-def outcome_metrics(registry: Registry, run_id: str) -> dict[str, float | None]:
-    """The outcome metrics of run `run_id`, by name (every key of ``OUTCOME_METRICS``).
+def outcome_metrics(registry: Registry, run_id: str, events: Mapping[str, int] | None = None
+                    ) -> dict[str, float | None]:
+    """The outcome metrics of run `run_id`, by name (every key of ``OUTCOME_METRICS``);
+    `events`: the run's `event_counts` when the caller has them (else they are counted).
 
     - final_val_accuracy: last ``episode/val_accuracy`` (mean over envs, end of the last batch), %
     - best_val_accuracy: max of ``episode/val_accuracy`` over the batches, %
@@ -64,7 +67,7 @@ def outcome_metrics(registry: Registry, run_id: str) -> dict[str, float | None]:
         RunNotFound: no run `run_id`.
     """
     run = registry.run(run_id)
-    counts = dict(registry.query(
+    counts = events if events is not None else dict(registry.query(
         f"SELECT event_type, count(*) FROM events WHERE run_id = ? "
         f"AND event_type IN ({','.join('?' * len(_COUNT_TYPES))}) GROUP BY event_type",
         [run_id, *(t.value for t in _COUNT_TYPES)],

@@ -99,8 +99,11 @@ def compare(registry: Registry, refs: Sequence[str], *, show_all: bool = False,
     """
     sides = resolve_sides(registry, refs)
     names = list(refs) if labels is None else list(labels)
-    metrics = [[outcome_metrics(registry, run.run_id) for run in side.runs] for side in sides]
-    events = [[event_counts(registry, run.run_id) for run in side.runs] for side in sides]
+    counts = {run.run_id: event_counts(registry, run.run_id) for side in sides for run in side.runs}
+    events = [[counts[run.run_id] for run in side.runs] for side in sides]
+    metrics = [[outcome_metrics(registry, run.run_id, counts[run.run_id]) for run in side.runs]
+               for side in sides]
+    base = sides[0].runs[0].run_id
     return Comparison(
         sides=[SideSummary(label, s.group_id, s.run_ids, [r.name for r in s.runs],
                            [r.seed for r in s.runs]) for label, s in zip(names, sides)],
@@ -108,13 +111,15 @@ def compare(registry: Registry, refs: Sequence[str], *, show_all: bool = False,
         metrics=_keep(_metric_rows(metrics), show_all,
                       lambda row: any(v is not None for v in row.values)),
         statistics=_statistics(sides, metrics),
-        lifecycle=_keep(_count_rows([[lifecycle_counts(registry, run.run_id) for run in side.runs]
-                                     for side in sides]), show_all, _nonzero),
+        lifecycle=_keep(_count_rows([[lifecycle_counts(registry, run.run_id, counts[run.run_id])
+                                      for run in side.runs] for side in sides]),
+                        show_all, _nonzero),
         events=_keep(_count_rows(events), show_all, _differs),
         anomalies=_keep(_count_rows([[anomaly_counts(run) for run in side] for side in events]),
                         show_all, _nonzero),
         wiring=_keep(_wiring_rows(registry, sides), show_all, _differs),
-        divergence=[first_divergence(registry, sides[0].runs[0].run_id, side.runs[0].run_id)
+        divergence=[first_divergence(registry, base, side.run_ids[0], (
+                        sum(counts[base].values()), sum(counts[side.run_ids[0]].values())))
                     for side in sides[1:] if _same_config_pair(sides[0], side)],
         show_all=show_all,
     )
