@@ -7,7 +7,8 @@ compared with those fields removed (``json_remove``) when their texts differ; on
 pairs are decoded in Python, to confirm a difference and name its fields.
 
 Run a's events are read through the unique (run_id, seq) index; run b's event of the same seq
-is looked up by id (see `_candidates`).
+is looked up by id (see `_candidates`). Long streams are scanned in two halves at once, on two
+connections (see `_first_found`).
 """
 
 from __future__ import annotations
@@ -15,12 +16,16 @@ from __future__ import annotations
 import json
 import math
 import re
+import sqlite3
+import threading
 from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor, wait
+from contextlib import closing
 from dataclasses import dataclass, field
 from typing import Any
 
 from esper.leyline.events import TelemetryEventType
-from esper.registry import Registry
+from esper.registry import Registry, connection
 
 _T = TelemetryEventType
 _MAX_SLOTS = 8  # slot ids r0c0..r0c7 (schemas/experiment.schema.json, slots.enabled)
@@ -32,7 +37,6 @@ WALL_CLOCK_FIELDS: dict[TelemetryEventType, tuple[str, ...]] = {
     _T.EPOCH_COMPLETED: ("slots[*].telemetry.captured_at",),  # seed_telemetry probe
 }
 _ENVELOPE = ("event_type", "severity", "batch", "env_id", "epoch", "seed_id", "slot_id", "message")
-_PAGE = 200  # candidate pairs fetched at a time
 
 
 def _stripped(alias: str) -> str:
@@ -63,22 +67,22 @@ _MAY_DIFFER = f"""CASE
     WHEN {_unreadable('a')} OR {_unreadable('b')} THEN 1
     ELSE {_stripped('a')} != {_stripped('b')} END"""
 _PAIR = f"a.seq, {', '.join(f'a.{c}, b.{c}' for c in _ENVELOPE)}, a.data, b.data"
-#: Candidate pairs after seq ?2 through the (run_id, seq) index: params run a, seq, run b.
-#: Columns: seq, aligned (always 1 here), the pair.
+#: Candidate pairs of seq ?2 < seq <= ?4 through the (run_id, seq) index: params run a, ?2,
+#: run b, ?4. Columns: seq, aligned (always 1 here), the pair.
 _BY_SEQ = f"""
     SELECT a.seq, 1, {_PAIR}
       FROM events AS a JOIN events AS b ON b.run_id = ?3 AND b.seq = a.seq
-     WHERE a.run_id = ?1 AND a.seq > ?2 AND {_MAY_DIFFER}
-     ORDER BY a.seq LIMIT {_PAGE}
+     WHERE a.run_id = ?1 AND a.seq > ?2 AND a.seq <= ?4 AND {_MAY_DIFFER}
+     ORDER BY a.seq
 """
-#: The same, b's event looked up at a's id + ?4: params run a, seq, run b, shift. A pair not
-#: aligned (no event of run b with a's seq at that id) is a candidate too, with aligned 0.
+#: The same, b's event looked up at a's id + ?5 (params: those of ``_BY_SEQ``, shift). A pair
+#: not aligned (no event of run b with a's seq at that id) is a candidate too, with aligned 0.
 _BY_ID = f"""
     SELECT a.seq, b.run_id IS ?3 AND b.seq IS a.seq, {_PAIR}
-      FROM events AS a LEFT JOIN events AS b ON b.id = a.id + ?4
-     WHERE a.run_id = ?1 AND a.seq > ?2
+      FROM events AS a LEFT JOIN events AS b ON b.id = a.id + ?5
+     WHERE a.run_id = ?1 AND a.seq > ?2 AND a.seq <= ?4
        AND (b.run_id IS NOT ?3 OR b.seq IS NOT a.seq OR {_MAY_DIFFER})
-     ORDER BY a.seq LIMIT {_PAGE}
+     ORDER BY a.seq
 """
 _SHIFT = """
     SELECT (SELECT id FROM events WHERE run_id = ?3 AND seq = ?2)
@@ -117,7 +121,7 @@ def first_divergence(registry: Registry, run_a: str, run_b: str,
     count_a, count_b = events or (
         registry.query("SELECT count(*) FROM events WHERE run_id = ?", [run_id])[0][0]
         for run_id in (run_a, run_b))
-    found = _first_difference(_candidates(registry, run_a, run_b))
+    found = _first_found(registry, run_a, run_b, min(count_a, count_b))
     if found is not None:
         row, fields = found
         return Divergence(run_a, run_b, False, count_a, count_b, row[0], row[3], row[4], fields)
@@ -132,8 +136,56 @@ def first_divergence(registry: Registry, run_a: str, run_b: str,
                       [FieldDifference("event_type", type_a, type_b)])
 
 
-def _candidates(registry: Registry, run_a: str, run_b: str) -> Iterator[tuple[Any, ...]]:
-    """The pairs of events with the same seq that may differ, in seq order.
+_Found = tuple[tuple[Any, ...], list[FieldDifference]]
+_SPLIT = 50_000  # pairs from which the scan is shared with a second thread
+_LAST = 2**62  # no last seq
+
+
+def _first_found(registry: Registry, run_a: str, run_b: str, shared: int) -> _Found | None:
+    """The first pair that differs. Each scan reads its own connection, so that it stops at the
+    first difference. From ``_SPLIT`` pairs on, the seqs from `shared` / 2 on are scanned at the
+    same time in a worker thread (the sqlite3 module releases the GIL while SQLite runs), which
+    is interrupted as soon as the lower half has the answer."""
+    lower = connection.connect(registry.path, create=False).conn
+    try:
+        if shared < _SPLIT:
+            return _first_difference(_candidates(lower, run_a, run_b, -1, _LAST))
+        return _split(lower, connection.connect(registry.path, create=False).conn,
+                      run_a, run_b, shared // 2)
+    finally:
+        lower.close()
+
+
+def _split(lower: sqlite3.Connection, upper: sqlite3.Connection, run_a: str, run_b: str,
+           middle: int) -> _Found | None:
+    """`_first_found` with seqs below `middle` on `lower`, the others on `upper` in a worker."""
+    stop = threading.Event()
+
+    def scan_upper() -> _Found | None:
+        try:
+            return _first_difference(_candidates(upper, run_a, run_b, middle - 1, _LAST, stop))
+        except sqlite3.OperationalError:  # interrupted
+            if stop.is_set():
+                return None
+            raise
+
+    pool = ThreadPoolExecutor(1, thread_name_prefix="esper-divergence")
+    upper_found = pool.submit(scan_upper)
+    try:
+        found = _first_difference(_candidates(lower, run_a, run_b, -1, middle - 1))
+        return found if found is not None else upper_found.result()
+    finally:
+        stop.set()
+        while not wait([upper_found], timeout=0.01).done:
+            upper.interrupt()  # again: a query started just before `stop` was set clears it
+        pool.shutdown()
+        upper.close()
+
+
+def _candidates(conn: sqlite3.Connection, run_a: str, run_b: str, after: int, last: int,
+                stop: threading.Event | None = None) -> Iterator[tuple[Any, ...]]:
+    """The pairs of events with the same seq, after < seq <= last, that may differ, in seq
+    order (until `stop` is set).
 
     Run b's event is looked up at run a's id + shift: a step of the table cursor, where the
     (run_id, seq) index would search. A run written alone has its events at consecutive ids,
@@ -141,30 +193,23 @@ def _candidates(registry: Registry, run_a: str, run_b: str) -> Iterator[tuple[An
     the shift is measured again at that seq; where run b has no event at that seq, the rest is
     paired through the index.
     """
-    after = -1
-    shift = registry.query(_SHIFT, [run_a, 0, run_b])[0][0]
-    while shift is not None:
-        page = registry.query(_BY_ID, [run_a, after, run_b, shift])
-        for row in page:
-            if not row[1]:
-                after = row[0] - 1
-                shift = registry.query(_SHIFT, [run_a, row[0], run_b])[0][0]
-                break
-            yield row
-        else:
-            if len(page) < _PAGE:
+    shift = conn.execute(_SHIFT, [run_a, after + 1, run_b]).fetchone()[0]
+    while shift is not None and not (stop and stop.is_set()):
+        with closing(conn.execute(_BY_ID, [run_a, after, run_b, last, shift])) as rows:
+            for row in rows:
+                if not row[1]:
+                    after = row[0] - 1
+                    shift = conn.execute(_SHIFT, [run_a, row[0], run_b]).fetchone()[0]
+                    break
+                yield row
+            else:
                 return
-            after = page[-1][0]
-    while True:
-        page = registry.query(_BY_SEQ, [run_a, after, run_b])
-        yield from page
-        if len(page) < _PAGE:
-            return
-        after = page[-1][0]
+    if not (stop and stop.is_set()):
+        with closing(conn.execute(_BY_SEQ, [run_a, after, run_b, last])) as rows:
+            yield from rows
 
 
-def _first_difference(candidates: Iterable[tuple[Any, ...]]
-                      ) -> tuple[tuple[Any, ...], list[FieldDifference]] | None:
+def _first_difference(candidates: Iterable[tuple[Any, ...]]) -> _Found | None:
     """The first candidate pair that really differs, with its differing fields."""
     for row in candidates:
         fields = _differences(row[3:])

@@ -1,5 +1,6 @@
 """first_divergence on streams written concurrently (their ids interleave) whose payloads hold
-NaN and Infinity (tokens SQLite's JSON functions reject, or read as JSON5)."""
+NaN and Infinity (tokens SQLite's JSON functions reject, or read as JSON5), scanned by one
+thread or, as long streams are, split between two."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from esper.compare import divergence as divergence_module
 from esper.compare.divergence import first_divergence
 from esper.leyline.events import (
     EpisodeOutcomePayload,
@@ -37,45 +39,66 @@ def _ppo(clock: random.Random, explained_variance: float | None) -> PPOUpdatePay
 
 
 def _stream(run_id: str, clock: random.Random, events: int = 120,
-            null_variance_at: int | None = None) -> list[TelemetryEvent]:
+            differ_at: int | None = None) -> list[TelemetryEvent]:
     """`events` events of a run; ts and the wall-clock fields (which may be NaN or Infinity)
-    come from `clock`; PPO updates have NaN / Infinity losses and, at `null_variance_at`, an
-    explained variance of None instead of NaN."""
+    come from `clock`; PPO updates have NaN / Infinity losses. At seq `differ_at` a field
+    differs: the clock of a throughput event, the explained variance of a PPO update (None
+    instead of NaN), the seeds pruned in an episode outcome."""
     out = []
     for seq in range(events):
         data: object
         if seq % 4 == 0:
             kind, data = T.THROUGHPUT_MEASURED, ThroughputPayload(
-                clock.choice([NAN, INF, clock.uniform(20, 30)]), "cpu", clock.uniform(1, 2),
+                clock.choice([NAN, INF, clock.uniform(20, 30)]),
+                "cuda" if seq == differ_at else "cpu", clock.uniform(1, 2),
                 clock.choice([NAN, 40.0]))
         elif seq % 4 == 1:
             kind, data = T.PPO_UPDATE_COMPLETED, _ppo(
-                clock, None if seq == null_variance_at else NAN)
+                clock, None if seq == differ_at else NAN)
         else:
-            kind, data = T.EPISODE_OUTCOME, EpisodeOutcomePayload(NAN, 1.1, 1, 0, 0, -INF)
+            kind, data = T.EPISODE_OUTCOME, EpisodeOutcomePayload(
+                NAN, 1.1, 1, 0, int(seq == differ_at), -INF)
         out.append(TelemetryEvent(run_id, seq, 1000.0 + clock.random(), kind, Severity.INFO,
                                   seq // 10, 0, seq, None, None, "", data))
     return out
 
 
+#: run name -> (seq, type, field) of its first difference with the base run
+DIFFERENCES = {
+    "nan_vs_null": (41, T.PPO_UPDATE_COMPLETED, "explained_variance"),
+    "before_middle": (59, T.EPISODE_OUTCOME, "seeds_pruned"),
+    "at_middle": (60, T.THROUGHPUT_MEASURED, "clock"),
+    "late": (97, T.PPO_UPDATE_COMPLETED, "explained_variance"),
+}
+
+
 @pytest.fixture(scope="module")
 def interleaved(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
-    """Four runs written together, 7 events of each in turn: the base run, a twin (differs
-    only in ts and wall-clock fields), one whose explained variance is None at seq 41 (NaN in
-    the others), and one that stops at seq 100."""
+    """Runs written together, 7 events of each in turn: the base run, a twin (differs only in
+    ts and wall-clock fields), runs that differ at seq 41, 59, 60 or 97 (the two halves of a
+    split scan of 120 pairs meet at 60), and one that stops at seq 100."""
     path = tmp_path_factory.mktemp("divergence") / "runs.db"
     with Registry.open(path) as registry:
         ids = {name: registry.create_run(NewRun(experiment="div", config={}, seed=1)).run_id
-               for name in ("base", "twin", "null_variance", "short")}
+               for name in ("base", "twin", "short", *DIFFERENCES)}
         streams = [_stream(ids["base"], random.Random(1)),
                    _stream(ids["twin"], random.Random(2)),
-                   _stream(ids["null_variance"], random.Random(3), null_variance_at=41),
-                   _stream(ids["short"], random.Random(4), events=100)]
+                   _stream(ids["short"], random.Random(3), events=100)]
+        streams += [_stream(ids[name], random.Random(seq), differ_at=seq)
+                    for name, (seq, _, _) in DIFFERENCES.items()]
         for start in range(0, 120, 7):
             for stream in streams:
                 if stream[start:start + 7]:
                     registry.write_events(stream[start:start + 7])
     return path, ids
+
+
+@pytest.fixture(params=["one thread", "split"], autouse=True)
+def scan(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test runs as is (120 events: one thread) and with the scan split from 10 pairs on
+    (two threads, the upper half from seq 60 or 50)."""
+    if request.param == "split":
+        monkeypatch.setattr(divergence_module, "_SPLIT", 10)
 
 
 def test_interleaved_twins_with_nan_payloads_are_identical(interleaved):
@@ -86,15 +109,18 @@ def test_interleaved_twins_with_nan_payloads_are_identical(interleaved):
     assert divergence.events_a == divergence.events_b == 120
 
 
-def test_nan_against_null_is_a_difference(interleaved):
+@pytest.mark.parametrize("run", DIFFERENCES)
+def test_the_first_difference_is_found_with_its_field(interleaved, run):
     path, ids = interleaved
     with Registry.open(path, create=False) as registry:
-        divergence = first_divergence(registry, ids["base"], ids["null_variance"])
-    assert not divergence.identical and divergence.seq == 41
-    assert divergence.event_type_a == divergence.event_type_b == T.PPO_UPDATE_COMPLETED.value
+        divergence = first_divergence(registry, ids["base"], ids[run])
+    seq, event_type, name = DIFFERENCES[run]
+    assert not divergence.identical and divergence.seq == seq
+    assert divergence.event_type_a == divergence.event_type_b == event_type.value
     (difference,) = divergence.fields
-    assert difference.field == "data.explained_variance"
-    assert math.isnan(difference.a) and difference.b is None
+    assert difference.field == f"data.{name}"
+    if name == "explained_variance":  # NaN against null: SQLite's JSON5 reads NaN as null
+        assert math.isnan(difference.a) and difference.b is None
 
 
 @pytest.mark.parametrize("order", ["base first", "short first"])
