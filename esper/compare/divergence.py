@@ -8,7 +8,7 @@ pairs are decoded in Python, to confirm a difference and name its fields.
 
 Run a's events are read through the unique (run_id, seq) index; run b's event of the same seq
 is looked up by id (see `_candidates`). Long streams are scanned in two halves at once, on two
-connections (see `_first_found`).
+connections (see `_split`).
 """
 
 from __future__ import annotations
@@ -114,51 +114,47 @@ class Divergence:
     fields: list[FieldDifference] = field(default_factory=list)
 
 
-def first_divergence(registry: Registry, run_a: str, run_b: str,
-                     events: tuple[int, int] | None = None) -> Divergence:
-    """Compare the event streams of two runs, ignoring ``ts`` and ``WALL_CLOCK_FIELDS``;
-    `events`: the runs' numbers of events when the caller has them (else they are counted)."""
-    count_a, count_b = events or (
-        registry.query("SELECT count(*) FROM events WHERE run_id = ?", [run_id])[0][0]
-        for run_id in (run_a, run_b))
-    found = _first_found(registry, run_a, run_b, min(count_a, count_b))
-    if found is not None:
-        row, fields = found
-        return Divergence(run_a, run_b, False, count_a, count_b, row[0], row[3], row[4], fields)
-    if count_a == count_b:
-        return Divergence(run_a, run_b, True, count_a, count_b)
-    seq = min(count_a, count_b)  # seqs are 0..n-1: the shorter stream ends here
-    longer = run_a if count_a > count_b else run_b
-    (event_type,) = registry.query(
-        "SELECT event_type FROM events WHERE run_id = ? AND seq = ?", [longer, seq])[0]
+def first_divergence(registry: Registry, run_a: str, run_b: str) -> Divergence:
+    """Compare the event streams of two runs, ignoring ``ts`` and ``WALL_CLOCK_FIELDS``.
+
+    The scan reads connections of its own (not the registry's, which fetches whole results):
+    it stops at the first difference, and can run while another thread uses `registry`."""
+    with closing(connection.connect(registry.path, create=False).conn) as conn:
+        count_a, count_b = (
+            conn.execute("SELECT count(*) FROM events WHERE run_id = ?", [run_id]).fetchone()[0]
+            for run_id in (run_a, run_b))
+        shared = min(count_a, count_b)
+        if shared < _SPLIT:
+            found = _first_difference(_candidates(conn, run_a, run_b, -1, _LAST))
+        else:
+            with closing(connection.connect(registry.path, create=False).conn) as upper:
+                found = _split(conn, upper, run_a, run_b, shared // 2)
+        if found is not None:
+            row, fields = found
+            return Divergence(run_a, run_b, False, count_a, count_b, row[0], row[3], row[4],
+                              fields)
+        if count_a == count_b:
+            return Divergence(run_a, run_b, True, count_a, count_b)
+        longer = run_a if count_a > count_b else run_b
+        (event_type,) = conn.execute(  # seqs are 0..n-1: the shorter stream ends at `shared`
+            "SELECT event_type FROM events WHERE run_id = ? AND seq = ?", [longer, shared]
+        ).fetchone()
     type_a, type_b = (event_type, None) if longer == run_a else (None, event_type)
-    return Divergence(run_a, run_b, False, count_a, count_b, seq, type_a, type_b,
+    return Divergence(run_a, run_b, False, count_a, count_b, shared, type_a, type_b,
                       [FieldDifference("event_type", type_a, type_b)])
 
 
 _Found = tuple[tuple[Any, ...], list[FieldDifference]]
-_SPLIT = 50_000  # pairs from which the scan is shared with a second thread
+#: Pairs from which the seqs from the middle on are scanned at the same time in a worker thread
+#: (the sqlite3 module releases the GIL while SQLite runs).
+_SPLIT = 50_000
 _LAST = 2**62  # no last seq
-
-
-def _first_found(registry: Registry, run_a: str, run_b: str, shared: int) -> _Found | None:
-    """The first pair that differs. Each scan reads its own connection, so that it stops at the
-    first difference. From ``_SPLIT`` pairs on, the seqs from `shared` / 2 on are scanned at the
-    same time in a worker thread (the sqlite3 module releases the GIL while SQLite runs), which
-    is interrupted as soon as the lower half has the answer."""
-    lower = connection.connect(registry.path, create=False).conn
-    try:
-        if shared < _SPLIT:
-            return _first_difference(_candidates(lower, run_a, run_b, -1, _LAST))
-        return _split(lower, connection.connect(registry.path, create=False).conn,
-                      run_a, run_b, shared // 2)
-    finally:
-        lower.close()
 
 
 def _split(lower: sqlite3.Connection, upper: sqlite3.Connection, run_a: str, run_b: str,
            middle: int) -> _Found | None:
-    """`_first_found` with seqs below `middle` on `lower`, the others on `upper` in a worker."""
+    """The first pair that differs: seqs below `middle` scanned on `lower`, the others at the
+    same time on `upper` in a worker thread, interrupted when the lower half has the answer."""
     stop = threading.Event()
 
     def scan_upper() -> _Found | None:
@@ -179,7 +175,6 @@ def _split(lower: sqlite3.Connection, upper: sqlite3.Connection, run_a: str, run
         while not wait([upper_found], timeout=0.01).done:
             upper.interrupt()  # again: a query started just before `stop` was set clears it
         pool.shutdown()
-        upper.close()
 
 
 def _candidates(conn: sqlite3.Connection, run_a: str, run_b: str, after: int, last: int,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -98,12 +99,22 @@ def compare(registry: Registry, refs: Sequence[str], *, show_all: bool = False,
         RunNotFound, AmbiguousRun: a reference names no run, or several.
     """
     sides = resolve_sides(registry, refs)
-    names = list(refs) if labels is None else list(labels)
+    pairs = [(sides[0].run_ids[0], side.run_ids[0]) for side in sides[1:]
+             if _same_config_pair(sides[0], side)]
+    with ThreadPoolExecutor(1, thread_name_prefix="esper-compare") as pool:
+        # the divergence scans, the longest part, run while the per-run counts are taken
+        divergence = [pool.submit(first_divergence, registry, *pair) for pair in pairs]
+        return _comparison(registry, sides, list(refs) if labels is None else list(labels),
+                           show_all, divergence)
+
+
+def _comparison(registry: Registry, sides: list[Side], names: list[str], show_all: bool,
+                divergence: list[Future[Divergence]]) -> Comparison:
+    """`compare` of `sides` whose divergence checks are under way."""
     counts = {run.run_id: event_counts(registry, run.run_id) for side in sides for run in side.runs}
     events = [[counts[run.run_id] for run in side.runs] for side in sides]
     metrics = [[outcome_metrics(registry, run.run_id, counts[run.run_id]) for run in side.runs]
                for side in sides]
-    base = sides[0].runs[0].run_id
     return Comparison(
         sides=[SideSummary(label, s.group_id, s.run_ids, [r.name for r in s.runs],
                            [r.seed for r in s.runs]) for label, s in zip(names, sides)],
@@ -118,9 +129,7 @@ def compare(registry: Registry, refs: Sequence[str], *, show_all: bool = False,
         anomalies=_keep(_count_rows([[anomaly_counts(run) for run in side] for side in events]),
                         show_all, _nonzero),
         wiring=_keep(_wiring_rows(registry, sides), show_all, _differs),
-        divergence=[first_divergence(registry, base, side.run_ids[0], (
-                        sum(counts[base].values()), sum(counts[side.run_ids[0]].values())))
-                    for side in sides[1:] if _same_config_pair(sides[0], side)],
+        divergence=[future.result() for future in divergence],
         show_all=show_all,
     )
 
