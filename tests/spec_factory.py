@@ -8,8 +8,9 @@ from esper.experiment import spec_from_dict
 from esper.leyline.config import ExperimentSpec
 
 
-def tiny_spec(**sections: Any) -> ExperimentSpec:
-    """A fast experiment on a digits subset; keyword arguments replace whole sections."""
+def tiny_document(**sections: Any) -> dict[str, Any]:
+    """A fast experiment on a digits subset, as the YAML document; keyword arguments replace
+    whole sections."""
     document: dict[str, Any] = {
         "name": "tiny",
         "seed": 1,
@@ -19,4 +20,9 @@ def tiny_spec(**sections: Any) -> ExperimentSpec:
         "training": {"envs": 2, "batches": 1, "episode_length": 4},
     }
     document.update(sections)
-    return spec_from_dict(document)
+    return document
+
+
+def tiny_spec(**sections: Any) -> ExperimentSpec:
+    """`tiny_document` loaded through the real loader (schema defaults applied)."""
+    return spec_from_dict(tiny_document(**sections))

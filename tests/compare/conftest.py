@@ -18,23 +18,18 @@ from esper.experiment import load
 from esper.experiment.replicates import run_replicates
 from esper.experiment.runner import run
 from esper.registry import Registry, RunRecord
+from tests.spec_factory import tiny_document
 
 
-def tiny_document(**sections: Any) -> dict[str, Any]:
+def cmp_document() -> dict[str, Any]:
     """A random-policy experiment small enough to run in ~2 s, with seeds that germinate."""
-    document: dict[str, Any] = {
-        "name": "cmp",
-        "seed": 1,
-        "task": {"dataset": "digits", "max_train": 256, "max_val": 128, "batch_size": 64},
-        "host": {"n_blocks": 2, "base_channels": 4},
-        "slots": {"enabled": ["r0c0", "r0c1"], "max_seeds": 2},
-        "policy": {"type": "random"},
-        "training": {"envs": 1, "batches": 2, "episode_length": 6, "replicates": 2},
-        "telemetry": {"probes": ["gate_events", "throughput"]},  # throughput: wall-clock fields
-        "tracking": {"mlflow": False},
-    }
-    document.update(sections)
-    return document
+    return tiny_document(
+        name="cmp",
+        policy={"type": "random"},
+        training={"envs": 1, "batches": 2, "episode_length": 6, "replicates": 2},
+        telemetry={"probes": ["gate_events", "throughput"]},  # throughput: wall-clock fields
+        tracking={"mlflow": False},
+    )
 
 
 @dataclass(frozen=True)
@@ -55,7 +50,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Runs:
     root = tmp_path_factory.mktemp("compare")
     registry_path = root / "runs.db"
     spec_file = root / "cmp.yaml"
-    spec_file.write_text(yaml.safe_dump(tiny_document()))
+    spec_file.write_text(yaml.safe_dump(cmp_document()))
     result = CliRunner().invoke(cli, ["run", str(spec_file), "--json", "--registry",
                                       str(registry_path)])
     assert result.exit_code == 0, result.output
