@@ -14,6 +14,7 @@ Terminal output is built with rich; machine output is JSON with a stable shape:
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 import time
@@ -80,33 +81,15 @@ def run_to_dict(run: RunRecord, *, details: bool = False) -> dict[str, Any]:
     if details:
         out["config"] = run.config
         out["traceback"] = run.traceback
-        out["sinks"] = [
-            {
-                "name": s.name,
-                "written": s.written,
-                "dropped": s.dropped,
-                "failures": s.failures,
-                "last_error": s.last_error,
-            }
-            for s in run.sinks
-        ]
+        out["sinks"] = [dataclasses.asdict(s) for s in run.sinks]
     return out
 
 
 def summary_to_dict(summary: RunSummary) -> dict[str, Any]:
     out = run_to_dict(summary.run, details=True)
     out["event_counts"] = dict(summary.event_counts)
-    out["metrics"] = {
-        m.key: {
-            "count": m.count,
-            "first_step": m.first_step,
-            "last_step": m.last_step,
-            "last": m.last,
-            "min": m.min,
-            "max": m.max,
-        }
-        for m in summary.metrics
-    }
+    out["metrics"] = {m.key: {name: value for name, value in dataclasses.asdict(m).items()
+                              if name != "key"} for m in summary.metrics}
     return out
 
 

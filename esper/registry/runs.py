@@ -11,7 +11,7 @@ import json
 import os
 import secrets
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -227,18 +227,7 @@ def to_record(row: dict[str, Any], liveness: Liveness) -> RunRecord:
 
 
 def _sinks_json(sinks: Sequence[SinkStats]) -> str:
-    return json.dumps(
-        [
-            {
-                "name": s.name,
-                "written": s.written,
-                "dropped": s.dropped,
-                "failures": s.failures,
-                "last_error": s.last_error,
-            }
-            for s in sinks
-        ]
-    )
+    return json.dumps([asdict(s) for s in sinks])
 
 
 def _pid_alive(pid: int) -> bool:

@@ -28,6 +28,12 @@ def test_run_json_prints_the_summary_and_records_the_run(tmp_path):
         record = registry.resolve("smoke")
         assert record.event_count == summary["events"] > 0
         assert record.spec_path == QUICKSTART
+    shown = json.loads(runner.invoke(cli, ["show", "smoke", "--registry", str(db), "--json"]).stdout)
+    final = shown["metrics"]["env1/val_accuracy"]  # the metrics table, derived at the run's end
+    assert final["count"] == 3 and (final["first_step"], final["last_step"]) == (0, 2)
+    assert final["last"] == summary["final_accuracy"][1]
+    assert {"name": "registry", "written": summary["events"], "dropped": 0, "failures": 0,
+            "last_error": None} in shown["sinks"]
 
 
 def test_run_prints_a_human_summary_with_the_run_id(tmp_path):
