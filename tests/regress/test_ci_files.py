@@ -12,8 +12,6 @@ from esper.regress.suite import load_suite
 REPO = Path(__file__).resolve().parents[2]
 
 
-
-
 def test_workflow_runs_the_suite_nightly_and_on_pull_requests() -> None:
     workflow = yaml.safe_load((REPO / ".github/workflows/regression.yml").read_text())
     triggers = workflow[True]  # YAML 1.1 reads the key `on` as True

@@ -12,26 +12,18 @@ from esper.regress.baselines import baseline_path, read_baseline, rounded
 from esper.regress.measure import Measurement, measure
 from esper.regress.runner import check_experiment
 from esper.regress.suite import SuiteExperiment, load_suite
+from tests.regress.suite_files import suite_document, write_experiment
 
-EXPERIMENT = """name: twice
-seed: 8
-task: {dataset: digits, max_train: 128, max_val: 64, batch_size: 64}
-host: {n_blocks: 2, base_channels: 4}
-slots: {enabled: [r0c0], max_seeds: 1}
-policy: {type: heuristic}
-training: {envs: 1, batches: 1, episode_length: 3}
-telemetry: {probes: []}
-regression:
-  replicates: 2
-  metrics:
-    final_val_accuracy: {direction: higher, threshold: 1, absolute_tolerance: 2}
-    final_policy_loss: {direction: lower, absolute_tolerance: 0.1}
-"""
+TWICE = suite_document(
+    "twice", 8, {"final_val_accuracy": {"direction": "higher", "threshold": 1,
+                                        "absolute_tolerance": 2},
+                 "final_policy_loss": {"direction": "lower", "absolute_tolerance": 0.1}},
+    replicates=2)
 
 
 def test_a_measured_experiment_and_its_first_baseline(tmp_path: Path) -> None:
     """One test (two runs): under xdist a shared fixture would run on every worker."""
-    (tmp_path / "twice.yaml").write_text(EXPERIMENT)
+    write_experiment(tmp_path, TWICE)
     (experiment,) = load_suite(tmp_path).experiments
     db = tmp_path / "runs.db"
     measurement = measure(experiment, "nightly", mlflow=False, registry=db)

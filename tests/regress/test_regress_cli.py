@@ -10,6 +10,7 @@ import json
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
@@ -17,40 +18,24 @@ from click.testing import CliRunner, Result
 from esper.cli import cli
 from esper.registry import Registry
 from esper.simic.env_loop import EnvLoop, TrainingSummary
+from tests.regress.suite_files import suite_document, write_experiment
 
-HEURISTIC = """name: heur
-seed: 4
-task: {dataset: digits, max_train: 128, max_val: 64, batch_size: 64}
-host: {n_blocks: 2, base_channels: 4}
-slots: {enabled: [r0c0], max_seeds: 1}
-policy: {type: heuristic}
-training: {envs: 1, batches: 1, episode_length: 3}
-telemetry: {probes: []}
-tracking: {mlflow: false}
-regression:
-  metrics:
-    final_val_accuracy: {direction: higher, threshold: 1, absolute_tolerance: 2}
-"""
-LSTM = """name: lstm
-seed: 5
-task: {dataset: digits, max_train: 128, max_val: 64, batch_size: 64}
-host: {n_blocks: 2, base_channels: 4}
-slots: {enabled: [r0c0], max_seeds: 1}
-policy: {type: lstm, feature_dim: 16, hidden_dim: 16}
-training: {envs: 1, batches: 1, episode_length: 3}
-ppo: {update_epochs: 1}
-reward: {weights: {terminal_accuracy: 0.05}}
-telemetry: {probes: [lstm_health]}
-wiring: {expect: [TELE-340]}
-tracking: {mlflow: false}
-regression:
-  metrics:
-    mean_episode_return: {direction: higher, absolute_tolerance: 0.05}
-    final_val_accuracy: {direction: higher, absolute_tolerance: 2}
-"""
-# the degradation: a broken reward weight and the LSTM-health probe switched off
-DEGRADED = LSTM.replace("terminal_accuracy: 0.05", "terminal_accuracy: -0.5").replace(
-    "probes: [lstm_health]", "probes: []")
+NO_MLFLOW = {"mlflow": False}
+HEURISTIC = suite_document(
+    "heur", 4, {"final_val_accuracy": {"direction": "higher", "threshold": 1,
+                                       "absolute_tolerance": 2}}, tracking=NO_MLFLOW)
+
+
+def lstm(terminal_accuracy: float = 0.05, probes: tuple[str, ...] = ("lstm_health",)
+         ) -> dict[str, Any]:
+    """The LSTM experiment; its degradation is a broken reward weight and the LSTM-health
+    probe switched off."""
+    return suite_document(
+        "lstm", 5, {"mean_episode_return": {"direction": "higher", "absolute_tolerance": 0.05},
+                    "final_val_accuracy": {"direction": "higher", "absolute_tolerance": 2}},
+        policy={"type": "lstm", "feature_dim": 16, "hidden_dim": 16}, ppo={"update_epochs": 1},
+        reward={"weights": {"terminal_accuracy": terminal_accuracy}},
+        telemetry={"probes": list(probes)}, wiring={"expect": ["TELE-340"]}, tracking=NO_MLFLOW)
 
 
 @dataclass
@@ -74,15 +59,15 @@ def _regress(*args: str) -> Result:
 def _run_the_sequence(root: Path) -> SuiteRuns:
     suite, db = root / "smoke", root / "runs.db"
     suite.mkdir()
-    (suite / "heur.yaml").write_text(HEURISTIC)
-    (suite / "lstm.yaml").write_text(LSTM)
+    write_experiment(suite, HEURISTIC)
+    write_experiment(suite, lstm())
     common = (str(suite), "--registry", str(db))
     recorded = _regress(*common, "--update-baselines")
     first = {p.stem: (p.stat().st_mtime_ns, p.read_text())
              for p in (suite / "baselines").glob("*.json")}
     passed = _regress(*common, "--json", "--report", str(root / "passed.md"),
                       "--junit", str(root / "passed.xml"))
-    (suite / "lstm.yaml").write_text(DEGRADED)
+    write_experiment(suite, lstm(terminal_accuracy=-0.5, probes=()))
     degraded = _regress(*common, "--junit", str(root / "degraded.xml"))
     updated = _regress(*common, "--update-baselines")
     return SuiteRuns(suite, db, recorded, first, passed, degraded, updated)
@@ -156,7 +141,6 @@ def _suite_runs_are_ordinary_runs_tagged_with_the_suite(runs: SuiteRuns) -> None
         assert all(r.status.value == "FINISHED" and r.mlflow_run_id is None for r in tagged)
 
 
-
 def test_record_pass_degrade_and_update_a_suite(tmp_path: Path) -> None:
     """The whole sequence in one test: under xdist a shared fixture would run on every worker
     that gets one of its tests, and these eight runs are the cost of this module."""
@@ -166,6 +150,7 @@ def test_record_pass_degrade_and_update_a_suite(tmp_path: Path) -> None:
     _a_degraded_experiment_fails_naming_the_metric_and_the_wiring_field(runs)
     _update_rewrites_only_the_baseline_that_changed(runs)
     _suite_runs_are_ordinary_runs_tagged_with_the_suite(runs)
+
 
 def test_a_bad_suite_is_a_one_line_error_with_exit_code_2(tmp_path: Path) -> None:
     (tmp_path / "x.yaml").write_text("name: x\n")
@@ -179,8 +164,8 @@ def test_a_crashing_run_is_a_regression_and_the_suite_goes_on(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     suite, db = tmp_path / "crashy", tmp_path / "runs.db"
     suite.mkdir()
-    (suite / "a_boom.yaml").write_text(HEURISTIC.replace("name: heur", "name: boom"))
-    (suite / "heur.yaml").write_text(HEURISTIC)
+    write_experiment(suite, {**HEURISTIC, "name": "boom"})
+    write_experiment(suite, HEURISTIC)
     train = EnvLoop.run
 
     def crash_boom(loop: EnvLoop) -> TrainingSummary:  # a fault in training, provoked
