@@ -90,13 +90,11 @@ def ppo_update(network: FactoredActorCritic, optimizer: torch.optim.Optimizer,
         joint_ratio = joint_log_ratio.exp()
         with torch.no_grad():
             # http://joschu.net/blog/kl-approx.html
-            approx_kl = ((joint_ratio - 1) - joint_log_ratio).mean().item()
-            clipped = ((ratio - 1.0).abs() > config.clip).float() * causal
-            clip_fraction = (clipped.sum() / causal.sum()).item()
-            ratio_mins.append(joint_ratio.min().item())
-            ratio_maxs.append(joint_ratio.max().item())
+            approx_kl = ((joint_ratio - 1) - joint_log_ratio).mean()
+            ratio_mins.append(joint_ratio.min())  # tensors: reduced by torch, NaN propagates
+            ratio_maxs.append(joint_ratio.max())
             head_maxs.append((ratio * causal).max(dim=0).values)
-        if config.target_kl is not None and approx_kl > KL_STOP_FACTOR * config.target_kl:
+        if config.target_kl is not None and approx_kl.item() > KL_STOP_FACTOR * config.target_kl:
             early_stopped = True
             break
 
@@ -120,12 +118,14 @@ def ppo_update(network: FactoredActorCritic, optimizer: torch.optim.Optimizer,
     variance = b_returns.var()
     explained = None if variance.item() == 0 else (1 - (b_returns - b_values).var() / variance).item()
     per_head_entropy = (entropies.sum(0) / causal.sum(0).clamp_min(1)).detach()
+    clipped = ((ratio.detach() - 1.0).abs() > config.clip).float() * causal  # last epoch seen
     # the first epoch's ratio is exactly 1 (KL 0), so it always runs and the losses exist
     return PPOUpdatePayload(
         policy_loss=policy_loss.item(), value_loss=value_loss.item(), entropy=entropy.item(),
-        entropy_per_head=_head_values(per_head_entropy), approx_kl=approx_kl,
-        clip_fraction=clip_fraction, explained_variance=explained,
-        ratio_mean=joint_ratio.mean().item(), ratio_min=min(ratio_mins), ratio_max=max(ratio_maxs),
+        entropy_per_head=_head_values(per_head_entropy), approx_kl=approx_kl.item(),
+        clip_fraction=(clipped.sum() / causal.sum()).item(), explained_variance=explained,
+        ratio_mean=joint_ratio.mean().item(), ratio_min=torch.stack(ratio_mins).min().item(),
+        ratio_max=torch.stack(ratio_maxs).max().item(),
         ratio_std=joint_ratio.std().item() if joint_ratio.numel() > 1 else 0.0,
         ratio_max_per_head=_head_values(torch.stack(head_maxs).max(dim=0).values),
         pre_clip_grad_norm=float(grad_norm), advantage_mean=b_advantages.mean().item(),
