@@ -67,11 +67,11 @@ class ExperimentResult:
         return found
 
     def counted_failures(self, check: MetricCheck) -> tuple[str, ...]:
-        """The failures of `check` that count: all of them, but those against the baseline
+        """The failures of `check` that count: all of them, but only those of the value alone
         when updating the baselines or when there is no baseline file (one regression says so)."""
         if not self.updating and self.baseline is not None:
             return check.failures
-        return tuple(f for f in check.failures if f not in check.baseline_failures)
+        return check.value_failures
 
     @property
     def passed(self) -> bool:

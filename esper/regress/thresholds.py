@@ -44,8 +44,13 @@ class MetricCheck:
     rule: MetricThreshold
     value: float | None  # None: not measured
     baseline: float | None  # None: no baseline value
-    failures: tuple[str, ...]
-    baseline_failures: tuple[str, ...]  # the subset of failures that compare with the baseline
+    value_failures: tuple[str, ...]  # checks of the value alone: measured, threshold
+    baseline_failures: tuple[str, ...]  # checks that compare with the baseline value
+
+    @property
+    def failures(self) -> tuple[str, ...]:
+        """Every check that failed."""
+        return (*self.value_failures, *self.baseline_failures)
 
     @property
     def passed(self) -> bool:
@@ -104,18 +109,19 @@ def check_metric(metric: str, rule: MetricThreshold, value: float | None,
         return MetricCheck(metric, rule, value, baseline, failure, ())
     higher = rule.direction == "higher"
     direction = "higher is better" if higher else "lower is better"
-    failures = []
+    failures: tuple[str, ...] = ()
     if rule.threshold is not None and not _at_least(value, rule.threshold, higher):
         side = "below" if higher else "above"
-        failures.append(f"{metric} = {_num(value)} is {side} the threshold "
-                        f"{_num(rule.threshold)} ({direction})")
-    compared: list[str] = []
-    if uses_baseline(rule) and (baseline is None or math.isnan(baseline)):
+        failures = (f"{metric} = {_num(value)} is {side} the threshold "
+                    f"{_num(rule.threshold)} ({direction})",)
+    if not uses_baseline(rule):
+        compared = []
+    elif baseline is None or math.isnan(baseline):
         missing = "no baseline value" if baseline is None else "a NaN baseline"
-        compared.append(f"{metric} has {missing} to compare with")
-    elif baseline is not None and not math.isnan(baseline):
+        compared = [f"{metric} has {missing} to compare with"]
+    else:
         compared = _baseline_failures(metric, rule, value, baseline, higher)
-    return MetricCheck(metric, rule, value, baseline, (*failures, *compared), tuple(compared))
+    return MetricCheck(metric, rule, value, baseline, failures, tuple(compared))
 
 
 def _baseline_failures(metric: str, rule: MetricThreshold, value: float, baseline: float,

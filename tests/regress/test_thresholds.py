@@ -75,6 +75,7 @@ def test_missing_values_fail_and_say_which() -> None:
     no_baseline = check_metric("acc", rule(threshold=1.0, absolute_tolerance=1.0), 0.5, None)
     assert no_baseline.failures == ("acc = 0.5 is below the threshold 1 (higher is better)",
                                     "acc has no baseline value to compare with")
+    assert no_baseline.value_failures == no_baseline.failures[:1]
     assert no_baseline.baseline_failures == ("acc has no baseline value to compare with",)
     # a threshold alone never needs the baseline
     assert check_metric("acc", rule(threshold=1.0), 2.0, None).passed
