@@ -2,26 +2,30 @@
 
 Drawn with matplotlib's Agg backend (no display needed). The curves are the mean val accuracy
 over a run's envs at each global epoch (the ``env{N}/val_accuracy`` series); a group's runs are
-thin lines under their mean.
+thin lines under their mean. A NaN accuracy (stored as NULL) is a gap in the curves.
 """
 
 from __future__ import annotations
 
+import math
 import os
 from collections import defaultdict
 from typing import TYPE_CHECKING
 
 from esper.compare.report import Comparison
+from esper.nissa.metric_series import ENV_VAL_ACCURACY
 from esper.registry import Registry
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
+#: (global epoch, mean over the envs): NULL when an env's accuracy is NaN (stored as NULL).
 _CURVE = """
-    SELECT step, avg(value) FROM metrics
-     WHERE run_id = ? AND key GLOB 'env[0-9]*/val_accuracy' AND key NOT GLOB 'env*/*/*'
+    SELECT step, CASE WHEN count(value) = count(*) THEN avg(value) END FROM metrics
+     WHERE run_id = ? AND key GLOB ? AND key NOT GLOB 'env*/*/*'
      GROUP BY step ORDER BY step
 """
+_ENV_KEYS = ENV_VAL_ACCURACY.format(env_id="[0-9]*")
 _OUTCOMES = ("germinated", "fossilized", "pruned")
 
 
@@ -37,7 +41,9 @@ def plot_comparison(registry: Registry, comparison: Comparison,
     fig, (curves, bars) = plt.subplots(1, 2, figsize=(13, 4.8))
     for index, side in enumerate(comparison.sides):
         colour = f"C{index}"
-        series = [dict(registry.query(_CURVE, [run_id])) for run_id in side.run_ids]
+        series = [{step: math.nan if value is None else value
+                   for step, value in registry.query(_CURVE, [run_id, _ENV_KEYS])}
+                  for run_id in side.run_ids]
         for points in series if len(series) > 1 else ():
             curves.plot(list(points), list(points.values()), color=colour, alpha=0.25, lw=0.8)
         steps = sorted({step for points in series for step in points})
