@@ -42,14 +42,14 @@ def recorded_wiring(wiring: dict[str, FieldOutcome]) -> dict[str, str]:
 def wiring_findings(wiring: dict[str, FieldOutcome],
                     baseline: dict[str, str] | None) -> list[WiringFinding]:
     """Findings for the current `wiring` against the `baseline` outcomes (None: no baseline)."""
-    recorded = baseline or {}
+    recorded, now = baseline or {}, recorded_wiring(wiring)
     findings = []
     for key, field in wiring.items():
         before = recorded.get(key)  # absent: SKIP when the baseline was recorded
         if field.outcome in _FAILING:
             findings.append(WiringFinding(key, before, field.outcome, field.reason, True,
                                           against_baseline=False))
-        elif baseline is not None and before != (None if field.outcome == _SKIP else field.outcome):
+        elif baseline is not None and before != now.get(key):
             lost = before == Outcome.PASS.value
             reason = f"no longer observed: {field.reason}" if lost else field.reason
             findings.append(WiringFinding(key, before, field.outcome, reason, lost,
