@@ -87,6 +87,10 @@ def _read_manifest(path: Path) -> dict[str, Any]:
     if unknown is None or unknown:
         raise SuiteError(f"{path}: unexpected content {unknown or data!r}; expected a mapping "
                          "with name (text) and subsets (subset name -> list of experiment names)")
+    name = data.get("name")
+    if name is not None and not (isinstance(name, str) and name.strip()):
+        raise SuiteError(f"{path}: name must be a non-empty text (it tags the suite's runs "
+                         f"esper.suite=<name>), got {name!r}")
     subsets = data.get("subsets", {})
     if not (isinstance(subsets, dict) and all(
             isinstance(names, list) and all(isinstance(n, str) for n in names)

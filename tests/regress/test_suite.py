@@ -59,6 +59,8 @@ def test_without_a_manifest_the_suite_is_named_after_its_directory(tmp_path: Pat
      r"y\.yaml: experiment name 'x' is also used by .*x\.yaml; names must be unique"),
     (lambda d: (write(d, "x"), (d / "suite.yaml").write_text("nme: x\n")),
      r"suite\.yaml: unexpected content \['nme'\]; expected a mapping with name"),
+    (lambda d: (write(d, "x"), (d / "suite.yaml").write_text("name: [a, b]\n")),
+     r"suite\.yaml: name must be a non-empty text .*, got \['a', 'b'\]"),
     (lambda d: (write(d, "x"), (d / "suite.yaml").write_text("subsets: {fast: x}\n")),
      r"suite\.yaml: subsets must map each subset name to a list of experiment names"),
 ])
