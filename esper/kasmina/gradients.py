@@ -24,7 +24,7 @@ def gradient_health(n_tensors: int, n_vanishing: int, n_exploding: int) -> float
     return min(max(health, 0.0), 1.0)
 
 
-def _group_summary(norms: list[torch.Tensor], device: torch.device) -> torch.Tensor:
+def norm_summary(norms: list[torch.Tensor], device: torch.device) -> torch.Tensor:
     """(3,) tensor [global norm, vanishing count, exploding count] of per-tensor norms."""
     if not norms:
         return torch.zeros(3, device=device)
@@ -58,7 +58,7 @@ def measure_gradient_groups(groups: Sequence[Sequence[torch.nn.Parameter]]) -> l
     summaries = []
     start = 0
     for group in grads:
-        summaries.append(_group_summary(norms[start : start + len(group)], device))
+        summaries.append(norm_summary(norms[start : start + len(group)], device))
         start += len(group)
     values = torch.stack(summaries).tolist() if summaries else []  # the one transfer
     stats = []

@@ -18,7 +18,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from esper.kasmina.gradients import EXPLODING_NORM, VANISHING_NORM, gradient_health
+from esper.kasmina.gradients import gradient_health, norm_summary
 from esper.kasmina.host import MorphogeneticModel
 from esper.leyline.config import DiagnosticsOptions
 from esper.leyline.events import (ClassAccuracy, DiagnosticSnapshotPayload, LayerGradient,
@@ -64,11 +64,7 @@ class LayerGradientRecorder:
             start += len(params)
             if any(norm is None for norm in norms):
                 continue  # not all of the layer got a gradient: not measured
-            stacked = torch.stack([n for n in norms if n is not None]).float()  # (P_layer,)
-            exploding = (stacked > EXPLODING_NORM) | ~torch.isfinite(stacked)
-            summaries.append(torch.stack([torch.linalg.vector_norm(stacked),
-                                          (stacked < VANISHING_NORM).sum().float(),
-                                          exploding.sum().float()]))
+            summaries.append(norm_summary([n for n in norms if n is not None], norms[0].device))
             names.append(name)
             counts.append(len(params))
         if not summaries:
