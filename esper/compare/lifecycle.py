@@ -10,7 +10,7 @@ so no event is left out.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from esper.leyline.events import TelemetryEventType, decode_payload
@@ -47,11 +47,9 @@ def field_counts(
     return counts
 
 
-def lifecycle_counts(registry: Registry, run_id: str, events: Mapping[str, int] | None = None
-                     ) -> dict[str, int]:
+def lifecycle_counts(registry: Registry, run_id: str) -> dict[str, int]:
     """"germinated|fossilized|pruned <blueprint>" -> seeds, "gate failure <check>" -> failed
-    gate evaluations naming that check (gate_events probe), "governor rollbacks" -> rollbacks;
-    `events`: the run's `event_counts` when the caller has them (else they are counted)."""
+    gate evaluations naming that check (gate_events probe). (Governor rollbacks are anomalies.)"""
     counts: dict[str, int] = {}
     for (event_type, blueprint), count in sorted(
             field_counts(registry, run_id, list(_LIFECYCLE), "blueprint").items()):
@@ -62,11 +60,6 @@ def lifecycle_counts(registry: Registry, run_id: str, events: Mapping[str, int] 
             " WHERE run_id = ? AND event_type = ? GROUP BY j.value ORDER BY j.value",
             [run_id, _T.SEED_GATE_EVALUATED.value]):
         counts[f"gate failure {check}"] = count
-    if events is None:
-        events = dict(registry.query(
-            "SELECT event_type, count(*) FROM events WHERE run_id = ? AND event_type = ?",
-            [run_id, _T.GOVERNOR_ROLLBACK.value]))
-    counts["governor rollbacks"] = events.get(_T.GOVERNOR_ROLLBACK.value, 0)
     return counts
 
 

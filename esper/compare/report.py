@@ -122,9 +122,8 @@ def _comparison(registry: Registry, sides: list[Side], names: list[str], show_al
         metrics=_keep(_metric_rows(metrics), show_all,
                       lambda row: any(v is not None for v in row.values)),
         statistics=_statistics(sides, metrics),
-        lifecycle=_keep(_count_rows([[lifecycle_counts(registry, run.run_id, counts[run.run_id])
-                                      for run in side.runs] for side in sides]),
-                        show_all, _nonzero),
+        lifecycle=_keep(_count_rows([[lifecycle_counts(registry, run.run_id) for run in side.runs]
+                                     for side in sides]), show_all, _nonzero),
         events=_keep(_count_rows(events), show_all, _differs),
         anomalies=_keep(_count_rows([[anomaly_counts(run) for run in side] for side in events]),
                         show_all, _nonzero),
