@@ -72,7 +72,7 @@ def measure(experiment: SuiteExperiment, suite: str, *, mlflow: bool = True,
         per_run = [outcome_metrics(runs_db, run_id) for run_id in run_ids]
     metrics = {name: rounded(_mean([values[name] for values in per_run]))
                for name in experiment.regression.metrics}
-    wiring = _worst_outcomes([result.wiring for result in group.results])
+    wiring = worst_outcomes([result.wiring for result in group.results])
     return Measurement(run_ids, tuple(group.seeds), group.group_id, metrics, wiring, wall)
 
 
@@ -89,7 +89,9 @@ def _mean(values: list[float | None]) -> float | None:
     return math.fsum(measured) / len(measured)
 
 
-def _worst_outcomes(runs: list[list[WiringOutcome]]) -> dict[str, FieldOutcome]:
+def worst_outcomes(runs: list[list[WiringOutcome]]) -> dict[str, FieldOutcome]:
+    """Each field's worst outcome over the `runs` (FAIL, XPASS, XFAIL, PASS, SKIP) with its
+    reason, by `field_key`, in key order."""
     worst: dict[str, WiringOutcome] = {}
     for outcomes in runs:
         for outcome in outcomes:

@@ -7,9 +7,11 @@ import math
 from pathlib import Path
 
 from esper.compare.outcomes import outcome_metrics
+from esper.leyline.catalogue import CATALOGUE
 from esper.registry import Registry
+from esper.registry.wiring import FieldObservation, Outcome, WiringOutcome
 from esper.regress.baselines import baseline_path, read_baseline, rounded
-from esper.regress.measure import Measurement, measure
+from esper.regress.measure import Measurement, measure, worst_outcomes
 from esper.regress.runner import check_experiment
 from esper.regress.suite import SuiteExperiment, load_suite
 from tests.regress.suite_files import suite_document, write_experiment
@@ -64,3 +66,20 @@ def _without_a_baseline_it_regresses_until_one_is_recorded(
     again = check_experiment(experiment, measurement, suite_dir)
     assert [r.case for r in again.regressions] == ["metric final_policy_loss"]
     assert again.checks[0].passed and again.checks[0].delta == 0.0
+
+
+def test_a_field_takes_its_worst_outcome_over_the_replicates() -> None:
+    experiment_field, seed_field, envs_field = CATALOGUE[:3]  # TELE-100 start_*
+
+    def replicate(*outcomes: Outcome) -> list[WiringOutcome]:
+        return [WiringOutcome(field, "expect", outcome, FieldObservation(), f"{outcome.value} r")
+                for field, outcome in zip((experiment_field, seed_field, envs_field), outcomes)]
+
+    worst = worst_outcomes([replicate(Outcome.PASS, Outcome.XFAIL, Outcome.SKIP),
+                            replicate(Outcome.FAIL, Outcome.PASS, Outcome.PASS),
+                            replicate(Outcome.XPASS, Outcome.SKIP, Outcome.SKIP)])
+    assert {key: (field.outcome, field.reason) for key, field in worst.items()} == {
+        "TELE-100 start_experiment": ("FAIL", "FAIL r"),
+        "TELE-100 start_seed": ("XFAIL", "XFAIL r"),
+        "TELE-100 start_envs": ("PASS", "PASS r")}
+    assert list(worst) == sorted(worst)
