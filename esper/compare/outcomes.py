@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 
-from esper.compare.lifecycle import field_counts
+from esper.compare.lifecycle import event_counts, field_counts
 from esper.leyline.events import TelemetryEventType
 from esper.nissa.metric_series import EPISODE_RETURN, EPISODE_VAL_ACCURACY
 from esper.registry import Registry
@@ -38,10 +38,6 @@ OUTCOME_METRICS: dict[str, str] = {
 _LAST_VALUE = """
     SELECT value FROM metrics WHERE run_id = ? AND key = ? ORDER BY step DESC, rowid DESC LIMIT 1
 """
-_COUNT_TYPES = (
-    _T.SEED_GERMINATED, _T.SEED_FOSSILIZED, _T.SEED_PRUNED, _T.GOVERNOR_ROLLBACK,
-    _T.EPOCH_COMPLETED,
-)
 
 
 def outcome_metrics(registry: Registry, run_id: str, events: Mapping[str, int] | None = None
@@ -67,11 +63,7 @@ def outcome_metrics(registry: Registry, run_id: str, events: Mapping[str, int] |
         RunNotFound: no run `run_id`.
     """
     run = registry.run(run_id)
-    counts = events if events is not None else dict(registry.query(
-        f"SELECT event_type, count(*) FROM events WHERE run_id = ? "
-        f"AND event_type IN ({','.join('?' * len(_COUNT_TYPES))}) GROUP BY event_type",
-        [run_id, *(t.value for t in _COUNT_TYPES)],
-    ))
+    counts = events if events is not None else event_counts(registry, run_id)
     best_count, best = _aggregate(registry, run_id, "max", EPISODE_VAL_ACCURACY)
     returns_count, mean_return = _aggregate(registry, run_id, "avg", EPISODE_RETURN)
     params_added = sum(params * count for (_, params), count in
