@@ -20,19 +20,18 @@ def junit_xml(result: SuiteResult) -> str:
 
 def _testsuite(suite: str, experiment: ExperimentResult) -> ET.Element:
     name = experiment.experiment.name
-    regressions = experiment.regressions
-    cases = ["run", "baseline", *(f"metric {check.metric}" for check in experiment.checks),
-             "wiring"]
-    failed = {case: [r.text for r in regressions if r.case == case] for case in cases}
+    failed: dict[str, list[str]] = {case: [] for case in experiment.cases}
+    for regression in experiment.regressions:
+        failed[regression.case].append(regression.text)
     wall = 0.0 if experiment.measurement is None else experiment.measurement.wall_time_s
     errors = 1 if failed["run"] else 0
-    element = ET.Element("testsuite", name=name, tests=str(len(cases)),
-                         failures=str(sum(1 for case in cases if failed[case]) - errors),
+    element = ET.Element("testsuite", name=name, tests=str(len(failed)),
+                         failures=str(sum(1 for texts in failed.values() if texts) - errors),
                          errors=str(errors), time=f"{wall:.3f}")
-    for case in cases:
+    for case, texts in failed.items():
         testcase = ET.SubElement(element, "testcase", classname=f"{suite}.{name}", name=case)
-        if failed[case]:
+        if texts:
             kind = "error" if case == "run" else "failure"
-            failure = ET.SubElement(testcase, kind, message=failed[case][0])
-            failure.text = "\n".join(failed[case])
+            failure = ET.SubElement(testcase, kind, message=texts[0])
+            failure.text = "\n".join(texts)
     return element

@@ -60,7 +60,7 @@ class ExperimentResult:
             found.append(Regression("baseline", f"no baseline {self.baseline_file}; record it "
                                                 "with esper regress --update-baselines"))
         for check in self.checks:
-            found += [Regression(f"metric {check.metric}", f"metric {failure}")
+            found += [Regression(_metric_case(check), f"metric {failure}")
                       for failure in self.counted_failures(check)]
         found += [Regression("wiring", f"wiring {finding.describe()}") for finding in self.wiring
                   if finding.regression and not (self.updating and finding.against_baseline)]
@@ -74,9 +74,19 @@ class ExperimentResult:
         return check.value_failures
 
     @property
+    def cases(self) -> list[str]:
+        """Everything checked, as the `Regression.case` names: run, baseline, each metric,
+        wiring."""
+        return ["run", "baseline", *(_metric_case(check) for check in self.checks), "wiring"]
+
+    @property
     def passed(self) -> bool:
         """No regression."""
         return not self.regressions
+
+
+def _metric_case(check: MetricCheck) -> str:
+    return f"metric {check.metric}"
 
 
 @dataclass(frozen=True)
