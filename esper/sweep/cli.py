@@ -12,7 +12,7 @@ from rich.table import Table
 from esper.experiment import load
 from esper.experiment.config_diff import flatten
 from esper.registry import Registry, render
-from esper.sweep.errors import SweepError
+from esper.sweep.errors import SweepError, TrialsFailed
 from esper.sweep.plan import with_grid
 from esper.sweep.ranking import Ranking, rank_sweep
 
@@ -79,8 +79,8 @@ def sweep_command(file: str | None, grid: tuple[str, ...], overrides: tuple[str,
     else:
         _print(result)
     if result.failed:
-        raise SweepError(f"{len(result.failed)} of {len(result.trials)} trials did not finish; "
-                         f"rerun them with: esper sweep --resume {result.sweep.run_id}") from None
+        raise TrialsFailed(f"{len(result.failed)} of {len(result.trials)} trials did not finish; "
+                           f"rerun them with: esper sweep --resume {result.sweep.run_id}")
 
 
 def _executor(kind: str, address: str | None, slots: int) -> Executor:
