@@ -120,9 +120,9 @@ def first_divergence(registry: Registry, run_a: str, run_b: str) -> Divergence:
     The scan reads connections of its own (not the registry's, which fetches whole results):
     it stops at the first difference, and can run while another thread uses `registry`."""
     with closing(connection.connect(registry.path, create=False).conn) as conn:
-        count_a, count_b = (
-            conn.execute("SELECT count(*) FROM events WHERE run_id = ?", [run_id]).fetchone()[0]
-            for run_id in (run_a, run_b))
+        counts = dict(conn.execute(  # kept by the registry as events are written
+            "SELECT run_id, event_count FROM runs WHERE run_id IN (?, ?)", [run_a, run_b]))
+        count_a, count_b = counts[run_a], counts[run_b]
         shared = min(count_a, count_b)
         if shared < _SPLIT:
             found = _first_difference(_candidates(conn, run_a, run_b, -1, _LAST))
