@@ -7,6 +7,7 @@ sequence of four suite runs (two experiments each).
 from __future__ import annotations
 
 import json
+import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
@@ -92,6 +93,8 @@ def _the_suite_passes_against_its_fresh_baselines(runs: SuiteRuns) -> None:
     assert all(e["baseline"] == "compared" for e in result["experiments"])
     report = (runs.suite.parent / "passed.md").read_text()
     assert report.startswith("# Regression suite `smoke`: PASSED")
+    assert re.search(r"\n\| final_val_accuracy \| higher: >= 1; tolerance 2 \| ([0-9.]+) \| \1 \| "
+                     r"\+0 \| \+0\.0% \| PASS \|\n", report), report  # the heur delta row
     junit = ET.parse(runs.suite.parent / "passed.xml").getroot()
     suites = junit.findall("testsuite")
     assert [s.get("name") for s in suites] == ["heur", "lstm"]
@@ -112,6 +115,9 @@ def _a_degraded_experiment_fails_naming_the_metric_and_the_wiring_field(
     assert "heur:" not in error
     assert "| heur | PASS |" in runs.degraded.stdout
     assert "| lstm | **FAIL** |" in runs.degraded.stdout
+    assert re.search(r"\n\| mean_episode_return \| higher: tolerance 0\.05 \| [0-9.-]+ \| "
+                     r"[0-9.-]+ \| -[0-9.]+ \| -[0-9.]+% \| \*\*FAIL\*\* \|\n",
+                     runs.degraded.stdout)  # a negative delta, failed
     failures = {case.get("name"): case.find("failure") for case in
                 ET.parse(runs.suite.parent / "degraded.xml").getroot().iter("testcase")
                 if case.get("classname") == "smoke.lstm"}
