@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import get_args
 
 import pytest
 
+from esper.leyline.config import ProbeName
 from esper.leyline.errors import SpecError
 from esper.regress.errors import SuiteError
 from esper.regress.suite import load_suite
@@ -100,3 +102,10 @@ def test_the_repository_suite_loads_with_its_fast_subset() -> None:
     for experiment in suite.experiments:
         assert (REPO / "experiments" / "regression" / "baselines" /
                 f"{experiment.name}.json").exists(), experiment.name
+
+
+def test_the_wiring_experiment_switches_on_every_probe_but_the_profiler() -> None:
+    """A probe added to esper must join telemetry_wiring, or its fields are never audited."""
+    suite = load_suite(REPO / "experiments" / "regression")
+    (wiring,) = [e for e in suite.experiments if e.name == "telemetry_wiring"]
+    assert set(wiring.spec.telemetry.probes) == set(get_args(ProbeName)) - {"profiler"}
