@@ -82,7 +82,9 @@ def test_group_sides_show_means_and_statistics_that_match_scipy(runs):
 def test_a_single_run_against_a_group_says_there_are_too_few_runs(runs):
     with runs.open() as registry:
         comparison = compare(registry, [runs.twin.run_id, f"group:{runs.group_b}"])
+    assert {row.metric for row in comparison.statistics} >= {"final_val_accuracy"}
     for row in comparison.statistics:
+        assert row.side == 1 and (row.stats.n_a, row.stats.n_b) == (1, 2)
         assert row.stats.p_value is None and row.stats.ci_low is None
         assert "too few runs for statistics" in row.stats.note
 
