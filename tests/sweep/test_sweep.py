@@ -1,21 +1,28 @@
 """A real 4-trial sweep on each executor (local processes, a local Ray cluster): the parent and
-child runs in runs.db and MLflow, every trial's events, two trials that fail on missing data,
-the ranking, and resume rerunning only those two."""
+child runs in runs.db, every trial's events and metrics, two trials that fail on missing data.
+On the local executor also MLflow, the ranking, and `esper sweep --resume` rerunning only those
+two (exit code 1: they fail again), read back by `esper compare sweep:<id>`.
+
+Each executor's sequence is one test: a module-scoped fixture would rerun the sweeps on every
+xdist worker that gets one of its tests. The checks are named functions, so a failure says
+which one broke.
+"""
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 from mlflow import MlflowClient
 
+from esper.cli import cli
 from esper.compare.outcomes import outcome_metrics
 from esper.leyline.events import TelemetryEventType
-from esper.nissa.mlflow_store import MlflowStore
-from esper.registry import Registry, RunRecord, RunStatus
-from esper.sweep.driver import SweepResult, resume_sweep, run_sweep
+from esper.nissa.metric_series import MetricMapper
+from esper.registry import Registry, RunStatus
+from esper.sweep.driver import SweepResult, run_sweep
 from esper.sweep.local import LocalExecutor
 from esper.sweep.ranking import rank_sweep, trial_runs
 from tests.spec_factory import tiny_spec
@@ -34,46 +41,40 @@ def four_trials(data_dir: Path, mlflow_uri: str | None):
                               "host.lr": {"values": [0.01, 0.1]}}})
 
 
-@dataclass(frozen=True)
-class Swept:
-    result: SweepResult
-    registry_path: Path
-    mlflow_uri: str
-    resumed: SweepResult
+def test_a_sweep_on_local_processes_its_mlflow_runs_ranking_and_resume(tmp_path):
+    (tmp_path / "cifar").mkdir()
+    db, uri = tmp_path / "runs.db", f"sqlite:///{tmp_path / 'mlflow.db'}"
+    result = run_sweep(four_trials(tmp_path / "cifar", uri), LocalExecutor(2), registry=db,
+                       name="sw")
+    check_parent_and_children(result)
+    check_trial_events_and_metrics(db, result)
+    check_failed_trials(result)
+    check_mlflow(uri, result)
+    check_ranking(db, result)
+    resumed = CliRunner().invoke(cli, ["sweep", "--resume", "sw", "--registry", str(db),
+                                       "--max-parallel", "1", "--json"])
+    check_resume(db, result, resumed)
+    check_compare_cli(db, result, json.loads(resumed.stdout))
 
 
-def _executor(kind: str):
-    if kind == "local":
-        return LocalExecutor(2)
+def test_a_sweep_on_a_local_ray_cluster(tmp_path):
+    ray = pytest.importorskip("ray", reason="the Ray executor needs Ray: pip install 'esper[ray]'")
     from esper.sweep.ray_executor import RayExecutor
 
-    return RayExecutor(None, 2)
+    (tmp_path / "cifar").mkdir()
+    ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING")
+    try:
+        result = run_sweep(four_trials(tmp_path / "cifar", None), RayExecutor(None, 2),
+                           registry=tmp_path / "runs.db", name="sw")
+    finally:
+        ray.shutdown()
+    check_parent_and_children(result)
+    check_trial_events_and_metrics(tmp_path / "runs.db", result)
+    check_failed_trials(result)
 
 
-@pytest.fixture(scope="module", params=["local", "ray"])
-def swept(request, tmp_path_factory) -> Swept:
-    if request.param == "ray":
-        ray = pytest.importorskip("ray", reason="the Ray executor needs Ray: "
-                                                "pip install 'esper[ray]'")
-        ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING")
-        request.addfinalizer(ray.shutdown)
-    root = tmp_path_factory.mktemp(f"sweep-{request.param}")
-    (root / "cifar").mkdir()
-    uri = f"sqlite:///{root / 'mlflow.db'}"
-    MlflowStore.open(uri)
-    result = run_sweep(four_trials(root / "cifar", uri), _executor(request.param),
-                       registry=root / "runs.db", name="sw")
-    resumed = resume_sweep("sw", _executor(request.param), registry=root / "runs.db")
-    return Swept(result, root / "runs.db", uri, resumed)
-
-
-def _events(swept: Swept, run: RunRecord):
-    with Registry.open(swept.registry_path) as registry:
-        return list(registry.events(run.run_id))
-
-
-def test_the_sweep_is_a_parent_run_and_every_trial_a_child_with_its_params(swept):
-    sweep, trials = swept.result.sweep, swept.result.trials
+def check_parent_and_children(result: SweepResult) -> None:
+    sweep, trials = result.sweep, result.trials
     assert sweep.tags["esper.kind"] == "sweep" and sweep.parent_run_id is None
     assert sweep.config["sweep"]["parameters"]["host.lr"]["values"] == [0.01, 0.1]
     assert [t.name for t in trials] == ["sw-t0", "sw-t1", "sw-t2", "sw-t3"]
@@ -88,43 +89,52 @@ def test_the_sweep_is_a_parent_run_and_every_trial_a_child_with_its_params(swept
     assert seen == {("digits", 0.01), ("digits", 0.1), ("cifar10", 0.01), ("cifar10", 0.1)}
 
 
-def test_every_trial_has_its_events_numbered_and_ended_by_its_status(swept):
-    for trial in swept.result.trials:
-        events = _events(swept, trial)
-        assert [e.seq for e in events] == list(range(trial.event_count))
-        assert {e.run_id for e in events} == {trial.run_id}
-        last = events[-1]
-        assert last.event_type is T.RUN_FINISHED and last.data.status == trial.status.value
-        epochs = [e for e in events if e.event_type is T.EPOCH_COMPLETED]
-        if trial.config["task"]["dataset"] == "digits":
-            assert trial.status is RunStatus.FINISHED
-            assert len(epochs) == 2 * 4  # 2 envs x 4 epochs x 1 batch
-            assert trial.sinks[0].written == trial.event_count and trial.events_dropped == 0
-        else:
-            assert epochs == []
+def check_trial_events_and_metrics(db: Path, result: SweepResult) -> None:
+    """Every trial's events numbered and ended by its status; its metrics table what the
+    mapping derives from those events read back."""
+    with Registry.open(db) as registry:
+        for trial in result.trials:
+            events = list(registry.events(trial.run_id))
+            stored = registry.query("SELECT key, step, value FROM metrics WHERE run_id = ? "
+                                    "ORDER BY key, step", [trial.run_id])
+            assert [e.seq for e in events] == list(range(trial.event_count))
+            assert {e.run_id for e in events} == {trial.run_id}
+            last = events[-1]
+            assert last.event_type is T.RUN_FINISHED and last.data.status == trial.status.value
+            derived = sorted((p.key, p.step, p.value) for p in MetricMapper().points(events))
+            assert stored == derived
+            epochs = [e for e in events if e.event_type is T.EPOCH_COMPLETED]
+            if trial.config["task"]["dataset"] == "digits":
+                assert trial.status is RunStatus.FINISHED
+                assert len(epochs) == 2 * 4  # 2 envs x 4 epochs x 1 batch
+                assert {"env0/val_accuracy", "env1/val_accuracy", "episode/val_accuracy"} <= {
+                    key for key, _, _ in stored}
+                assert trial.sinks[0].written == trial.event_count and trial.events_dropped == 0
+            else:
+                assert epochs == [] and stored == []
 
 
-def test_a_failing_trial_is_recorded_failed_and_the_sweep_goes_on(swept):
-    failed = [t for t in swept.result.trials if t.status is RunStatus.FAILED]
+def check_failed_trials(result: SweepResult) -> None:
+    failed = [t for t in result.trials if t.status is RunStatus.FAILED]
     assert [t.config["task"]["dataset"] for t in failed] == ["cifar10", "cifar10"]
     for trial in failed:
         assert trial.exit_reason.startswith("DatasetError: CIFAR-10 directory")
         assert "read_cifar10" in trial.traceback
-    assert swept.result.sweep.status is RunStatus.FINISHED
-    assert swept.result.sweep.exit_reason == (
-        "2 of 4 trials did not finish: sw-t1 FAILED, sw-t3 FAILED")
-    assert swept.result.failed == tuple(failed)
+    assert result.sweep.status is RunStatus.FINISHED
+    assert result.sweep.exit_reason == "2 of 4 trials did not finish: sw-t1 FAILED, sw-t3 FAILED"
+    assert result.failed == tuple(failed)
 
 
-def test_mlflow_nests_every_trial_under_the_sweep_with_its_status(swept):
-    client = MlflowClient(tracking_uri=swept.mlflow_uri)
-    sweep = swept.result.sweep
+def check_mlflow(uri: str, result: SweepResult) -> None:
+    """MLflow nests every trial under the sweep, with its status and params."""
+    client = MlflowClient(tracking_uri=uri)
+    sweep = result.sweep
     parent = client.get_run(sweep.mlflow_run_id)
     assert parent.info.run_name == "sw" and parent.info.status == "FINISHED"
-    best = swept.result.ranking.trials[0]
+    best = result.ranking.trials[0]
     assert parent.data.tags["esper.sweep.best_run"] == best.runs[0].run_id
     assert parent.data.metrics["final_val_accuracy"] == pytest.approx(best.value)
-    for trial in swept.result.trials:
+    for trial in result.trials:
         child = client.get_run(trial.mlflow_run_id)
         assert child.data.tags["mlflow.parentRunId"] == parent.info.run_id
         assert child.data.tags["esper.run_id"] == trial.run_id
@@ -133,11 +143,13 @@ def test_mlflow_nests_every_trial_under_the_sweep_with_its_status(swept):
         assert child.data.tags["esper.events"] == str(trial.event_count)
 
 
-def test_the_ranking_orders_trials_by_the_metric_and_names_the_varying_keys(swept):
-    with Registry.open(swept.registry_path) as registry:
+def check_ranking(db: Path, result: SweepResult) -> None:
+    """Trials ordered by the metric, the unmeasured last; the varying keys named."""
+    with Registry.open(db) as registry:
         ranking = rank_sweep(registry, "sw")
         measured = {t.index: outcome_metrics(registry, t.runs[0].run_id)["final_val_accuracy"]
                     for t in ranking.trials if t.status is RunStatus.FINISHED}
+    assert ranking == result.ranking
     assert ranking.metric == "final_val_accuracy" and ranking.goal == "maximize"
     assert ranking.varying == ("host.lr", "task.dataset")
     values = [t.value for t in ranking.trials]
@@ -146,27 +158,32 @@ def test_the_ranking_orders_trials_by_the_metric_and_names_the_varying_keys(swep
     assert {t.index for t in ranking.trials[2:]} == {1, 3}
 
 
-def test_resume_reruns_only_the_trials_that_did_not_finish(swept):
-    resumed = swept.resumed
-    assert sorted(t.name for t in resumed.trials) == ["sw-t1", "sw-t3"]
-    assert all(t.tags["esper.trial"] in ("1", "3") for t in resumed.trials)
-    assert all(t.parent_run_id == swept.result.sweep.run_id for t in resumed.trials)
-    assert resumed.sweep.run_id == swept.result.sweep.run_id
-    with Registry.open(swept.registry_path) as registry:
-        children = trial_runs(registry, resumed.sweep.run_id)
+def check_resume(db: Path, result: SweepResult, resumed) -> None:
+    """`esper sweep --resume` reran only the two failed trials (failing again: exit code 1),
+    as new child runs of the same sweep, and printed the ranking with their new runs."""
+    sweep_id = result.sweep.run_id
+    assert resumed.exit_code == 1, resumed.output
+    assert (f"Error: 2 of 2 trials did not finish; rerun them with: esper sweep --resume "
+            f"{sweep_id}") in resumed.stderr
+    with Registry.open(db) as registry:
+        children = trial_runs(registry, sweep_id)
+    first = {t.run_id for t in result.trials}
+    new = [c for c in children if c.run_id not in first]
     assert len(children) == 6  # the four first runs kept, two new ones
+    assert sorted(t.name for t in new) == ["sw-t1", "sw-t3"]
+    assert sorted(t.tags["esper.trial"] for t in new) == ["1", "3"]
+    assert {t.parent_run_id for t in new} == {sweep_id}
+    assert {t.status for t in new} == {RunStatus.FAILED}
+    shown = {t["trial"]: t["runs"] for t in json.loads(resumed.stdout)["trials"]}
+    assert {shown[1][0], shown[3][0]} == {t.run_id for t in new}
 
 
-def test_esper_compare_sweep_ranks_the_trials_as_json(swept):
-    from click.testing import CliRunner
-
-    from esper.cli import cli
-
-    result = CliRunner().invoke(cli, ["compare", f"sweep:{swept.result.sweep.run_id}",
-                                      "--registry", str(swept.registry_path), "--json"])
-    assert result.exit_code == 0, result.output
-    shown = json.loads(result.output)
-    ranking = swept.resumed.ranking
-    assert shown["metric"] == "final_val_accuracy" and shown["varying"] == list(ranking.varying)
-    assert [t["trial"] for t in shown["trials"]] == [t.index for t in ranking.trials]
-    assert [t["value"] for t in shown["trials"]] == [t.value for t in ranking.trials]
+def check_compare_cli(db: Path, result: SweepResult, ranking: dict) -> None:
+    """`esper compare sweep:<id> --json` shows the ranking `esper sweep` printed."""
+    shown = CliRunner().invoke(cli, ["compare", f"sweep:{result.sweep.run_id}",
+                                     "--registry", str(db), "--json"])
+    assert shown.exit_code == 0, shown.output
+    compared = json.loads(shown.stdout)
+    assert compared["metric"] == "final_val_accuracy"
+    assert compared["varying"] == ["host.lr", "task.dataset"]
+    assert compared["trials"] == ranking["trials"]
