@@ -1,9 +1,7 @@
 """Replicates: `training.replicates: N` runs an experiment N times, with seeds seed..seed+N-1,
 as the members of one replicate group (the runs share a `group_id`; compare them with
-`esper compare group:<id>`).
-
-The group is only a shared id for now; issue 11 (sweeps) makes replicate groups parent / child
-runs, which belongs in `run_replicates`.
+`esper compare group:<id>`). The group is a shared id, with no parent run (a sweep's trials,
+replicates included, are child runs of the sweep's run: `esper.sweep.driver`).
 """
 
 from __future__ import annotations
@@ -54,14 +52,11 @@ def run_replicates(
         EsperError: as `esper.experiment.runner.run`; the runs before it stay recorded.
     """
     count = spec.training.replicates
-    if count == 1:
-        return ReplicateGroup(None, (run(spec, spec_path=spec_path, name=name, registry=registry,
-                                         sinks=sinks()),))
-    group_id = new_group_id()
+    group_id = None if count == 1 else new_group_id()
     results = tuple(
         run(dataclasses.replace(spec, seed=spec.seed + i), spec_path=spec_path,
-            name=None if name is None else f"{name}-r{i}", registry=registry, sinks=sinks(),
-            group_id=group_id)
+            name=name if name is None or group_id is None else f"{name}-r{i}",
+            registry=registry, sinks=sinks(), group_id=group_id)
         for i in range(count)
     )
     return ReplicateGroup(group_id, results)

@@ -36,7 +36,7 @@ def cmp_document() -> dict[str, Any]:
 class Runs:
     registry_path: Path
     group_a: str  # group id: seeds 1 and 2
-    group_b: str  # group id: gates.auto_forward [G1], seeds 1 and 2
+    group_b: str  # group id: gates.auto_forward [G1], seeds 1 and 2, named cmp-b-r0 / -r1
     first: RunRecord  # of group_a, seed 1
     second: RunRecord  # of group_a, seed 2
     twin: RunRecord  # same config and seed as `first`, outside the group
@@ -58,7 +58,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Runs:
     spec = load(str(spec_file))
     twin = run(replace(spec, seed=1), spec_path=spec_file, registry=registry_path).record
     other = load(str(spec_file), ["gates.auto_forward=[G1]"])
-    group_b = run_replicates(other, registry=registry_path)
+    group_b = run_replicates(other, registry=registry_path, name="cmp-b")
     assert group_b.group_id is not None
     with Registry.open(registry_path) as registry:
         first, second = (registry.run(r["run_id"]) for r in group_a["runs"])

@@ -19,3 +19,9 @@ def test_a_group_is_found_by_a_unique_prefix_of_its_id(runs):
     with runs.open() as registry:
         side = resolve_side(registry, f"group:{runs.group_b[:6]}")
     assert side.group_id == runs.group_b and len(side.runs) == 2
+
+
+def test_named_replicates_are_suffixed_with_their_index(runs):
+    with runs.open() as registry:
+        side = resolve_side(registry, f"group:{runs.group_b}")
+    assert [(run.name, run.seed) for run in side.runs] == [("cmp-b-r0", 1), ("cmp-b-r1", 2)]
