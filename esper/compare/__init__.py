@@ -3,5 +3,6 @@
 Modules, one job each: ``refs`` (run references and ``group:<id>``), ``outcomes`` (named outcome
 metrics of one run), ``lifecycle`` (seed lifecycle, event and anomaly counts, wiring),
 ``divergence`` (first differing event of two runs), ``statistics`` (group statistics),
-``report`` (the comparison of several sides), ``render`` (table / md / json / csv), ``plot``.
+``report`` (the comparison of several sides), ``render`` (table / md / json / csv), ``plot``,
+``experiments`` (experiment files as references, run first), ``command`` (the click command).
 """
