@@ -7,6 +7,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from esper.experiment.compile import Pipeline, compile_spec
 from esper.experiment.spec_builder import spec_to_dict
@@ -18,6 +19,9 @@ from esper.registry import NewRun, Registry, RunRecord
 from esper.registry.wiring import FAILING, WiringOutcome, evaluate_run
 from esper.simic.env_loop import EnvLoop, TrainingSummary
 from esper.simic.ppo_policy import PPOPolicy
+
+if TYPE_CHECKING:  # mlflow is imported only by runs that record to it
+    from esper.nissa.mlflow_store import MlflowStore
 
 log = logging.getLogger(__name__)
 
@@ -91,16 +95,20 @@ def train_recorded(spec: ExperimentSpec, pipeline: Pipeline, rec: Recording) -> 
     return summary
 
 
-def judge_run(spec: ExperimentSpec, runs_db: Registry,
-              run_id: str) -> tuple[list[WiringOutcome], RunRecord]:
+def judge_run(spec: ExperimentSpec, runs_db: Registry, run_id: str, *,
+              mlflow: MlflowStore | None = None) -> tuple[list[WiringOutcome], RunRecord]:
     """Judge the wiring of the recorded run `run_id` of `spec` (stored in the registry, and in
-    its MLflow run if it has one); returns the outcomes and the run's final row."""
+    its MLflow run if it has one); returns the outcomes and the run's final row.
+
+    :param mlflow: the store of the run's MLflow run, when the caller holds it open (a sweep's
+        driver, for each trial); None: opened from ``spec.tracking`` if the run has one
+    """
     learned = spec.policy.type in ("mlp", "lstm")  # a PPOPolicy: its updates are telemetry too
     producers = (*spec.telemetry.probes, *((PPO,) if learned else ()))
     wiring = evaluate_run(runs_db, run_id, producers, spec.wiring)
     record = runs_db.run(run_id)
     if record.mlflow_run_id is not None:
-        _log_wiring_to_mlflow(spec, runs_db, record)
+        _log_wiring_to_mlflow(spec, runs_db, record, mlflow)
     return wiring, record
 
 
@@ -116,13 +124,15 @@ def _save_policy(policy: PPOPolicy, runs_db: Registry, run_id: str) -> None:
     runs_db.record_artifact(run_id, "policy", directory / "policy.pt")
 
 
-def _log_wiring_to_mlflow(spec: ExperimentSpec, runs_db: Registry, record: RunRecord) -> None:
+def _log_wiring_to_mlflow(spec: ExperimentSpec, runs_db: Registry, record: RunRecord,
+                          store: MlflowStore | None) -> None:
     """The wiring status into the run's MLflow run; an unreachable store is reported, not fatal
     (the outcomes are in the registry and `esper sync` can push the run later)."""
     from esper.nissa.mlflow_store import MlflowStore, MlflowUnavailable  # imports mlflow
     from esper.nissa.mlflow_wiring import log_wiring
 
     try:
-        log_wiring(MlflowStore.open(spec.tracking.uri), record, runs_db.wiring(record.run_id))
+        store = store or MlflowStore.open(spec.tracking.uri)
+        log_wiring(store, record, runs_db.wiring(record.run_id))
     except MlflowUnavailable as error:
         log.warning("wiring not recorded in MLflow: %s", error.message)

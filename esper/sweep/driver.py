@@ -230,7 +230,8 @@ class _Dispatcher:
             del self._writers[message.run_id]
             record = writer.record
             if record.status is RunStatus.FINISHED:
-                record = judge_run(trial.spec, self._db, record.run_id)[1]
+                store = None if self._mlflow is None else self._mlflow.store
+                record = judge_run(trial.spec, self._db, record.run_id, mlflow=store)[1]
             self._records[record.run_id] = record
 
     def _stop_in_flight(self) -> None:

@@ -16,7 +16,7 @@ from esper.leyline.config import TrackingConfig
 from esper.nissa.mlflow_run import (MLFLOW_STATUS, TAG_EXIT_REASON, TAG_STATUS,
                                     create_mlflow_run, fail_crashed_runs, to_ms)
 from esper.nissa.mlflow_sink import MlflowSink, MlflowTarget
-from esper.nissa.mlflow_store import MlflowUnavailable
+from esper.nissa.mlflow_store import MlflowStore, MlflowUnavailable
 from esper.registry import Registry, RunRecord, RunStatus
 
 log = logging.getLogger(__name__)
@@ -54,6 +54,11 @@ class ParentRun:
                 found.mlflow_run_id = parent.mlflow_run_id
                 target.store.client.update_run(parent.mlflow_run_id, status="RUNNING")
         return found
+
+    @property
+    def store(self) -> MlflowStore | None:
+        """The open store, None when it could not be reached."""
+        return None if isinstance(self._target, MlflowUnavailable) else self._target.store
 
     def trial_sink(self) -> MlflowSink:
         """The sink of one trial (its MLflow run is created from its row on its first events)."""

@@ -49,7 +49,7 @@ def test_a_sweep_on_local_processes_its_mlflow_runs_ranking_and_resume(tmp_path)
     check_parent_and_children(result)
     check_trial_events_and_metrics(db, result)
     check_failed_trials(result)
-    check_mlflow(uri, result)
+    check_mlflow(db, uri, result)
     check_ranking(db, result)
     resumed = CliRunner().invoke(cli, ["sweep", "--resume", "sw", "--registry", str(db),
                                        "--max-parallel", "1", "--json"])
@@ -125,8 +125,14 @@ def check_failed_trials(result: SweepResult) -> None:
     assert result.failed == tuple(failed)
 
 
-def check_mlflow(uri: str, result: SweepResult) -> None:
-    """MLflow nests every trial under the sweep, with its status and params."""
+def check_mlflow(db: Path, uri: str, result: SweepResult) -> None:
+    """MLflow nests every trial under the sweep, with its status and params, and a finished
+    trial's wiring verdict."""
+    with Registry.open(db) as registry:
+        verdicts = {t.run_id: "fail" if any(row["outcome"] in ("FAIL", "XPASS")
+                                            for row in registry.wiring(t.run_id)) else "ok"
+                    for t in result.trials if t.status is RunStatus.FINISHED}
+    assert len(verdicts) == 2
     client = MlflowClient(tracking_uri=uri)
     sweep = result.sweep
     parent = client.get_run(sweep.mlflow_run_id)
@@ -141,6 +147,7 @@ def check_mlflow(uri: str, result: SweepResult) -> None:
         assert child.info.status == trial.status.value
         assert child.data.params["host.lr"] == str(trial.config["host"]["lr"])
         assert child.data.tags["esper.events"] == str(trial.event_count)
+        assert child.data.tags.get("esper.wiring") == verdicts.get(trial.run_id)
 
 
 def check_ranking(db: Path, result: SweepResult) -> None:
