@@ -99,9 +99,8 @@ def resume_sweep(ref: str, executor: Executor, *,
         if parent.status is RunStatus.RUNNING:
             raise SweepError(f"sweep {parent.name} ({parent.run_id}) is still running (pid "
                              f"{parent.pid} on {parent.host}); resume it once it has ended")
-        spec = spec_from_dict(dict(parent.config))
-        if mlflow is False:
-            spec = spec_from_dict(dict(parent.config), ("tracking.mlflow=false",))
+        spec = spec_from_dict(dict(parent.config),
+                              ("tracking.mlflow=false",) if mlflow is False else ())
         finished = {key for key, run in latest_per_trial(trial_runs(runs_db, parent.run_id))
                     .items() if run.status is RunStatus.FINISHED}
         todo = [t for t in plan_trials(spec) if (t.index, t.replicate) not in finished]
@@ -144,7 +143,7 @@ def _drive(runs_db: Registry, spec: ExperimentSpec, parent: RunRecord, trials: l
             best = ranking.trials[0] if ranking.trials else None
             mlflow.end(ended, ranking.metric, None if best is None or best.value is None
                        else (best.runs[0].run_id, best.value))
-    return SweepResult(runs_db.run(parent.run_id), tuple(dispatcher.records), ranking)
+    return SweepResult(ended, tuple(dispatcher.records), ranking)
 
 
 class _Stop:
