@@ -1,7 +1,7 @@
 """`esper compare` on two runs of 1,000,000 events each, and `esper runs` on 10,000 runs.
 
 Two runs of the same config and seed are generated through the registry's write path
-(``Registry.write_events`` in batches, ``Registry.record_metrics`` with the series
+(``Registry.write_events`` in batches, ``Registry.append_metrics`` with the series
 ``MetricMapper`` derives): per env epoch an EPOCH_COMPLETED (3 slots) and a THROUGHPUT_MEASURED,
 per batch the episode outcomes, a PPO update and the batch summary, and seed lifecycle events.
 The streams are identical except for ``ts`` and the wall-clock fields (step_time_ms, fps,
@@ -124,7 +124,7 @@ def record_run(registry: Registry, events: int, clock: random.Random) -> tuple[s
             chunk = []
     registry.write_events(chunk)
     points += mapper.points(chunk)
-    registry.record_metrics(run_id, points)
+    registry.append_metrics(run_id, points)
     registry.finish_run(run_id, RunStatus.FINISHED)
     return run_id, time.perf_counter() - start
 

@@ -18,14 +18,13 @@ How the run ends (DESIGN.md section 8, reliability):
   re-raised;
 - SIGKILL, OOM, power loss: nothing runs; readers show the run as CRASHED (dead pid or stale
   heartbeat).
-In every case a RUN_FINISHED event is the run's last event, the row records, per sink, the
-events written and dropped, and the ``metrics`` table gets the run's scalar series, derived from
-the recorded events (``record_metrics``) before the end status is written.
+In every case a RUN_FINISHED event is the run's last event and the row records, per sink, the
+events written and dropped. Two sinks are always there: the registry's events and its
+``metrics`` table (the scalar series, derived from the events as they pass).
 """
 
 from __future__ import annotations
 
-import logging
 import signal
 import threading
 import traceback
@@ -36,12 +35,10 @@ from types import FrameType
 
 from esper.leyline.events import RunFinishedPayload, TelemetryEventType
 from esper.nissa.hub import Sink, TelemetryHub
-from esper.nissa.metric_series import MetricMapper
+from esper.nissa.metrics_sink import MetricsSink
 from esper.nissa.registry_sink import RegistrySink
 from esper.registry import NewRun, Registry, RunRecord, RunStatus
 from esper.registry.heartbeat import DEFAULT_INTERVAL, Heartbeat
-
-log = logging.getLogger(__name__)
 
 _SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
@@ -82,7 +79,8 @@ def recording(
 ) -> Iterator[Recording]:
     """Create a RUNNING run, record its events while the block runs, and store how it ended.
 
-    :param registry: where the run and its events go (the registry sink is added here)
+    :param registry: where the run, its events and its metrics go (their sinks are added
+        here)
     :param new: what the run is (experiment, resolved config, seed, ...)
     :param sinks: further sinks (MLflow, JSONL); their drops are reported like the registry's
     :param heartbeat_interval: seconds between heartbeats
@@ -92,7 +90,7 @@ def recording(
     second signal during the final flush is ignored, so the end status is always written.
     """
     run = registry.create_run(new)
-    hub = TelemetryHub(run.run_id, [RegistrySink(registry), *sinks])
+    hub = TelemetryHub(run.run_id, [RegistrySink(registry), MetricsSink(registry), *sinks])
     heartbeat = Heartbeat(lambda: registry.heartbeat(run.run_id), heartbeat_interval).start()
     rec = Recording(run, hub, registry)
     previous = _install_handlers()
@@ -134,21 +132,9 @@ def _end(
         final = rec.hub.close(close_timeout)
     finally:
         heartbeat.stop()
-    try:
-        record_metrics(rec.registry, rec.run_id)
-    except Exception as exc:  # the events are safe; a derived table never costs the status
-        log.warning("the metrics of run %s were not derived (esper show and esper compare will "
-                    "lack them): %s: %s", rec.run_id, type(exc).__name__, exc)
-    finally:
-        rec.registry.finish_run(
-            rec.run_id, status, exit_reason=exit_reason, traceback=tb, sinks=final.sinks
-        )
-
-
-def record_metrics(registry: Registry, run_id: str) -> int:
-    """Derive the scalar series of a run from its recorded events (the mapping MLflow uses) and
-    store them in the registry's ``metrics`` table in one transaction; returns the point count."""
-    return registry.record_metrics(run_id, MetricMapper().points(registry.events(run_id)))
+    rec.registry.finish_run(
+        rec.run_id, status, exit_reason=exit_reason, traceback=tb, sinks=final.sinks
+    )
 
 
 _Handlers = dict[int, object]

@@ -156,19 +156,16 @@ class Registry:
         with self._lock:
             self._write(write)
 
-    def record_metrics(self, run_id: str, points: Iterable[tuple[str, int, float, float]]) -> int:
-        """Store (replace) the scalar series of run `run_id` in one transaction; returns the
-        number of points written. `points` are ``(key, step, value, ts)`` tuples
-        (``esper.nissa.metric_series.MetricPoint``)."""
+    def append_metrics(self, run_id: str, points: Iterable[tuple[str, int, float, float]]) -> None:
+        """Add points to the scalar series of run `run_id`, in one transaction. `points` are
+        ``(key, step, value, ts)`` tuples (``esper.nissa.metric_series.MetricPoint``)."""
         rows = [(run_id, key, step, value, ts) for key, step, value, ts in points]
 
         def write() -> None:
-            self._db.execute("DELETE FROM metrics WHERE run_id = ?", [run_id])
             self._db.conn.executemany(
                 "INSERT INTO metrics (run_id, key, step, value, ts) VALUES (?, ?, ?, ?, ?)", rows)
         with self._lock:
             self._write(write)
-        return len(rows)
 
     def query(self, sql: str, params: Sequence[object] = ()) -> list[tuple[Any, ...]]:
         """Rows of a read-only SQL query over ``runs.db`` (for analyses such as

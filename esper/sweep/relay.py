@@ -7,11 +7,12 @@ the recording and the runner would make becomes a message to the driver, the one
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from esper.leyline.events import SinkStats, TelemetryEvent
+from esper.nissa.metric_series import MetricPoint
 from esper.registry import NewRun, RunRecord, RunStatus
 
 
@@ -21,6 +22,14 @@ class Events:
 
     run_id: str
     events: list[TelemetryEvent]
+
+
+@dataclass(frozen=True)
+class Metrics:
+    """Metric points the worker's recording derived from a batch of the trial's events."""
+
+    run_id: str
+    points: list[MetricPoint]
 
 
 @dataclass(frozen=True)
@@ -57,7 +66,7 @@ class TaskDone:
     error: str | None = None
 
 
-Message = Events | Heartbeat | Artifact | Finished | TaskDone
+Message = Events | Metrics | Heartbeat | Artifact | Finished | TaskDone
 Send = Callable[[Message], None]
 
 
@@ -83,19 +92,14 @@ class RelayRegistry:
     def write_events(self, events: Sequence[TelemetryEvent]) -> None:
         self._send(Events(self._record.run_id, list(events)))
 
+    def append_metrics(self, run_id: str, points: Iterable[MetricPoint]) -> None:
+        self._send(Metrics(run_id, list(points)))
+
     def heartbeat(self, run_id: str) -> None:
         self._send(Heartbeat(run_id))
 
     def record_artifact(self, run_id: str, name: str, path: str | Path) -> None:
         self._send(Artifact(run_id, name, str(path)))
-
-    def events(self, run_id: str) -> Iterator[TelemetryEvent]:
-        """None here: the driver holds the events, and derives the run's metrics from them."""
-        return iter(())
-
-    def record_metrics(self, run_id: str, points: Iterable[object]) -> int:
-        """Nothing to store: the driver fills the ``metrics`` table when the trial ends."""
-        return 0
 
     def finish_run(self, run_id: str, status: RunStatus, *, exit_reason: str | None = None,
                    traceback: str | None = None, sinks: Sequence[SinkStats] = ()) -> None:

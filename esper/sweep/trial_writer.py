@@ -3,28 +3,22 @@
 The driver is the only writer: it runs one ``TrialWriter`` per trial in flight, on its own
 thread, in the order the worker sent. The worker's hub numbered the events and ends the stream
 with RUN_FINISHED; when a worker never says how the trial ended (it died, or it ignored the
-interrupt), ``abandon`` writes that last event and the end status itself. The trial's
-``metrics`` table is derived from the events as they are written (the mapping
-``record_metrics`` applies to a run read back), and stored before the end status.
+interrupt), ``abandon`` writes that last event and the end status itself.
 """
 
 from __future__ import annotations
 
-import logging
 import time
 import traceback as tb
 from typing import TYPE_CHECKING
 
 from esper.leyline.events import (RunFinishedPayload, Severity, SinkStats, TelemetryEvent,
                                   TelemetryEventType)
-from esper.nissa.metric_series import MetricMapper, MetricPoint
 from esper.registry import Registry, RunRecord, RunStatus
-from esper.sweep.relay import Artifact, Events, Finished, Heartbeat, Message
+from esper.sweep.relay import Artifact, Events, Finished, Heartbeat, Message, Metrics
 
 if TYPE_CHECKING:
     from esper.nissa.mlflow_sink import MlflowSink
-
-log = logging.getLogger(__name__)
 
 
 class TrialWriter:
@@ -40,8 +34,6 @@ class TrialWriter:
         self._mlflow = mlflow
         self._mlflow_stats = SinkStats("mlflow", 0, 0, 0, None)
         self._next_seq = 0
-        self._mapper = MetricMapper()
-        self._points: list[MetricPoint] | None = []  # None: the series could not be derived
         self.finished: Finished | None = None
 
     @property
@@ -49,9 +41,12 @@ class TrialWriter:
         return self.record.run_id
 
     def handle(self, message: Message) -> None:
-        """Write one message of the worker (events, heartbeat, artifact, end status)."""
+        """Write one message of the worker (events, metrics, heartbeat, artifact, end
+        status)."""
         if isinstance(message, Events):
             self._write(message.events)
+        elif isinstance(message, Metrics):
+            self._registry.append_metrics(self.run_id, message.points)
         elif isinstance(message, Heartbeat):
             self._registry.heartbeat(self.run_id)
         elif isinstance(message, Artifact):
@@ -72,21 +67,8 @@ class TrialWriter:
     def _write(self, events: list[TelemetryEvent]) -> None:
         self._registry.write_events(events)
         self._next_seq = events[-1].seq + 1
-        self._map(events)
         if self._mlflow is not None:
             self._to_mlflow(events)
-
-    def _map(self, events: list[TelemetryEvent]) -> None:
-        """Add the metric points of `events`; a stream the mapping refuses loses the run its
-        series (a warning), never its events or its end status."""
-        if self._points is None:
-            return
-        try:
-            self._points += self._mapper.points(events)
-        except ValueError as error:
-            log.warning("the metrics of run %s were not derived (esper show and esper compare "
-                        "will lack them): %s", self.run_id, error)
-            self._points = None
 
     def _to_mlflow(self, events: list[TelemetryEvent]) -> None:
         from esper.nissa.mlflow_store import MlflowUnavailable
@@ -112,8 +94,6 @@ class TrialWriter:
                 self._mlflow_stats = SinkStats(s.name, s.written, s.dropped, s.failures + 1,
                                                reason)
             sinks = (*sinks, self._mlflow_stats)
-        if self._points is not None:  # the worker's recording left the table to the driver
-            self._registry.record_metrics(self.run_id, self._points)
         self.record = self._registry.finish_run(
             self.run_id, finished.status, exit_reason=finished.exit_reason,
             traceback=finished.traceback, sinks=sinks)

@@ -135,6 +135,6 @@ def test_no_mlflow_records_to_the_registry_only(tmp_path, mlflow_uri):
     with Registry.open(db) as registry:
         (record,) = registry.runs()
     assert record.mlflow_run_id is None
-    assert [s.name for s in record.sinks] == ["registry"]
+    assert [s.name for s in record.sinks] == ["registry", "metrics"]
     client = MlflowClient(tracking_uri=mlflow_uri)
     assert [e.name for e in client.search_experiments()] == ["Default"]  # nothing created

@@ -11,14 +11,17 @@ import pytest
 
 from esper.leyline.events import (
     BatchCompletedPayload,
+    EpochCompletedPayload,
     RunFinishedPayload,
     TelemetryEvent,
     TelemetryEventType,
 )
+from esper.leyline.rewards import RewardComponents
 from esper.nissa.recording import RunTerminated, recording
 from esper.registry import NewRun, Registry, RunStatus
 
 BATCH = TelemetryEventType.BATCH_COMPLETED
+EPOCH = TelemetryEventType.EPOCH_COMPLETED
 
 
 @pytest.fixture
@@ -55,7 +58,25 @@ def test_a_run_that_returns_is_finished_with_run_finished_as_its_last_event(regi
     assert [e.seq for e in events] == list(range(251)) and run.event_count == 251
     assert events[-1].event_type is TelemetryEventType.RUN_FINISHED
     assert events[-1].data == RunFinishedPayload("FINISHED", 250, 0)
-    assert [(s.name, s.written, s.dropped) for s in run.sinks] == [("registry", 251, 0)]
+    assert [(s.name, s.written, s.dropped) for s in run.sinks] == [("registry", 251, 0),
+                                                                    ("metrics", 251, 0)]
+    accuracy = registry.query("SELECT step, value FROM metrics WHERE run_id = ? "
+                             "AND key = 'episode/val_accuracy' ORDER BY step", [rec.run_id])
+    assert accuracy == [(i, float(i)) for i in range(250)]  # derived as the events passed
+
+
+def test_events_the_metric_mapping_refuses_cost_the_metrics_sink_not_the_run(registry):
+    """An epoch before TRAINING_STARTED has no step: the metrics sink fails, reported like any
+    failing sink, and every event and the end status are recorded all the same."""
+    with recording(registry, new_run()) as rec:
+        rec.hub.emit(EPOCH, EpochCompletedPayload(2.0, 40.0, 1.5, 50.0, 1, 0, (), "WAIT", None,
+                                                  True, 0.0, RewardComponents()),
+                     batch=0, env_id=0, epoch=0)
+    run = registry.run(rec.run_id)
+    assert run.status is RunStatus.FINISHED and run.event_count == 2
+    metrics = {s.name: s for s in run.sinks}["metrics"]
+    assert metrics.failures == 1 and "TRAINING_STARTED" in metrics.last_error
+    assert registry.query("SELECT count(*) FROM metrics WHERE run_id = ?", [rec.run_id]) == [(0,)]
 
 
 def test_an_exception_ends_failed_with_its_traceback_and_is_re_raised(registry):
