@@ -19,7 +19,7 @@ from esper.compare.divergence import Divergence, FieldDifference, first_divergen
 from esper.compare.lifecycle import anomaly_counts, event_counts, lifecycle_counts, wiring_outcomes
 from esper.compare.outcomes import OUTCOME_METRICS, outcome_metrics
 from esper.compare.refs import Side, resolve_sides
-from esper.compare.statistics import GroupStatistics, group_statistics
+from esper.compare.statistics import GroupStatistics, group_mean, group_statistics
 from esper.experiment.config_diff import flatten
 from esper.registry import Registry
 
@@ -167,15 +167,10 @@ def _config_rows(sides: list[Side]) -> list[Row]:
             for key in keys]
 
 
-def _mean(values: list[float | None]) -> float | None:
-    measured = [v for v in values if v is not None]
-    return sum(measured) / len(measured) if measured else None
-
-
 def _metric_rows(metrics: list[list[dict[str, float | None]]]) -> list[MetricRow]:
     rows = []
     for name in OUTCOME_METRICS:
-        values = [_mean([run[name] for run in side]) for side in metrics]
+        values = [group_mean([run[name] for run in side]) for side in metrics]
         base = values[0]
         deltas = [None if i == 0 or v is None or base is None else v - base
                   for i, v in enumerate(values)]

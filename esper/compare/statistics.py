@@ -3,6 +3,7 @@ confidence interval of the difference of means, and Welch's t-test."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -27,6 +28,14 @@ class GroupStatistics:
     ci_high: float | None
     p_value: float | None  # Welch's t-test, two-sided
     note: str | None = None
+
+
+def group_mean(values: Sequence[float | None]) -> float | None:
+    """The mean of a group's values of one metric; None unless every run measured it (a mean
+    over the runs that did would pass for the whole group's)."""
+    if not values or any(v is None for v in values):
+        return None
+    return math.fsum(values) / len(values)
 
 
 def group_statistics(

@@ -10,12 +10,12 @@ SKIP in that order).
 
 from __future__ import annotations
 
-import math
 import os
 import time
 from dataclasses import dataclass, replace
 
 from esper.compare.outcomes import outcome_metrics
+from esper.compare.statistics import group_mean
 from esper.experiment.replicates import run_replicates
 from esper.leyline.config import ExperimentSpec
 from esper.registry import Registry
@@ -70,7 +70,7 @@ def measure(experiment: SuiteExperiment, suite: str, *, mlflow: bool = True,
     run_ids = tuple(result.record.run_id for result in group.results)
     with Registry.open(group.results[0].registry_path, create=False) as runs_db:
         per_run = [outcome_metrics(runs_db, run_id) for run_id in run_ids]
-    metrics = {name: rounded(_mean([values[name] for values in per_run]))
+    metrics = {name: rounded(group_mean([values[name] for values in per_run]))
                for name in experiment.regression.metrics}
     wiring = worst_outcomes([result.wiring for result in group.results])
     return Measurement(run_ids, tuple(group.seeds), group.group_id, metrics, wiring, wall)
@@ -79,14 +79,6 @@ def measure(experiment: SuiteExperiment, suite: str, *, mlflow: bool = True,
 def field_key(outcome: WiringOutcome) -> str:
     """How a field is named in reports and baselines: "TELE-340 lstm_h_norm"."""
     return f"{outcome.field.tele_id} {outcome.field.name}"
-
-
-def _mean(values: list[float | None]) -> float | None:
-    """The mean of the replicates' values; None unless every replicate measured it."""
-    measured = [v for v in values if v is not None]
-    if len(measured) < len(values):
-        return None
-    return math.fsum(measured) / len(measured)
 
 
 def worst_outcomes(runs: list[list[WiringOutcome]]) -> dict[str, FieldOutcome]:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 from scipy import stats
 
-from esper.compare.statistics import group_statistics
+from esper.compare.statistics import group_mean, group_statistics
 
 A = [71.2, 69.8, 73.5, 70.1, 72.4]
 B = [74.9, 76.3, 73.8, 77.0]
@@ -55,3 +57,12 @@ def test_fewer_than_two_runs_per_side_is_said_plainly():
     assert result.mean_a == 70.0 and result.std_b == pytest.approx(np.std(B, ddof=1))
     assert result.note == ("too few runs for statistics: 1 and 4 run(s) measured it, at least 2 "
                            "per side are needed (training.replicates)")
+
+
+def test_a_group_mean_needs_every_run_measured():
+    """A run that did not measure a metric (None) makes the group's mean unknown, not the mean
+    of the others: compare and regress would otherwise show a part as the whole."""
+    assert group_mean([1.0, 2.0, 4.0]) == pytest.approx(7 / 3)
+    assert group_mean([1.0, None, 4.0]) is None
+    assert group_mean([]) is None
+    assert math.isnan(group_mean([1.0, math.nan]))  # measured NaN stays NaN
