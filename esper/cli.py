@@ -7,7 +7,7 @@ Each command parses its arguments, calls one library function and renders the re
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, replace
+from dataclasses import asdict
 from typing import Any
 
 import click
@@ -233,7 +233,7 @@ def run_command(file: str, overrides: tuple[str, ...], name: str | None,
 
     spec = load(file, overrides)
     if no_mlflow:
-        spec = replace(spec, tracking=replace(spec.tracking, mlflow=False))
+        spec = spec.without_mlflow()
     training = spec.training
     group = run_replicates(spec, spec_path=file, name=name, registry=registry_path, sinks=lambda: (
         [] if quiet or as_json else

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import replace
 from pathlib import Path
 
 from esper.experiment import load
@@ -47,7 +46,7 @@ def run_experiment_refs(
             continue
         spec = specs[ref]
         if not mlflow:
-            spec = replace(spec, tracking=replace(spec.tracking, mlflow=False))
+            spec = spec.without_mlflow()
         group = run_replicates(spec, spec_path=ref, registry=registry)
         out.append(group.results[0].record.run_id if group.group_id is None
                    else f"group:{group.group_id}")

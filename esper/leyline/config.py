@@ -8,7 +8,7 @@ names and the schema's properties agree, both ways).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from esper.leyline.events import HeadValues
@@ -324,3 +324,7 @@ class ExperimentSpec:
     tracking: TrackingConfig
     regression: RegressionConfig | None
     sweep: SweepConfig | None  # None: not a sweep (esper sweep --grid can add one)
+
+    def without_mlflow(self) -> ExperimentSpec:
+        """The same experiment recorded to the registry only (``--no-mlflow``)."""
+        return replace(self, tracking=replace(self.tracking, mlflow=False))

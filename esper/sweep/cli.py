@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -72,7 +71,7 @@ def sweep_command(file: str | None, grid: tuple[str, ...], overrides: tuple[str,
     else:
         spec = with_grid(load(file, overrides), grid)
         if no_mlflow:
-            spec = replace(spec, tracking=replace(spec.tracking, mlflow=False))
+            spec = spec.without_mlflow()
         result = run_sweep(spec, pool, registry=registry_path, spec_path=file, name=name)
     if as_json:
         click.echo(json.dumps(ranking_to_dict(result.ranking), indent=2))
