@@ -13,6 +13,7 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
+from esper.leyline.catalogue import field_label
 from esper.leyline.events import TelemetryEventType, decode_payload
 from esper.registry import Registry
 
@@ -76,5 +77,5 @@ def anomaly_counts(events: dict[str, int]) -> dict[str, int]:
 
 def wiring_outcomes(registry: Registry, run_id: str) -> dict[str, str]:
     """"<TELE id> <field>" -> wiring outcome (PASS, FAIL, XFAIL, XPASS, SKIP) of the run."""
-    return {f"{row['tele_id']} {row['field']}": str(row["outcome"])
+    return {field_label(str(row["tele_id"]), str(row["field"])): str(row["outcome"])
             for row in registry.wiring(run_id)}

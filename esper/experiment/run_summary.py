@@ -32,7 +32,7 @@ def run_summary(result: RunResult) -> dict[str, Any]:
         "events": record.event_count,
         "duration_s": record.duration,
         "wiring": summary_counts(result.wiring),
-        "wiring_failures": [f"{o.field.tele_id} {o.field.name} {o.outcome.value}: {o.reason}"
+        "wiring_failures": [f"{o.field.label} {o.outcome.value}: {o.reason}"
                             for o in result.wiring if o.outcome in FAILING],
     }
 

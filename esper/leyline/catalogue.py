@@ -32,6 +32,16 @@ class TeleField:
     meaning: str
     conditional: bool = False  # emitted only when something happens (see module docstring)
 
+    @property
+    def label(self) -> str:
+        """How the field is named to people and in baselines: "TELE-340 lstm_h_norm"."""
+        return field_label(self.tele_id, self.name)
+
+
+def field_label(tele_id: str, name: str) -> str:
+    """"<TELE id> <field name>", the one spelling of a field in reports and baselines."""
+    return f"{tele_id} {name}"
+
 
 def _group(tele_id: str, probe: str, event_type: T, fields: dict[str, str], *,
            prefix: str = "", conditional: bool = False) -> list[TeleField]:

@@ -76,18 +76,13 @@ def measure(experiment: SuiteExperiment, suite: str, *, mlflow: bool = True,
     return Measurement(run_ids, tuple(group.seeds), group.group_id, metrics, wiring, wall)
 
 
-def field_key(outcome: WiringOutcome) -> str:
-    """How a field is named in reports and baselines: "TELE-340 lstm_h_norm"."""
-    return f"{outcome.field.tele_id} {outcome.field.name}"
-
-
 def worst_outcomes(runs: list[list[WiringOutcome]]) -> dict[str, FieldOutcome]:
     """Each field's worst outcome over the `runs` (FAIL, XPASS, XFAIL, PASS, SKIP) with its
-    reason, by `field_key`, in key order."""
+    reason, by field label (TeleField.label), in label order."""
     worst: dict[str, WiringOutcome] = {}
     for outcomes in runs:
         for outcome in outcomes:
-            key = field_key(outcome)
+            key = outcome.field.label
             rank = _WORST_FIRST.index(outcome.outcome)
             if key not in worst or rank < _WORST_FIRST.index(worst[key].outcome):
                 worst[key] = outcome
