@@ -47,9 +47,8 @@ def resolve_side(registry: Registry, ref: str) -> Side:
         groups = [wanted]
     if len(groups) != 1:
         raise CompareError(_group_problem(registry, wanted, groups))
-    ids = [row[0] for row in registry.query(
-        "SELECT run_id FROM runs WHERE group_id = ? ORDER BY seed, started_at", [groups[0]])]
-    return Side(tuple(registry.run(run_id) for run_id in ids), groups[0])
+    members = sorted(registry.runs(group_id=groups[0]), key=lambda r: (r.seed, r.started_at))
+    return Side(tuple(members), groups[0])
 
 
 def resolve_sides(registry: Registry, refs: Sequence[str]) -> list[Side]:

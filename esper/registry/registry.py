@@ -188,6 +188,7 @@ class Registry:
         experiment: str | None = None,
         name: str | None = None,
         tag: str | None = None,
+        group_id: str | None = None,
         since: datetime | None = None,
         until: datetime | None = None,
         limit: int | None = None,
@@ -197,7 +198,7 @@ class Registry:
         :param tag: ``"key"`` (the tag is set) or ``"key=value"``
         :param since: started at or after; :param until: started before
         """
-        where = runs.RunFilter(status, experiment, name, tag, since, until, limit)
+        where = runs.RunFilter(status, experiment, name, tag, group_id, since, until, limit)
         with self._lock:
             return runs.select_runs(self._db, where, self._liveness())
 

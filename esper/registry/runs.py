@@ -33,6 +33,7 @@ class RunFilter:
     experiment: str | None = None
     name: str | None = None
     tag: str | None = None  # "key" (the tag is set) or "key=value"
+    group_id: str | None = None  # members of a replicate group
     since: datetime | None = None  # started at or after
     until: datetime | None = None  # started before
     limit: int | None = None  # newest first
@@ -155,7 +156,8 @@ def select_runs(db: Database, where: RunFilter, liveness: Liveness) -> list[RunR
     if where.status is not None:
         clauses.append("status = ?")
         params.append(RunStatus.RUNNING.value if derived else where.status.value)
-    for column, value in (("experiment", where.experiment), ("name", where.name)):
+    for column, value in (("experiment", where.experiment), ("name", where.name),
+                          ("group_id", where.group_id)):
         if value is not None:
             clauses.append(f"{column} = ?")
             params.append(value)

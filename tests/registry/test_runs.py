@@ -85,7 +85,7 @@ def test_query_filters(registry: Registry):
     time.sleep(0.01)
     b1 = registry.create_run(new_run("b", tags={"kind": "sweep"}))
     time.sleep(0.01)
-    a2 = registry.create_run(new_run("a", name="special"))
+    a2 = registry.create_run(new_run("a", name="special", group_id="g1"))
     registry.finish_run(a1.run_id, RunStatus.FINISHED)
     registry.finish_run(b1.run_id, RunStatus.KILLED)
 
@@ -100,6 +100,7 @@ def test_query_filters(registry: Registry):
     assert ids(tag="kind") == [b1.run_id, a1.run_id]
     assert ids(tag="kind=sweep") == [b1.run_id]
     assert ids(tag="kind=nope") == []
+    assert ids(group_id="g1") == [a2.run_id] and ids(group_id="g2") == []
     middle = datetime.fromtimestamp((a1.started_at + b1.started_at) / 2)
     assert ids(since=middle) == [a2.run_id, b1.run_id]
     assert ids(until=middle) == [a1.run_id]
