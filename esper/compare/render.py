@@ -25,6 +25,7 @@ from rich.text import Text
 
 from esper.compare.divergence import Divergence
 from esper.compare.report import Comparison
+from esper.registry.render import markdown_table
 
 NOT_MEASURED = "—"
 
@@ -74,10 +75,7 @@ def to_markdown(c: Comparison) -> str:
     out = []
     for section in sections(c):
         out.append(f"### {section.title}\n")
-        out.append("| " + " | ".join(section.headers) + " |")
-        out.append("|" + "---|" * len(section.headers))
-        out += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |"
-                for row in section.rows]
+        out += markdown_table(section.headers, section.rows)
         out.append("")
     return "\n".join(out)
 

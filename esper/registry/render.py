@@ -18,7 +18,7 @@ import dataclasses
 import json
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -254,3 +254,11 @@ def _git(run: RunRecord) -> str:
     if run.git_commit is None:
         return "- (not a git work tree)"
     return run.git_commit[:12] + (" (dirty)" if run.git_dirty else "")
+
+
+def markdown_table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> list[str]:
+    """A GitHub Markdown table as lines; a "|" inside a cell is escaped so it cannot split it."""
+    def line(cells: Iterable[object]) -> str:
+        return "| " + " | ".join(str(cell).replace("|", "\\|") for cell in cells) + " |"
+
+    return [line(headers), "|" + "---|" * len(headers), *(line(row) for row in rows)]

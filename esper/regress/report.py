@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from esper.registry.render import markdown_table
 from esper.regress.runner import ExperimentResult, SuiteResult
 from esper.regress.thresholds import MetricCheck, describe_rule
 
@@ -17,9 +18,8 @@ def markdown_report(result: SuiteResult) -> str:
         f"FAILED ({len(regressions)} regression{'s' if len(regressions) != 1 else ''})")
     subset = f", subset `{suite.subset}`" if suite.subset else ""
     lines = [f"# Regression suite `{suite.name}`{subset}: {verdict}", "",
-             "| experiment | result | runs | seeds | wall s | baseline |",
-             "|---|---|---|---|---|---|"]
-    lines += [_summary_row(experiment) for experiment in result.experiments]
+             *markdown_table(["experiment", "result", "runs", "seeds", "wall s", "baseline"],
+                             [_summary_row(experiment) for experiment in result.experiments])]
     for experiment in result.experiments:
         lines += ["", *_experiment_section(experiment)]
     return "\n".join(lines) + "\n"
@@ -38,13 +38,13 @@ def _baseline_state(experiment: ExperimentResult) -> str:
     return "compared" if experiment.baseline is not None else "missing"
 
 
-def _summary_row(experiment: ExperimentResult) -> str:
+def _summary_row(experiment: ExperimentResult) -> tuple[str, ...]:
     measured = experiment.measurement
     runs = "crashed" if measured is None else ", ".join(measured.run_ids)
     seeds = "-" if measured is None else ", ".join(str(seed) for seed in measured.seeds)
     wall = "-" if measured is None else f"{measured.wall_time_s:.1f}"
-    return (f"| {experiment.experiment.name} | {'PASS' if experiment.passed else '**FAIL**'} | "
-            f"{runs} | {seeds} | {wall} | {_baseline_state(experiment)} |")
+    return (experiment.experiment.name, "PASS" if experiment.passed else "**FAIL**", runs, seeds,
+            wall, _baseline_state(experiment))
 
 
 def _experiment_section(experiment: ExperimentResult) -> list[str]:
@@ -55,29 +55,28 @@ def _experiment_section(experiment: ExperimentResult) -> list[str]:
     if experiment.crash is not None:
         return lines + [f"The run crashed: `{experiment.crash}` (recorded FAILED with its "
                         "traceback: `esper runs --status FAILED`)."]
-    lines += ["| metric | rule | baseline | value | delta | delta % | result |",
-              "|---|---|---|---|---|---|---|"]
-    lines += [_metric_row(experiment, check) for check in experiment.checks]
+    lines += markdown_table(["metric", "rule", "baseline", "value", "delta", "delta %", "result"],
+                            [_metric_row(experiment, check) for check in experiment.checks])
     compared = " from the baseline" if experiment.baseline else ""
     lines += ["", f"Wiring: no field fails or differs{compared}." if not experiment.wiring else
               f"Wiring: {len(experiment.wiring)} fields fail or differ{compared}:"]
     if experiment.wiring:
-        lines += ["", "| field | baseline | now | regression | reason |", "|---|---|---|---|---|"]
-        lines += [f"| {f.key} | {f.baseline or '-'} | {f.outcome or 'gone'} | "
-                  f"{'yes' if f.regression else 'no'} | {f.reason} |" for f in experiment.wiring]
+        lines += ["", *markdown_table(
+            ["field", "baseline", "now", "regression", "reason"],
+            [(f.key, f.baseline or "-", f.outcome or "gone", "yes" if f.regression else "no",
+              f.reason) for f in experiment.wiring])]
     if experiment.regressions:
         lines += ["", "Regressions:", ""] + [f"- {r}" for r in experiment.regressions]
     return lines
 
 
-def _metric_row(experiment: ExperimentResult, check: MetricCheck) -> str:
+def _metric_row(experiment: ExperimentResult, check: MetricCheck) -> tuple[str, ...]:
     delta, fraction = check.delta, check.delta_fraction
-    result = "**FAIL**" if experiment.counted_failures(check) else "PASS"
-    baseline = "-" if experiment.baseline is None else _cell(check.baseline)
-    return (f"| {check.metric} | {check.rule.direction}: {describe_rule(check.rule)} | "
-            f"{baseline} | {_cell(check.value)} | "
-            f"{'-' if delta is None else f'{delta:+.6g}'} | "
-            f"{'-' if fraction is None else f'{fraction:+.1%}'} | {result} |")
+    return (check.metric, f"{check.rule.direction}: {describe_rule(check.rule)}",
+            "-" if experiment.baseline is None else _cell(check.baseline), _cell(check.value),
+            "-" if delta is None else f"{delta:+.6g}",
+            "-" if fraction is None else f"{fraction:+.1%}",
+            "**FAIL**" if experiment.counted_failures(check) else "PASS")
 
 
 def _cell(value: float | None) -> str:
