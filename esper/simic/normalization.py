@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-CLIP = 10.0
+CLIP = 10.0  # normalised observations are clipped to +-CLIP
 
 
 class RunningMeanStd:
@@ -29,9 +29,9 @@ class RunningMeanStd:
         z = (x - self.mean.float()) / torch.sqrt(self.var.float() + 1e-8)
         return z.clamp(-CLIP, CLIP)
 
-    def scale(self, x: torch.Tensor) -> torch.Tensor:
-        """x / std, clipped to +-10 (rewards keep their sign and zero)."""
-        return (x / torch.sqrt(self.var.float() + 1e-8)).clamp(-CLIP, CLIP)
+    def scale(self, x: torch.Tensor, clip: float) -> torch.Tensor:
+        """x / std, clipped to +-clip (rewards keep their sign and zero)."""
+        return (x / torch.sqrt(self.var.float() + 1e-8)).clamp(-clip, clip)
 
     def state_dict(self) -> dict[str, object]:
         return {"mean": self.mean, "var": self.var, "count": self.count}

@@ -57,11 +57,11 @@ def ppo_update(network: FactoredActorCritic, optimizer: torch.optim.Optimizer,
     buf = inputs.buffer
     T, N = buf.rewards.shape
 
-    # rewards divided by a running std (clip +-10); then GAE with the bootstrap at truncation
+    # rewards divided by a running std (clip +-reward_clip); GAE bootstraps at the truncation
     rewards = buf.rewards
     if config.normalize_rewards:
         reward_stats.update(buf.rewards.flatten())
-        rewards = reward_stats.scale(buf.rewards)
+        rewards = reward_stats.scale(buf.rewards, config.reward_clip)
     advantages, returns = compute_gae(rewards, buf.values, inputs.last_values,
                                       config.gamma, config.gae_lambda)  # (T, N) each
 

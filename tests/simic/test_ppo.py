@@ -1,5 +1,7 @@
 """The PPO agent on real rollouts of real (tiny) episodes."""
 
+from dataclasses import replace
+
 import pytest
 import torch
 from hypothesis import given, settings
@@ -9,7 +11,10 @@ from esper.experiment.runner import run
 from esper.leyline.actions import HEADS, Op
 from esper.leyline.events import TelemetryEventType as T
 from esper.registry import Registry
+from esper.simic.normalization import RunningMeanStd
+from esper.simic.ppo import UpdateInputs, ppo_update
 from esper.simic.ppo_policy import CheckpointError, PPOPolicy
+from esper.simic.rollout_buffer import RolloutBuffer
 from esper.tamiyo.actor_critic import FactoredActorCritic
 from esper.tamiyo.factored_distribution import CAUSAL, ActionMasks, evaluate, sample
 from tests.growing_spec import growing_spec
@@ -118,3 +123,42 @@ def test_sampling_never_picks_a_masked_op_or_slot(data):
     log_probs, _ = evaluate(logits, masks, actions)
     assert torch.isfinite(log_probs).all()
     assert (log_probs[CAUSAL[actions[:, 0]] == 0] == 0).all()
+
+
+def _one_step_rollout(network, ops, rewards):
+    """A rollout of one step in len(ops) envs with the same observation, every action
+    possible; env i took op ops[i] (every other head: choice 0) and got rewards[i]."""
+    n, n_slots = len(ops), network.config.n_slots
+    buffer = RolloutBuffer(1, n, network.config.obs_dim, n_slots)
+    buffer.initial_state = network.initial_state(n)
+    obs = torch.randn(network.config.obs_dim).expand(n, -1)
+    blueprints = torch.zeros(n, n_slots, dtype=torch.int64)
+    masks = ActionMasks(torch.ones(n, len(Op), dtype=torch.bool),
+                        torch.ones(n, len(Op), n_slots, dtype=torch.bool))
+    actions = torch.zeros(n, len(HEADS), dtype=torch.int64)
+    actions[:, 0] = torch.tensor([int(op) for op in ops])
+    with torch.no_grad():
+        out = network(obs.unsqueeze(0), blueprints.unsqueeze(0), buffer.initial_state)
+        log_probs, _ = evaluate([head[0] for head in out.logits], masks, actions)
+    buffer.add(obs, obs, blueprints, masks, actions, log_probs, torch.zeros(n))
+    buffer.add_rewards(torch.tensor(rewards))
+    return buffer
+
+
+def _update(network, buffer, **ppo):
+    """One plain update of `network` on `buffer`: gamma 0 (advantage = reward, the stored
+    values are 0), no value or entropy term, no gradient clipping, unless `ppo` says otherwise."""
+    config = replace(lstm_spec().ppo, **{"gamma": 0.0, "value_coef": 0.0, "max_grad_norm": 1e9,
+                                         "update_epochs": 1, "normalize_rewards": False, **ppo})
+    optimizer = torch.optim.SGD(network.parameters(), lr=0.0)
+    return ppo_update(network, optimizer, RunningMeanStd(()), config,
+                      UpdateInputs(buffer, torch.zeros(buffer.rewards.shape[1]), 0.0))
+
+
+def test_scaled_rewards_are_clipped_to_reward_clip():
+    network = _network()
+    buffer = _one_step_rollout(network, [Op.WAIT, Op.WAIT], [100.0, -100.0])
+    metrics = _update(network, buffer, normalize_rewards=True, reward_clip=0.5)
+    # the running std is ~100 (and 1e-4 of the prior's 1): the scaled rewards are about +-1
+    assert metrics.return_mean == pytest.approx(0.0, abs=1e-6)
+    assert metrics.return_std == pytest.approx(0.5 * 2**0.5, abs=1e-4)
