@@ -102,7 +102,9 @@ def ppo_update(network: FactoredActorCritic, optimizer: torch.optim.Optimizer,
         mb_advantages = ((b_advantages - b_advantages.mean()) / std).unsqueeze(1)  # (T*N, 1)
         surrogate = torch.max(-mb_advantages * ratio,
                               -mb_advantages * ratio.clamp(1 - config.clip, 1 + config.clip))
-        policy_loss = ((surrogate * causal).sum(dim=1) / causal.sum(dim=1)).mean()
+        # summed over the heads that matter, as log pi(a) sums them: the op head gets the same
+        # weight whichever op was taken (a mean over them gave GERMINATE's op 1/6 of WAIT's)
+        policy_loss = (surrogate * causal).sum(dim=1).mean()
         value_loss = 0.5 * (new_values - b_returns).pow(2).mean()
         entropy = (entropies * multipliers).sum(dim=1).mean()
         loss = policy_loss + config.value_coef * value_loss - inputs.entropy_coef * entropy

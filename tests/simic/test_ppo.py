@@ -155,6 +155,25 @@ def _update(network, buffer, **ppo):
                       UpdateInputs(buffer, torch.zeros(buffer.rewards.shape[1]), 0.0))
 
 
+def test_the_policy_loss_is_the_policy_gradient_of_the_joint_log_probability():
+    # WAIT has one relevant head and GERMINATE six: each op's head must still be pushed with
+    # its own advantage (a mean over the relevant heads gave GERMINATE's op 1/6 of the push)
+    network = _network()
+    buffer = _one_step_rollout(network, [Op.WAIT, Op.GERMINATE, Op.ADVANCE, Op.GERMINATE],
+                               [1.0, 2.0, -1.0, -0.5])
+    advantages = buffer.rewards.flatten()
+    advantages = ((advantages - advantages.mean()) / advantages.std()).unsqueeze(1)
+    out = network(buffer.obs, buffer.blueprints, buffer.initial_state)
+    log_probs, _ = evaluate([head[0] for head in out.logits], buffer.masks(),
+                            buffer.actions.flatten(0, 1))
+    (-(advantages * log_probs).sum(dim=1).mean()).backward()  # ratio 1: no clipping
+    expected = {name: torch.zeros_like(p) if p.grad is None else p.grad.clone()
+                for name, p in network.named_parameters()}  # the value head: no gradient
+    _update(network, buffer)
+    for name, param in network.named_parameters():
+        assert torch.allclose(param.grad, expected[name], atol=1e-6), name
+
+
 def test_scaled_rewards_are_clipped_to_reward_clip():
     network = _network()
     buffer = _one_step_rollout(network, [Op.WAIT, Op.WAIT], [100.0, -100.0])
