@@ -30,6 +30,7 @@ from sqlite_utils import Database
 from esper.leyline.events import SinkStats, TelemetryEvent, TelemetryEventType
 from esper.registry import connection, provenance, refs, runs
 from esper.registry import events as event_rows
+from esper.registry.checkpoint import Checkpointer
 from esper.registry.errors import RunNotFound
 from esper.registry.metrics import summarise_metrics
 from esper.registry.records import NewRun, RunRecord, RunStatus, RunSummary
@@ -49,6 +50,7 @@ class Registry:
         self._lock = threading.RLock()
         self._host = socket.gethostname()
         self._events = event_rows.EventWriter(db)
+        self._checkpointer = Checkpointer(path, db.conn, connection.BUSY_TIMEOUT_MS)
 
     @classmethod
     def open(
@@ -72,6 +74,7 @@ class Registry:
 
     def close(self) -> None:
         with self._lock:
+            self._checkpointer.close()
             self._events.close()
             self._db.close()
 
@@ -98,6 +101,7 @@ class Registry:
         body = self._events.prepare(events)  # encodes the first chunk before taking the lock
         with self._lock:
             self._write(body)
+            self._checkpointer.request()
 
     def heartbeat(self, run_id: str) -> None:
         """Stamp ``heartbeat_at`` = now on a RUNNING run."""

@@ -1,0 +1,76 @@
+"""WAL checkpoints off the writing thread.
+
+In WAL mode every commit appends pages to ``runs.db-wal``; a checkpoint copies them back into
+``runs.db``. By default SQLite runs that copy inside the ``COMMIT`` that crosses 1,000 WAL
+pages, so the thread writing telemetry stalls on it (1.1 of the 5.6 us of SQLite CPU time per
+event row when measured). A ``Checkpointer`` turns that off on the writing
+connection and checkpoints from its own thread and connection instead, while the writer goes
+on: WAL lets one checkpointer run beside one writer (https://www.sqlite.org/wal.html).
+
+A ``PASSIVE`` checkpoint never waits for readers or writers, so it cannot delay a run; frames
+it could not copy are copied by the next one, and SQLite checkpoints what is left when the last
+connection closes. Committed data is in the WAL either way: a crash between checkpoints loses
+nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+from pathlib import Path
+
+logger = logging.getLogger(__name__)
+
+MIN_INTERVAL = 0.25  # seconds from the end of one checkpoint to the start of the next, at least
+
+
+class Checkpointer:
+    """Checkpoints ``path``'s WAL on a background thread after writes, ``MIN_INTERVAL`` apart.
+
+    :param writer: the writing connection; its automatic checkpoints are turned off
+    """
+
+    def __init__(self, path: Path, writer: sqlite3.Connection, busy_timeout_ms: int) -> None:
+        writer.execute("PRAGMA wal_autocheckpoint = 0")
+        self._path = path
+        self._busy_timeout_ms = busy_timeout_ms
+        self._wanted = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def request(self) -> None:
+        """Ask for a checkpoint soon (called after a commit, under the registry's lock)."""
+        if self._thread is None:  # started on the first write: readers never pay for it
+            self._thread = threading.Thread(
+                target=self._run, name="esper-registry-checkpoint", daemon=True
+            )
+            self._thread.start()
+        self._wanted.set()
+
+    def close(self) -> None:
+        """Stop the thread (after the checkpoint under way, if any)."""
+        self._stop.set()
+        self._wanted.set()
+        if self._thread is not None:
+            self._thread.join()
+
+    def _run(self) -> None:
+        conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
+        try:
+            conn.execute(f"PRAGMA busy_timeout = {self._busy_timeout_ms}")
+            while True:
+                self._wanted.wait()
+                self._wanted.clear()
+                if self._stop.is_set():
+                    return
+                self._checkpoint(conn)
+                self._stop.wait(MIN_INTERVAL)  # requests meanwhile make one checkpoint
+        finally:
+            conn.close()
+
+    def _checkpoint(self, conn: sqlite3.Connection) -> None:
+        try:
+            conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+        except sqlite3.Error as exc:  # harmless: the next checkpoint copies these frames
+            logger.debug("checkpoint of %s failed: %s", self._path, exc)

@@ -1,0 +1,66 @@
+"""WAL checkpoints run on the registry's own thread, not inside the commits of event batches."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from pathlib import Path
+
+from esper.registry import Registry, checkpoint
+from .builders import make_events, new_run
+
+
+def _wait_for(condition, timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
+
+
+def test_commits_leave_checkpoints_to_the_background_thread(db_path: Path):
+    with Registry.open(db_path) as registry:
+        autocheckpoint = registry._db.conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0]
+        assert autocheckpoint == 0  # COMMIT never copies the WAL back itself
+        run_id = registry.create_run(new_run()).run_id
+        size_before = db_path.stat().st_size
+        registry.write_events(make_events(run_id, 5_000))
+        # The events reach runs.db itself while the registry is still open: only the
+        # checkpoint thread can have copied them there.
+        assert _wait_for(lambda: db_path.stat().st_size > size_before + 200_000)
+        registry.write_events(make_events(run_id, 5_000, start=5_000))
+        assert [e.seq for e in registry.events(run_id)] == list(range(10_000))
+    with sqlite3.connect(db_path) as reader:
+        assert reader.execute("SELECT count(*) FROM events").fetchone()[0] == 10_000
+
+
+def test_the_wal_is_reused_instead_of_growing_with_the_run(db_path: Path, monkeypatch):
+    monkeypatch.setattr(checkpoint, "MIN_INTERVAL", 0.0)
+    wal = db_path.with_name(db_path.name + "-wal")
+    with Registry.open(db_path) as registry:
+        run_id = registry.create_run(new_run()).run_id
+        wal_sizes = []
+        for batch in range(12):
+            copied = db_path.stat().st_size
+            registry.write_events(make_events(run_id, 2_000, start=batch * 2_000))
+            assert _wait_for(lambda: db_path.stat().st_size > copied)  # checkpointed
+            wal_sizes.append(wal.stat().st_size)
+        database = db_path.stat().st_size
+    # Without checkpoints the WAL would hold all 24,000 events (more than runs.db itself).
+    assert max(wal_sizes) < database / 2, (wal_sizes, database)
+
+
+def test_closing_stops_the_thread_and_a_read_only_registry_never_starts_it(db_path: Path):
+    with Registry.open(db_path) as registry:
+        registry.write_events(make_events(registry.create_run(new_run()).run_id, 10))
+        assert _checkpoint_threads()
+    assert not _checkpoint_threads()
+    with Registry.open(db_path, create=False) as reader:
+        assert len(reader.runs()) == 1
+        assert not _checkpoint_threads()
+
+
+def _checkpoint_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "esper-registry-checkpoint"]
