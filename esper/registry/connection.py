@@ -27,6 +27,7 @@ DEFAULT_PATH = "runs.db"
 ENV_VAR = "ESPER_REGISTRY"
 BUSY_TIMEOUT_MS = 10_000  # SQLite waits this long for a lock before it reports busy
 PAGE_SIZE = 16_384  # bytes, for new registries
+CACHE_KIB = 65_536  # page cache per connection, KiB
 LOCK_TIMEOUT = 120.0  # seconds of retries before a locked database becomes a RegistryError
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 _WHAT_TO_DO = "pass --registry PATH (or set ESPER_REGISTRY) to use another file"
@@ -69,6 +70,10 @@ def connect(path: Path, *, create: bool) -> Database:
         # NORMAL sync in WAL mode is durable against a crash of the process (a power loss may
         # lose the last transactions, never corrupt the file).
         conn.execute("PRAGMA synchronous = NORMAL")
+        # Room for a whole batch of events (20,000 rows of ~900 bytes): with SQLite's default
+        # 2 MB the pages spill to the WAL mid-transaction and are written again at COMMIT
+        # (3.5 against 4.5 us of CPU per row in benchmarks/registry.py). Grows only as used.
+        conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
         db = Database(conn, execute_plugins=False)
         _check_schema(db, path)  # a read: opening an up-to-date registry takes no write lock
         if MIGRATIONS.pending(db):

@@ -109,3 +109,10 @@ def test_an_empty_file_becomes_a_registry(tmp_path):
     path.touch()
     with Registry.open(path) as registry:
         assert registry.runs() == []
+
+
+def test_the_page_cache_holds_a_whole_batch_of_events(registry: Registry):
+    # A batch of 20,000 event rows is ~18 MB of pages; a smaller cache spills them to the WAL
+    # mid-transaction and writes them again at COMMIT.
+    cache_kib = -registry._db.conn.execute("PRAGMA cache_size").fetchone()[0]
+    assert cache_kib * 1024 >= 20_000 * 900
