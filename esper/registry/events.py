@@ -36,7 +36,6 @@ _CHUNK = 2_500  # rows per INSERT: 30,000 parameters, below SQLite's limit of 32
 _ROW = "(" + ",".join("?" * len(_COLUMNS)) + ")"
 _INSERT = f"INSERT INTO events ({', '.join(_COLUMNS)}) VALUES "
 _TYPE_NAMES = {t: t.value for t in TelemetryEventType}
-_SEVERITY_NAMES = {s: s.value for s in Severity}
 
 
 def _insert_statement(rows: int) -> str:
@@ -50,11 +49,12 @@ def encode_rows(events: Sequence[TelemetryEvent]) -> list[Any]:
     """Flatten events into insert parameters, row after row (payloads as JSON text)."""
     params: list[Any] = []
     extend = params.extend
-    types, severities = _TYPE_NAMES, _SEVERITY_NAMES
+    # ``_value_``, a plain attribute: ``.value`` and a dict keyed by the enum (Enum.__hash__)
+    # both run Python code, twice per event.
     for e, data in zip(events, encode_payloads([e.data for e in events])):
         extend(
             (
-                e.run_id, e.seq, e.ts, types[e.event_type], severities[e.severity], e.batch,
+                e.run_id, e.seq, e.ts, e.event_type._value_, e.severity._value_, e.batch,
                 e.env_id, e.epoch, e.seed_id, e.slot_id, e.message, data,
             )
         )
