@@ -26,6 +26,8 @@ import time
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import count, repeat
+from operator import add
 from typing import Any, Protocol
 
 from esper.leyline.events import (
@@ -39,6 +41,7 @@ from esper.leyline.events import (
 logger = logging.getLogger(__name__)
 
 _now = time.time
+_new_tuple = tuple.__new__
 _PAYLOAD_TYPES_GET = PAYLOAD_TYPES.get
 
 
@@ -353,10 +356,13 @@ class TelemetryHub:
         self._number_and_deliver(items[start:] if start else items)
 
     def _number_and_deliver(self, items: list[Any]) -> None:
-        run_id, first, make = self.run_id, self._next_seq, TelemetryEvent._make
+        run_id, first = self.run_id, self._next_seq
         for offset in range(0, len(items), self._max_batch):
             chunk = items[offset : offset + self._max_batch]
-            events = [make((run_id, seq) + item) for seq, item in enumerate(chunk, first + offset)]
+            heads = zip(repeat(run_id), count(first + offset))  # (run_id, seq) of each event
+            # TelemetryEvent(run_id, seq, *item) for each, looped in C (map, tuple.__new__)
+            # instead of a NamedTuple's Python-level _make per event
+            events = list(map(_new_tuple, repeat(TelemetryEvent), map(add, heads, chunk)))
             self._next_seq = first + offset + len(events)
             for channel in self._channels:
                 channel.offer(events)
