@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
+from contextlib import closing
 from pathlib import Path
 
 logger = logging.getLogger(__name__)
@@ -31,10 +32,9 @@ class Checkpointer:
     :param writer: the writing connection; its automatic checkpoints are turned off
     """
 
-    def __init__(self, path: Path, writer: sqlite3.Connection, busy_timeout_ms: int) -> None:
+    def __init__(self, path: Path, writer: sqlite3.Connection) -> None:
         writer.execute("PRAGMA wal_autocheckpoint = 0")
         self._path = path
-        self._busy_timeout_ms = busy_timeout_ms
         self._wanted = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -56,9 +56,12 @@ class Checkpointer:
             self._thread.join()
 
     def _run(self) -> None:
-        conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
         try:
-            conn.execute(f"PRAGMA busy_timeout = {self._busy_timeout_ms}")
+            conn = sqlite3.connect(self._path, isolation_level=None)
+        except sqlite3.Error as exc:  # the WAL is still checkpointed when the registry closes
+            logger.warning("cannot checkpoint registry %s while it is written: %s", self._path, exc)
+            return
+        with closing(conn):
             while True:
                 self._wanted.wait()
                 self._wanted.clear()
@@ -66,8 +69,6 @@ class Checkpointer:
                     return
                 self._checkpoint(conn)
                 self._stop.wait(MIN_INTERVAL)  # requests meanwhile make one checkpoint
-        finally:
-            conn.close()
 
     def _checkpoint(self, conn: sqlite3.Connection) -> None:
         try:

@@ -50,7 +50,7 @@ class Registry:
         self._lock = threading.RLock()
         self._host = socket.gethostname()
         self._events = event_rows.EventWriter(db)
-        self._checkpointer = Checkpointer(path, db.conn, connection.BUSY_TIMEOUT_MS)
+        self._checkpointer = Checkpointer(path, db.conn)
 
     @classmethod
     def open(
