@@ -160,3 +160,16 @@ def test_payload_fields_that_may_be_unmeasured_are_typed_optional():
     for name in ("gradient_health", "has_vanishing", "has_exploding", "isolation_violations",
                  "seed_gradient_norm_ratio"):
         assert type(None) in typing.get_args(hints[name])
+
+
+def test_integers_beyond_64_bits_round_trip_exactly():
+    payload = SeedStageChangedPayload("TRAINING", "BLENDING", gradient_health=float("inf"))
+    wide = EpochCompletedPayload(
+        0.5, 90.0, 0.6, 88.0, 2**70, -(2**65), (), action="WAIT", action_slot=None,
+        action_success=True, reward=0.25, reward_components=RewardComponents(),
+    )
+    texts = encode_payloads([wide, payload])
+    assert texts == [encode_payload(wide), encode_payload(payload)]
+    back = decode_payload(TelemetryEventType.EPOCH_COMPLETED, texts[0])
+    assert (back.seeds_live, back.seeds_fossilized) == (2**70, -(2**65))
+    assert '"gradient_health":Infinity' in texts[1]
