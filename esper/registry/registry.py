@@ -101,7 +101,6 @@ class Registry:
         body = self._events.prepare(events)  # encodes the first chunk before taking the lock
         with self._lock:
             self._write(body)
-            self._checkpointer.request()
 
     def heartbeat(self, run_id: str) -> None:
         """Stamp ``heartbeat_at`` = now on a RUNNING run."""
@@ -273,7 +272,11 @@ class Registry:
     # -----------------------------------------------------------------------------------------
 
     def _write(self, body: Callable[[], T]) -> T:
-        return connection.write_transaction(self._db, self.path, body)
+        """Run ``body`` in a write transaction; the WAL pages it adds are checkpointed later,
+        off this thread (the connection does not checkpoint in its own commits)."""
+        result = connection.write_transaction(self._db, self.path, body)
+        self._checkpointer.request()
+        return result
 
     def _liveness(self) -> runs.Liveness:
         return runs.Liveness(self._host, time.time(), self.stale_after)

@@ -36,6 +36,16 @@ def test_commits_leave_checkpoints_to_the_background_thread(db_path: Path):
         assert reader.execute("SELECT count(*) FROM events").fetchone()[0] == 10_000
 
 
+def test_every_kind_of_write_is_checkpointed_not_only_events(db_path: Path):
+    with Registry.open(db_path) as registry:
+        run_id = registry.create_run(new_run()).run_id
+        size_before = db_path.stat().st_size
+        points = [(f"series/{k}", step, step / 3, 1_700_000_000.0) for k in range(20)
+                  for step in range(1_000)]
+        registry.append_metrics(run_id, points)  # no event written in this registry
+        assert _wait_for(lambda: db_path.stat().st_size > size_before + 200_000)
+
+
 def test_the_wal_is_reused_instead_of_growing_with_the_run(db_path: Path, monkeypatch):
     monkeypatch.setattr(checkpoint, "MIN_INTERVAL", 0.0)
     wal = db_path.with_name(db_path.name + "-wal")
