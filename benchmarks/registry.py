@@ -21,6 +21,8 @@ import argparse
 import statistics
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from esper.leyline.events import EpochCompletedPayload, SlotSummary, TelemetryEventType
@@ -59,25 +61,41 @@ def payloads(n: int) -> list[EpochCompletedPayload]:
     ]
 
 
+SAMPLES = payloads(BLOCK)
+
+
+def emit_range(hub: TelemetryHub, first: int, stop: int) -> None:
+    """Emit events number ``first`` .. ``stop - 1`` (one EPOCH_COMPLETED each)."""
+    emit = hub.emit
+    for i in range(first, stop):
+        emit(KIND, SAMPLES[i % BLOCK], batch=i // 4_000, env_id=i % 8, epoch=i % 25)
+
+
+@contextmanager
+def recorded(
+    path: Path, experiment: str, events: int
+) -> Iterator[tuple[Registry, str, TelemetryHub]]:
+    """A registry at ``path``, a RUNNING run in it and a hub whose only sink is the registry;
+    the run is finished (with the hub's sink report) when the block ends."""
+    with Registry.open(path) as registry:
+        run_id = registry.create_run(NewRun(experiment=experiment, config={}, seed=0)).run_id
+        # The backlog holds every event: this measures throughput, not the drop policy.
+        hub = TelemetryHub(run_id, [RegistrySink(registry)], max_backlog=events)
+        yield registry, run_id, hub
+        registry.finish_run(run_id, RunStatus.FINISHED, sinks=hub.close().sinks)
+
+
 def burst(path: Path, events: int) -> float:
     """Emit ``events`` back to back, flush, print throughput and emit cost; return events/s."""
-    samples = payloads(BLOCK)
-    with Registry.open(path) as registry:
-        run = registry.create_run(NewRun(experiment="benchmark-burst", config={}, seed=0))
-        # The backlog holds the whole burst: this measures throughput, not the drop policy.
-        hub = TelemetryHub(run.run_id, [RegistrySink(registry)], max_backlog=events)
-        emit = hub.emit
+    with recorded(path, "benchmark-burst", events) as (registry, run_id, hub):
         start = time.perf_counter()
-        for i in range(events):
-            emit(KIND, samples[i % BLOCK], batch=i // 4_000, env_id=i % 8, epoch=i % 25)
+        emit_range(hub, 0, events)
         emitted = time.perf_counter()
         hub.flush()
         flushed = time.perf_counter()
-        stats = hub.close()
-        registry.finish_run(run.run_id, RunStatus.FINISHED, sinks=stats.sinks)
-        stored = registry.run(run.run_id).event_count
+        stored, dropped = registry.run(run_id).event_count, hub.close().dropped
     print(f"burst:  {events:,} events emitted back to back, {stored:,} in runs.db, "
-          f"{stats.dropped:,} dropped")
+          f"{dropped:,} dropped")
     print(f"  committed:            {events / (flushed - start):,.0f} events/s "
           f"(first emit -> all in runs.db)")
     print(f"  emit (caller thread): {(emitted - start) / events * 1e6:.2f} us/event; "
@@ -88,27 +106,22 @@ def burst(path: Path, events: int) -> float:
 def paced(path: Path, rate: float, seconds: float) -> float:
     """Emit at ``rate`` events/s for ``seconds``, print whether the registry kept up; return the
     events/s committed while emitting."""
-    samples = payloads(BLOCK)
     events = int(rate * seconds) // BLOCK * BLOCK
-    with Registry.open(path) as registry, Registry.open(path, create=False) as reader:
-        run = registry.create_run(NewRun(experiment="benchmark-paced", config={}, seed=0))
-        hub = TelemetryHub(run.run_id, [RegistrySink(registry)], max_backlog=events)
-        emit = hub.emit
+    with recorded(path, "benchmark-paced", events) as (registry, run_id, hub), \
+            Registry.open(path, create=False) as reader:
         start = time.perf_counter()
         for block in range(0, events, BLOCK):
-            for i in range(block, block + BLOCK):
-                emit(KIND, samples[i % BLOCK], batch=i // 4_000, env_id=i % 8, epoch=i % 25)
+            emit_range(hub, block, block + BLOCK)
             time.sleep(max(0.0, start + (block + BLOCK) / rate - time.perf_counter()))
         emitted = time.perf_counter()
-        committed = reader.run(run.run_id).event_count
+        committed = reader.run(run_id).event_count
         hub.flush()
         flushed = time.perf_counter()
-        stats = hub.close()
-        registry.finish_run(run.run_id, RunStatus.FINISHED, sinks=stats.sinks)
+        dropped = hub.close().dropped
     backlog = events - committed
     verdict = "sustained" if backlog <= rate * MAX_LAG else "NOT sustained"
     print(f"paced:  {events:,} events at {rate:,.0f}/s requested, "
-          f"{events / (emitted - start):,.0f}/s emitted, {stats.dropped:,} dropped")
+          f"{events / (emitted - start):,.0f}/s emitted, {dropped:,} dropped")
     print(f"  committed while emitting: {committed / (emitted - start):,.0f} events/s; "
           f"backlog at the end {backlog:,} events ({backlog / rate:.2f} s of the producer), "
           f"flushed in {flushed - emitted:.2f} s -> {verdict}")
