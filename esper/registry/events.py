@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
+from operator import attrgetter
 from typing import Any
 
 from sqlite_utils import Database
@@ -36,6 +37,7 @@ _CHUNK = 2_500  # rows per INSERT: 30,000 parameters, below SQLite's limit of 32
 _ROW = "(" + ",".join("?" * len(_COLUMNS)) + ")"
 _INSERT = f"INSERT INTO events ({', '.join(_COLUMNS)}) VALUES "
 _TYPE_NAMES = {t: t.value for t in TelemetryEventType}
+_RUN_ID = attrgetter("run_id")
 
 
 def _insert_statement(rows: int) -> str:
@@ -75,7 +77,7 @@ class EventWriter:
         """
         chunks = [events[i : i + _CHUNK] for i in range(0, len(events), _CHUNK)]
         encoded = [encode_rows(chunks[0])] if chunks else []
-        per_run = Counter(e.run_id for e in events)
+        per_run = Counter(map(_RUN_ID, events))
 
         def body() -> None:
             inserting: Future[Any] | None = None
