@@ -11,6 +11,12 @@ A ``PASSIVE`` checkpoint never waits for readers or writers, so it cannot delay 
 it could not copy are copied by the next one, and SQLite checkpoints what is left when the last
 connection closes. Committed data is in the WAL either way: a crash between checkpoints loses
 nothing.
+
+SQLite rewinds the WAL to its start only when a write begins after a checkpoint has copied
+every frame. Under a steady stream of writes the background checkpoint never quite catches up,
+and the WAL grew as large as the events themselves (~400 MB for 500,000 events). So once the
+WAL passes ``WAL_LIMIT``, the writer copies the few frames left itself, right after its commit:
+its next write then starts the WAL again from the beginning.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from pathlib import Path
 logger = logging.getLogger(__name__)
 
 MIN_INTERVAL = 0.25  # seconds from the end of one checkpoint to the start of the next, at least
+WAL_LIMIT = 64 * 2**20  # bytes of WAL past which the writer finishes the checkpoint itself
 
 
 class Checkpointer:
@@ -35,18 +42,30 @@ class Checkpointer:
     def __init__(self, path: Path, writer: sqlite3.Connection) -> None:
         writer.execute("PRAGMA wal_autocheckpoint = 0")
         self._path = path
+        self._wal = path.with_name(path.name + "-wal")
+        self._writer = writer
         self._wanted = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._requested = 0  # requests so far
+        self._covered = 0  # requests made before the start of the last finished checkpoint
 
     def request(self) -> None:
-        """Ask for a checkpoint soon (called after a commit, under the registry's lock)."""
+        """Ask for a checkpoint soon (called after a commit, under the registry's lock, so the
+        writing connection is free); past ``WAL_LIMIT``, finish it now on that connection."""
         if self._thread is None:  # started on the first write: readers never pay for it
             self._thread = threading.Thread(
                 target=self._run, name="esper-registry-checkpoint", daemon=True
             )
             self._thread.start()
+        self._requested += 1
         self._wanted.set()
+        if self._wal_size() > WAL_LIMIT:
+            self._checkpoint(self._writer)  # mostly copied already by the background thread
+
+    def caught_up(self) -> bool:
+        """True when a checkpoint has run to its end since the last request."""
+        return self._covered >= self._requested
 
     def close(self) -> None:
         """Stop the thread (after the checkpoint under way, if any)."""
@@ -67,8 +86,16 @@ class Checkpointer:
                 self._wanted.clear()
                 if self._stop.is_set():
                     return
+                covering = self._requested
                 self._checkpoint(conn)
+                self._covered = covering
                 self._stop.wait(MIN_INTERVAL)  # requests meanwhile make one checkpoint
+
+    def _wal_size(self) -> int:
+        try:
+            return self._wal.stat().st_size
+        except FileNotFoundError:
+            return 0
 
     def _checkpoint(self, conn: sqlite3.Connection) -> None:
         try:
