@@ -61,6 +61,11 @@ def connect(path: Path, *, create: bool) -> Database:
         raise RegistryError(f"cannot open registry {path}: {exc}; {_WHAT_TO_DO}") from exc
     try:
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        db = Database(conn, execute_plugins=False)
+        # Reads only, before any setting is written: a foreign file is refused untouched.
+        _check_schema(db, path)  # an up-to-date registry is opened without a write lock
+        if not create and not MIGRATIONS.applied(db):
+            raise RegistryError(f"{path} is empty, not an esper registry; {_WHAT_TO_DO}")
         if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
             # A new file: 16 KiB pages wrote ~500-byte event rows ~15% faster than the default
             # 4 KiB (benchmarks/registry.py); the page size is fixed once the file has content.
@@ -74,8 +79,6 @@ def connect(path: Path, *, create: bool) -> Database:
         # 2 MB the pages spill to the WAL mid-transaction and are written again at COMMIT
         # (3.5 against 4.5 us of CPU per row in benchmarks/registry.py). Grows only as used.
         conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
-        db = Database(conn, execute_plugins=False)
-        _check_schema(db, path)  # a read: opening an up-to-date registry takes no write lock
         if MIGRATIONS.pending(db):
             write_transaction(db, path, lambda: _upgrade_schema(db, path))
     except sqlite3.DatabaseError as exc:

@@ -81,6 +81,9 @@ def test_a_foreign_sqlite_database_is_refused_untouched(tmp_path):
         error.value.message)
     tables = [r[0] for r in sqlite3.connect(path).execute("SELECT name FROM sqlite_master")]
     assert tables == ["customers"]
+    # nor switched to WAL (a setting written into the file) on the way
+    assert sqlite3.connect(path).execute("PRAGMA journal_mode").fetchone()[0] == "delete"
+    assert not path.with_name("other.db-wal").exists()
 
 
 def test_a_registry_from_a_newer_esper_is_refused(db_path):
@@ -102,6 +105,14 @@ def test_a_registry_from_a_newer_esper_is_refused(db_path):
 def test_a_directory_is_refused(tmp_path):
     with pytest.raises(RegistryError, match="is a directory"):
         Registry.open(tmp_path)
+
+
+def test_a_reader_leaves_an_empty_file_empty(tmp_path):
+    path = tmp_path / "runs.db"
+    path.touch()
+    with pytest.raises(RegistryError, match="runs.db is empty, not an esper registry"):
+        Registry.open(path, create=False)
+    assert path.stat().st_size == 0
 
 
 def test_an_empty_file_becomes_a_registry(tmp_path):
