@@ -15,8 +15,10 @@ nothing.
 SQLite rewinds the WAL to its start only when a write begins after a checkpoint has copied
 every frame. Under a steady stream of writes the background checkpoint never quite catches up,
 and the WAL grew as large as the events themselves (~400 MB for 500,000 events). So once the
-WAL passes ``WAL_LIMIT``, the writer copies the few frames left itself, right after its commit:
-its next write then starts the WAL again from the beginning.
+WAL passes ``WAL_LIMIT``, the writer copies the few frames left itself, right after its commit
+(at most once per ``MIN_INTERVAL``): its next write then starts the WAL again from the
+beginning and truncates the file to a quarter of the limit (``journal_size_limit``), so the
+rule stays quiet until the WAL has grown again.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
+import time
 from contextlib import closing
 from pathlib import Path
 
@@ -41,9 +44,11 @@ class Checkpointer:
 
     def __init__(self, path: Path, writer: sqlite3.Connection) -> None:
         writer.execute("PRAGMA wal_autocheckpoint = 0")
+        writer.execute(f"PRAGMA journal_size_limit = {WAL_LIMIT // 4}")
         self._path = path
         self._wal = path.with_name(path.name + "-wal")
         self._writer = writer
+        self._writer_checkpointed = -MIN_INTERVAL  # time.monotonic() of the writer's last one
         self._wanted = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -60,7 +65,9 @@ class Checkpointer:
             self._thread.start()
         self._requested += 1
         self._wanted.set()
-        if self._wal_size() > WAL_LIMIT:
+        now = time.monotonic()
+        if now - self._writer_checkpointed >= MIN_INTERVAL and self._wal_size() > WAL_LIMIT:
+            self._writer_checkpointed = now
             self._checkpoint(self._writer)  # mostly copied already by the background thread
 
     def caught_up(self) -> bool:

@@ -4,20 +4,12 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-import time
 from pathlib import Path
 
 from esper.registry import Registry, checkpoint
+from tests.polling import wait_until
+
 from .builders import make_events, new_run
-
-
-def _wait_for(condition, timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.02)
-    return True
 
 
 def test_commits_leave_checkpoints_to_the_background_thread(db_path: Path):
@@ -29,7 +21,7 @@ def test_commits_leave_checkpoints_to_the_background_thread(db_path: Path):
         registry.write_events(make_events(run_id, 5_000))
         # The events reach runs.db itself while the registry is still open: only the
         # checkpoint thread can have copied them there.
-        assert _wait_for(lambda: db_path.stat().st_size > size_before + 200_000)
+        assert wait_until(lambda: db_path.stat().st_size > size_before + 200_000)
         registry.write_events(make_events(run_id, 5_000, start=5_000))
         assert [e.seq for e in registry.events(run_id)] == list(range(10_000))
     with sqlite3.connect(db_path) as reader:
@@ -43,7 +35,7 @@ def test_every_kind_of_write_is_checkpointed_not_only_events(db_path: Path):
         points = [(f"series/{k}", step, step / 3, 1_700_000_000.0) for k in range(20)
                   for step in range(1_000)]
         registry.append_metrics(run_id, points)  # no event written in this registry
-        assert _wait_for(lambda: db_path.stat().st_size > size_before + 200_000)
+        assert wait_until(lambda: db_path.stat().st_size > size_before + 200_000)
 
 
 def test_the_wal_is_reused_instead_of_growing_with_the_run(db_path: Path, monkeypatch):
@@ -55,10 +47,10 @@ def test_the_wal_is_reused_instead_of_growing_with_the_run(db_path: Path, monkey
         for batch in range(12):
             copied = db_path.stat().st_size
             registry.write_events(make_events(run_id, 2_000, start=batch * 2_000))
-            assert _wait_for(lambda: db_path.stat().st_size > copied)  # checkpointed...
+            assert wait_until(lambda: db_path.stat().st_size > copied)  # checkpointed...
             # ...to the end: a write that starts while a checkpoint is still copying cannot
             # rewind the WAL, so on a loaded machine the sizes would grow without this wait.
-            assert _wait_for(registry._checkpointer.caught_up)
+            assert wait_until(registry._checkpointer.caught_up)
             wal_sizes.append(wal.stat().st_size)
         database = db_path.stat().st_size
     # Without checkpoints the WAL would hold all 24,000 events (more than runs.db itself).
@@ -79,6 +71,11 @@ def test_back_to_back_writes_keep_the_wal_bounded(db_path: Path, monkeypatch):
             wal_sizes.append(wal.stat().st_size)
         database = db_path.stat().st_size
         assert registry.run(run_id).event_count == 40_000
+        # Once a checkpoint has caught up, the next write rewinds the WAL and truncates the
+        # file below the limit, so the writer stops checkpointing after its commits.
+        assert wait_until(registry._checkpointer.caught_up)
+        registry.heartbeat(run_id)
+        assert wal.stat().st_size <= checkpoint.WAL_LIMIT // 4
     # Unbounded, the WAL ends near the size of all 40,000 events (tens of MB).
     assert max(wal_sizes) < 4 * 2**20 + 3 * max(wal_sizes[:2]), (wal_sizes, database)
 
