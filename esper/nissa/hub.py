@@ -25,7 +25,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import count, repeat
 from operator import add
 from typing import Any, Protocol
@@ -100,7 +100,9 @@ class _SinkChannel:
         self._max_write = max_write  # events per write() call at most
         self._items: deque[list[TelemetryEvent] | _Marker | _Stop] = deque()
         self._cond = threading.Condition()
-        self._backlog = 0
+        self._backlog = 0  # events queued or being written
+        self._in_flight = 0  # events in the write() call under way
+        self._abandoned = False  # close() gave up waiting: queued events were counted dropped
         self._written = 0
         self._dropped = 0
         self._failures = 0
@@ -138,13 +140,19 @@ class _SinkChannel:
             self._last_error = reason
 
     def join(self, timeout: float | None) -> bool:
-        """Wait for the thread to end; on timeout, count what it still holds as dropped."""
+        """Wait for the thread to end; on timeout, count the events it has not started to write
+        as dropped (and never write them). A write under way is counted when it ends."""
         self._thread.join(timeout)
         if self._thread.is_alive():
             with self._cond:
-                self._dropped += self._backlog
-                self._backlog = 0
-                self._last_error = f"close timed out after {timeout} s"
+                queued = self._backlog - self._in_flight
+                self._abandoned = True
+                self._dropped += queued
+                self._backlog -= queued
+                self._last_error = (
+                    f"close timed out: {queued} events dropped unwritten"
+                    + (f", {self._in_flight} still being written" if self._in_flight else "")
+                )
             return False
         return True
 
@@ -165,9 +173,9 @@ class _SinkChannel:
             for item in items:
                 if isinstance(item, list):
                     batch.extend(item)
-                    if len(batch) >= self._max_write:
-                        self._write(batch)
-                        batch = []
+                    while len(batch) >= self._max_write:
+                        self._write(batch[: self._max_write])
+                        batch = batch[self._max_write :]
                     continue
                 self._write(batch)
                 batch = []
@@ -181,23 +189,28 @@ class _SinkChannel:
     def _write(self, events: list[TelemetryEvent]) -> None:
         if not events:
             return
+        with self._cond:
+            if self._abandoned:  # already counted as dropped by join()
+                return
+            self._in_flight = len(events)
         try:
             self.sink.write(events)
-        except Exception as exc:  # a failing sink is reported, never fatal to the run
+        except BaseException as exc:  # a failing sink is reported, never fatal to the run
             self._record_failure(exc, dropped=len(events))
         else:
             with self._cond:
                 self._written += len(events)
         with self._cond:
+            self._in_flight = 0
             self._backlog -= len(events)
 
     def _close_sink(self) -> None:
         try:
             self.sink.close()
-        except Exception as exc:  # reported in stats() like a failed write
+        except BaseException as exc:  # reported in stats() like a failed write
             self._record_failure(exc, dropped=0)
 
-    def _record_failure(self, exc: Exception, dropped: int) -> None:
+    def _record_failure(self, exc: BaseException, dropped: int) -> None:
         message = f"{type(exc).__name__}: {exc}"
         with self._cond:
             first = self._failures == 0
@@ -227,9 +240,7 @@ class TelemetryHub:
         interval: float = 0.02,
         max_batch: int = 20_000,
     ) -> None:
-        names = [sink.name for sink in sinks]
-        if len(set(names)) != len(names):
-            raise ValueError(f"sink names must be unique, got {names}")
+        check_sink_names(sinks)
         self.run_id = run_id
         self._interval = interval
         self._max_batch = max_batch
@@ -240,6 +251,8 @@ class TelemetryHub:
         self._wake = threading.Event()
         self._closing = False
         self._closed = False
+        self._closed_event = threading.Event()  # set when close() has ended
+        self._late = 0  # events emitted while close() was under way, counted as dropped
         self._dispatcher = threading.Thread(
             target=self._dispatch_forever, name="esper-telemetry-hub", daemon=True
         )
@@ -283,32 +296,46 @@ class TelemetryHub:
         request = _FlushRequest()
         self._pending.append(request)
         self._wake.set()
+        if self._closing:
+            # close() is under way and the dispatcher may already be gone: everything emitted
+            # before this call is written or counted as dropped when close() ends.
+            return self._closed_event.wait(timeout)
         return request.wait(timeout)
 
     def close(self, timeout: float | None = None) -> HubStats:
         """Flush, stop the threads, close every sink, and return the final counts.
 
-        Events a sink still holds when ``timeout`` expires are counted as dropped. Calling
+        Events a sink has not started to write when ``timeout`` expires are counted as
+        dropped and never written; a write under way is counted when it ends. Calling
         ``close`` again returns the same counts.
         """
         if not self._closed:
             deadline = None if timeout is None else time.monotonic() + timeout
             self._closing = True
             self._wake.set()
-            self._dispatcher.join(_remaining(deadline))
+            self._dispatcher.join()  # quick: it never waits for a sink, only hands batches on
             late = self._discard_pending()  # emitted while close() was under way
+            self._late += late
             for channel in self._channels:
                 if late:
                     channel.count_dropped(late, f"{late} events emitted after close()")
                 channel.join(_remaining(deadline))
             self._closed = True
+            self._closed_event.set()
         return self.stats()
+
+    @property
+    def closed(self) -> bool:
+        """True once ``close`` has ended."""
+        return self._closed
 
     def stats(self) -> HubStats:
         """Events emitted so far, and per sink: written, dropped, failures, last error."""
-        return HubStats(
-            self._next_seq + self._count_pending(), tuple(c.stats() for c in self._channels)
-        )
+        pending = self._count_pending()
+        sinks = tuple(c.stats() for c in self._channels)
+        if self._closed and pending:  # emitted by another thread as close() took its last look
+            sinks = tuple(replace(s, dropped=s.dropped + pending) for s in sinks)
+        return HubStats(self._next_seq + self._late + pending, sinks)
 
     def _discard_pending(self) -> int:
         """Empty the pending deque after the dispatcher ended; returns the events it held."""
@@ -373,6 +400,13 @@ class TelemetryHub:
         for channel, marker in zip(self._channels, request.sink_markers):
             channel.put(marker)
         request.forwarded.set()
+
+
+def check_sink_names(sinks: Sequence[Sink]) -> None:
+    """Raises ValueError when two sinks have the same name (their counts would be mixed up)."""
+    names = [sink.name for sink in sinks]
+    if len(set(names)) != len(names):
+        raise ValueError(f"sink names must be unique, got {names}")
 
 
 def _remaining(deadline: float | None) -> float | None:

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import signal
 import threading
+import time
 import traceback
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -34,7 +35,7 @@ from dataclasses import dataclass
 from types import FrameType
 
 from esper.leyline.events import RunFinishedPayload, TelemetryEventType
-from esper.nissa.hub import Sink, TelemetryHub
+from esper.nissa.hub import Sink, TelemetryHub, check_sink_names
 from esper.nissa.metrics_sink import MetricsSink
 from esper.nissa.registry_sink import RegistrySink
 from esper.registry import NewRun, Registry, RunRecord, RunStatus
@@ -84,13 +85,15 @@ def recording(
     :param new: what the run is (experiment, resolved config, seed, ...)
     :param sinks: further sinks (MLflow, JSONL); their drops are reported like the registry's
     :param heartbeat_interval: seconds between heartbeats
-    :param close_timeout: seconds the final flush may take; events still unwritten then are
-        counted as dropped
+    :param close_timeout: seconds the end may wait for the sinks (final flush and close
+        together); events a sink has not started to write by then are counted as dropped
     SIGINT and SIGTERM handlers are installed (main thread only) while the block runs; a
     second signal during the final flush is ignored, so the end status is always written.
     """
+    all_sinks = [RegistrySink(registry), MetricsSink(registry), *sinks]
+    check_sink_names(all_sinks)  # before the row exists: a bad sink leaves no RUNNING run behind
     run = registry.create_run(new)
-    hub = TelemetryHub(run.run_id, [RegistrySink(registry), MetricsSink(registry), *sinks])
+    hub = TelemetryHub(run.run_id, all_sinks)
     heartbeat = Heartbeat(lambda: registry.heartbeat(run.run_id), heartbeat_interval).start()
     rec = Recording(run, hub, registry)
     previous = _install_handlers()
@@ -121,15 +124,19 @@ def _end(
     tb: str | None = None,
 ) -> None:
     _ignore_signals()
+    # The flush and the close share close_timeout: a stuck sink delays the end once, and the
+    # other sinks still have half of it to write RUN_FINISHED.
+    deadline = time.monotonic() + close_timeout
     try:
-        rec.hub.flush(close_timeout)
-        before = rec.hub.stats()
-        rec.hub.emit(
-            TelemetryEventType.RUN_FINISHED,
-            RunFinishedPayload(status.value, before.emitted, before.dropped),
-            message=exit_reason or "",
-        )
-        final = rec.hub.close(close_timeout)
+        if not rec.hub.closed:  # the block may have closed it itself
+            rec.hub.flush(close_timeout / 2)
+            before = rec.hub.stats()
+            rec.hub.emit(
+                TelemetryEventType.RUN_FINISHED,
+                RunFinishedPayload(status.value, before.emitted, before.dropped),
+                message=exit_reason or "",
+            )
+        final = rec.hub.close(max(0.0, deadline - time.monotonic()))
     finally:
         heartbeat.stop()
     rec.registry.finish_run(

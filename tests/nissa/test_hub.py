@@ -15,6 +15,7 @@ from esper.leyline.events import (
     TelemetryEventType,
 )
 from esper.nissa.hub import TelemetryHub
+from tests.polling import wait_until
 
 BATCH = TelemetryEventType.BATCH_COMPLETED
 
@@ -53,8 +54,10 @@ class BlockedSink(ListSink):
     def __init__(self, name: str) -> None:
         super().__init__(name)
         self.release = threading.Event()
+        self.entered = threading.Event()  # set when a write() has started
 
     def write(self, events: list[TelemetryEvent]) -> None:
+        self.entered.set()
         self.release.wait()
         super().write(events)
 
@@ -162,16 +165,74 @@ def test_a_slow_sink_does_not_hold_the_others_back():
     assert all(s.written == 500 for s in hub.close(timeout=30).sinks)
 
 
-def test_close_with_a_timeout_counts_what_a_stuck_sink_still_holds():
+def test_close_with_a_timeout_drops_what_a_stuck_sink_has_not_started_to_write():
     stuck = BlockedSink("stuck")
     hub = TelemetryHub("run1", [stuck])
     for i in range(30):
         hub.emit(BATCH, payload(i))
-    stats = hub.close(timeout=0.5)
-    (sink_stats,) = stats.sinks
-    assert sink_stats.written == 0 and sink_stats.dropped == 30
-    assert "timed out" in (sink_stats.last_error or "")
+    assert wait_until(lambda: stuck.entered.is_set())  # the 30 are in the write under way
+    for i in range(30, 50):
+        hub.emit(BATCH, payload(i))
+    (sink_stats,) = hub.close(timeout=0.5).sinks
+    # The 20 queued ones are dropped (and will never be written); the 30 being written are
+    # neither yet: they are counted when that write ends.
+    assert (sink_stats.written, sink_stats.dropped) == (0, 20)
+    assert sink_stats.last_error == "close timed out: 20 events dropped unwritten, 30 still being written"
     stuck.release.set()
+    assert wait_until(lambda: hub.stats().sinks[0].written == 30)
+    assert hub.stats().sinks[0].dropped == 20 and len(stuck.events) == 30
+
+
+def test_a_flush_during_close_returns_when_close_has_ended():
+    stuck = BlockedSink("stuck")
+    hub = TelemetryHub("run1", [stuck])
+    hub.emit(BATCH, payload(0))
+    closing = threading.Thread(target=hub.close, daemon=True)
+    closing.start()
+    assert wait_until(lambda: hub._closing)
+    flushed: list[bool] = []
+    flushing = threading.Thread(target=lambda: flushed.append(hub.flush()), daemon=True)
+    flushing.start()
+    flushing.join(0.3)
+    assert flushing.is_alive()  # the event is not written yet
+    stuck.release.set()
+    closing.join(5)
+    flushing.join(5)
+    assert flushed == [True] and len(stuck.events) == 1
+
+
+def test_a_sink_that_raises_a_base_exception_is_counted_not_lost():
+    class Exiting(ListSink):
+        def write(self, events: list[TelemetryEvent]) -> None:
+            raise SystemExit(3)
+
+    healthy = ListSink("healthy")
+    with TelemetryHub("run1", [Exiting("exiting"), healthy]) as hub:
+        for i in range(10):
+            hub.emit(BATCH, payload(i))
+        assert hub.flush(timeout=5)  # the sink's thread survives to answer the flush
+        hub.emit(BATCH, payload(10))
+    exiting, kept = hub.stats().sinks
+    assert (exiting.written, exiting.dropped) == (0, 11) and exiting.failures >= 1
+    assert exiting.last_error == "SystemExit: 3"
+    assert kept.written == 11
+
+
+def test_a_write_never_gets_more_than_max_batch_events():
+    sizes: list[int] = []
+
+    class Sizes(ListSink):
+        def write(self, events: list[TelemetryEvent]) -> None:
+            sizes.append(len(events))
+            time.sleep(0.002)  # slower than the dispatcher: several of its batches queue up
+            super().write(events)
+
+    slow = Sizes("sizes")
+    with TelemetryHub("run1", [slow], max_batch=100, interval=0.001) as hub:
+        for i in range(5_000):
+            hub.emit(BATCH, payload(i))
+    assert max(sizes) <= 100 and sum(sizes) == 5_000
+    assert [e.seq for e in slow.events] == list(range(5_000))
 
 
 def test_close_is_idempotent_and_emit_after_close_is_refused():

@@ -149,3 +149,42 @@ def test_recording_off_the_main_thread_leaves_signal_handlers_alone(registry):
     thread.join()
     assert registry.run(result["run_id"]).status is RunStatus.FINISHED
     assert signal.getsignal(signal.SIGTERM) is before
+
+
+def test_a_block_that_closes_the_hub_itself_still_ends_finished(registry):
+    with recording(registry, new_run()) as rec:
+        emit(rec, 5)
+        rec.hub.close()
+    run = registry.run(rec.run_id)
+    assert run.status is RunStatus.FINISHED and run.event_count == 5
+
+
+def test_sinks_with_one_name_are_refused_before_the_run_row_is_written(registry):
+    class Named(FailingSink):
+        name = "metrics"  # the name of the sink recording() adds itself
+
+    with pytest.raises(ValueError, match="sink names must be unique"):
+        with recording(registry, new_run(), sinks=[Named()]):
+            pass
+    assert registry.runs() == []
+
+
+def test_a_stuck_sink_delays_the_end_by_close_timeout_once_not_twice(registry):
+    release = threading.Event()
+
+    class Stuck(FailingSink):
+        name = "stuck"
+
+        def write(self, events: list[TelemetryEvent]) -> None:
+            release.wait()
+
+    started = time.monotonic()
+    with recording(registry, new_run(), sinks=[Stuck()], close_timeout=1.0) as rec:
+        emit(rec, 3)
+    took = time.monotonic() - started
+    release.set()
+    assert took < 1.8, took  # the flush and the close share the one timeout
+    run = registry.run(rec.run_id)
+    assert run.status is RunStatus.FINISHED and run.event_count == 4
+    stuck = {s.name: s for s in run.sinks}["stuck"]
+    assert "close timed out" in (stuck.last_error or "")
