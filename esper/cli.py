@@ -7,6 +7,7 @@ Each command parses its arguments, calls one library function and renders the re
 from __future__ import annotations
 
 import json
+import sqlite3
 from dataclasses import asdict
 from typing import Any
 
@@ -21,6 +22,7 @@ from esper.leyline.errors import EsperError, SpecError
 from esper.leyline.events import TelemetryEventType, encode_event
 from esper.nissa.console_sink import ConsoleProgressSink
 from esper.registry import Registry, RunStatus, render
+from esper.registry.errors import RegistryError
 from esper.regress.cli import regress_command
 from esper.sweep.cli import sweep_command
 from esper.registry.wiring_report import (wiring_counts, wiring_markdown, wiring_runs,
@@ -45,6 +47,11 @@ class _EsperGroup(click.Group):
             return super().invoke(ctx)
         except EsperError as error:
             raise _UserError(error) from None
+        except sqlite3.DatabaseError as error:  # a registry damaged after it was opened
+            raise _UserError(RegistryError(
+                f"the registry could not be read ({error}); restore it from a backup, move it "
+                "away, or pass --registry PATH (or set ESPER_REGISTRY) to use another file"
+            )) from None
         except KeyboardInterrupt:
             click.echo("Interrupted: a run in progress was recorded as KILLED.", err=True)
             ctx.exit(130)

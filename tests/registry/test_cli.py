@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -129,3 +130,23 @@ def test_a_missing_or_foreign_registry_is_a_one_line_error(tmp_path):
     assert result.output == (f"Error: {foreign} is not an SQLite database; pass --registry PATH "
                              "(or set ESPER_REGISTRY) to use another file\n")
     assert "Traceback" not in result.output
+
+
+def test_a_registry_damaged_inside_is_a_clear_error_not_a_traceback(db_path):
+    with Registry.open(db_path) as registry:
+        run_id = registry.create_run(new_run("exp")).run_id
+        registry.write_events(make_events(run_id, 20_000))
+    # The file opens (header, schema and runs are intact) but an index the summary reads is
+    # garbage, as after a disk fault.
+    with sqlite3.connect(db_path) as conn:
+        page_size = conn.execute("PRAGMA page_size").fetchone()[0]
+        (root,) = conn.execute("SELECT rootpage FROM sqlite_master WHERE type = 'index' "
+                               "AND tbl_name = 'events' AND sql LIKE '%event_type%'").fetchone()
+    with db_path.open("r+b") as f:
+        f.seek((root - 1) * page_size)
+        f.write(b"\xff" * page_size)
+    result = invoke("show", run_id, "--registry", str(db_path))
+    assert result.exit_code != 0
+    assert "Error: the registry could not be read (database disk image is malformed)" in (
+        result.output)
+    assert "Traceback" not in result.output and not isinstance(result.exception, sqlite3.Error)
