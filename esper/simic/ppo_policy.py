@@ -21,6 +21,9 @@ from esper.tamiyo.observation import EnvObservation
 from esper.tamiyo.policy import ProbeEvent, UpdateReport
 
 
+_CHECKPOINT_KEYS = ("network_config", "network", "optimizer", "obs_stats", "reward_stats")
+
+
 class CheckpointError(EsperError):
     """A policy checkpoint cannot be loaded into this experiment's policy."""
 
@@ -116,9 +119,20 @@ class PPOPolicy:
             CheckpointError: missing, unreadable, or made for a different network shape.
         """
         try:
-            checkpoint = torch.load(path, weights_only=False)
-        except (OSError, RuntimeError, EOFError) as error:
-            raise CheckpointError(f"cannot load policy checkpoint {path}: {error}") from None
+            # weights_only: tensors, containers and numbers only; a full unpickle of a file
+            # named in an experiment could run any code the file carries.
+            checkpoint = torch.load(path, weights_only=True)
+        except Exception as error:  # a file torch cannot read fails in many ways (KeyError too)
+            first_line = str(error).strip().splitlines()[0] if str(error).strip() else ""
+            raise CheckpointError(
+                f"cannot load policy checkpoint {path}: {type(error).__name__}: {first_line}"
+            ) from None
+        missing = [key for key in _CHECKPOINT_KEYS if key not in checkpoint] if isinstance(
+            checkpoint, dict) else list(_CHECKPOINT_KEYS)
+        if missing:
+            raise CheckpointError(
+                f"{path} is not an esper policy checkpoint (missing {', '.join(missing)}); "
+                "policy.init_from takes a policy.pt artifact of an earlier lstm or mlp run")
         if checkpoint["network_config"] != asdict(self.config):
             raise CheckpointError(
                 f"policy checkpoint {path} was made for {checkpoint['network_config']}, "

@@ -1,8 +1,10 @@
 """`esper run` through the CLI: output contract, exit codes, nothing written on bad input."""
 
 import json
+import os
 from pathlib import Path
 
+import torch
 from click.testing import CliRunner
 
 from esper.cli import cli
@@ -62,6 +64,37 @@ def test_a_missing_policy_checkpoint_is_a_clear_error(tmp_path):
     _assert_refused(tmp_path, [QUICKSTART, "--set", "policy.type=lstm",
                                "--set", f"policy.init_from={missing}"], 2,
                     f"cannot load policy checkpoint {missing}")
+
+
+class _RunsCode:
+    """Unpickling this calls os.system: what a malicious checkpoint file would carry."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return os.system, (f"touch {self.marker}",)
+
+
+def test_a_checkpoint_that_carries_code_is_refused_without_running_it(tmp_path):
+    evil, marker = tmp_path / "evil.pt", tmp_path / "ran"
+    torch.save({"network_config": _RunsCode(marker)}, evil)
+    _assert_refused(tmp_path, [QUICKSTART, "--set", "policy.type=lstm",
+                               "--set", f"policy.init_from={evil}"], 2,
+                    f"cannot load policy checkpoint {evil}: UnpicklingError")
+    assert not marker.exists()
+
+
+def test_a_file_that_is_not_an_esper_checkpoint_is_a_clear_error(tmp_path):
+    junk, other = tmp_path / "junk.pt", tmp_path / "other.pt"
+    junk.write_text("junk\n")
+    torch.save({"weights": torch.zeros(2)}, other)
+    _assert_refused(tmp_path, [QUICKSTART, "--set", "policy.type=lstm",
+                               "--set", f"policy.init_from={junk}"], 2,
+                    f"cannot load policy checkpoint {junk}: ")
+    _assert_refused(tmp_path, [QUICKSTART, "--set", "policy.type=lstm",
+                               "--set", f"policy.init_from={other}"], 2,
+                    f"{other} is not an esper policy checkpoint (missing network_config, network,")
 
 
 def test_missing_cifar10_directory_is_a_clear_error(tmp_path):
