@@ -6,7 +6,7 @@ import click
 
 from esper.compare import render
 from esper.compare.experiments import is_experiment_file, run_experiment_refs
-from esper.compare.plot import plot_comparison
+from esper.compare.plot import check_plot_path, plot_comparison
 from esper.compare.report import compare
 from esper.registry import Registry
 from esper.registry.render import console
@@ -52,6 +52,8 @@ def compare_command(refs: tuple[str, ...], registry_path: str | None, show_all: 
         esper compare sweep:sweep_quickstart-1
         esper compare experiments/seed_telemetry_heuristic.yaml experiments/seed_telemetry.yaml
     """
+    if plot_path is not None:
+        check_plot_path(plot_path)  # before any experiment FILE is run
     if len(refs) == 1 and refs[0].startswith(SWEEP_PREFIX):  # the trials of one sweep, ranked
         from esper.sweep.cli import print_ranking
 

@@ -10,8 +10,10 @@ from __future__ import annotations
 import math
 import os
 from collections import defaultdict
+from pathlib import Path
 from typing import TYPE_CHECKING
 
+from esper.compare.refs import CompareError
 from esper.compare.report import Comparison
 from esper.nissa.metric_series import ENV_VAL_ACCURACY
 from esper.registry import Registry
@@ -27,6 +29,15 @@ _CURVE = """
 """
 _ENV_KEYS = ENV_VAL_ACCURACY.format(env_id="[0-9]*")
 _OUTCOMES = ("germinated", "fossilized", "pruned")
+
+
+def check_plot_path(path: str | os.PathLike[str]) -> None:
+    """Raises CompareError when the PNG cannot be written there (checked before any work)."""
+    directory = Path(path).resolve().parent
+    if not directory.is_dir():
+        raise CompareError(f"cannot write the plot to {path}: {directory} is not a directory")
+    if not os.access(directory, os.W_OK):
+        raise CompareError(f"cannot write the plot to {path}: {directory} is not writable")
 
 
 def plot_comparison(registry: Registry, comparison: Comparison,
@@ -55,8 +66,12 @@ def plot_comparison(registry: Registry, comparison: Comparison,
     curves.legend(fontsize="small")
     _blueprint_bars(bars, comparison)
     fig.tight_layout()
-    fig.savefig(path, format="png", dpi=100)
-    plt.close(fig)
+    try:
+        fig.savefig(path, format="png", dpi=100)
+    except OSError as error:
+        raise CompareError(f"cannot write the plot to {path}: {error.strerror}") from None
+    finally:
+        plt.close(fig)
 
 
 def _blueprint_bars(axes: Axes, comparison: Comparison) -> None:

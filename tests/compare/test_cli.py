@@ -65,6 +65,15 @@ def test_plot_writes_a_png(runs, tmp_path):
     assert width > height > 200
 
 
+def test_a_plot_into_a_missing_directory_is_refused_before_the_report(runs, tmp_path):
+    target = tmp_path / "nowhere" / "compare.png"
+    result = invoke(runs, f"group:{runs.group_a}", f"group:{runs.group_b}", "--plot",
+                    str(target))
+    assert result.exit_code == 1
+    assert result.output == (f"Error: cannot write the plot to {target}: {target.parent} is "
+                             "not a directory\n")  # one line, and no table printed first
+
+
 @pytest.mark.parametrize("args, message", [
     (["only-one"], "Error: compare needs at least two runs or groups, got 1: only-one"),
     (["group:ffff", "group:"], "Error: no replicate group 'ffff' in "),
