@@ -76,11 +76,17 @@ def insert_run(db: Database, new: NewRun, origin: Provenance, now: float) -> str
     """Insert a RUNNING row for ``new``; call inside a write transaction. Returns the run id."""
     run_id = new_run_id()
     name = new.name
-    if name is None:
+    if name is None:  # <experiment>-<n>, n = runs of the experiment so far + 1, or the next free
         count = db.execute(
             "SELECT count(*) FROM runs WHERE experiment = ?", [new.experiment]
         ).fetchone()[0]
-        name = f"{new.experiment}-{count + 1}"
+        prefix = f"{new.experiment}-"
+        taken = {row[0] for row in db.execute(
+            "SELECT name FROM runs WHERE substr(name, 1, ?) = ?", [len(prefix), prefix])}
+        number = count + 1
+        while f"{prefix}{number}" in taken:  # a run was named so by hand (--name)
+            number += 1
+        name = f"{prefix}{number}"
     config = canonical_json(new.config)
     db["runs"].insert(
         {

@@ -39,6 +39,13 @@ def test_default_names_count_the_runs_of_the_experiment(registry: Registry):
     assert registry.create_run(new_run("a", name="custom")).name == "custom"
 
 
+def test_a_default_name_skips_names_given_by_hand(registry: Registry):
+    registry.create_run(new_run("a"))
+    registry.create_run(new_run("a", name="a-3"))  # --name a-3, before a-3 was reached
+    names = [registry.create_run(new_run("a")).name for _ in range(2)]
+    assert names == ["a-4", "a-5"]  # the 3rd run of a would be a-3: taken
+
+
 def test_spec_file_hash_is_recorded(registry: Registry, tmp_path):
     spec = tmp_path / "exp.yaml"
     spec.write_text("name: exp\n")
