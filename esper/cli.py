@@ -7,7 +7,9 @@ Each command parses its arguments, calls one library function and renders the re
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
+import sys
 from dataclasses import asdict
 from typing import Any
 
@@ -55,6 +57,9 @@ class _EsperGroup(click.Group):
         except KeyboardInterrupt:
             click.echo("Interrupted: a run in progress was recorded as KILLED.", err=True)
             ctx.exit(130)
+        except BrokenPipeError:  # `esper events RUN | head`: the reader has what it wanted
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no flush error
+            ctx.exit(0)
 
 
 @click.group(cls=_EsperGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -96,15 +101,19 @@ def validate(files: tuple[str, ...], overrides: tuple[str, ...], as_json: bool) 
             spec = load(path, overrides)
         except SpecError as error:
             problems.extend(error.problems)
+            results.append({"file": path, "valid": False,
+                            "problems": [str(problem) for problem in error.problems]})
             continue
         changed = [{"key": c.key, "value": c.value, "default": c.default}
                    for c in changed_from_defaults(spec)]
-        results.append({"file": path, "config": spec_to_dict(spec), "changed": changed})
+        results.append({"file": path, "valid": True, "config": spec_to_dict(spec),
+                        "changed": changed})
     if as_json:
         click.echo(json.dumps(results, indent=2))
     else:
         for result in results:
-            _print_validated(result)
+            if result["valid"]:
+                _print_validated(result)
     if problems:
         raise SpecError(list(dict.fromkeys(problems)))  # an override's problem once, not per file
 

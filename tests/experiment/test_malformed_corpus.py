@@ -14,6 +14,7 @@ must match the problems exactly: nothing missing, nothing extra.
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +27,7 @@ from esper.experiment import load
 from esper.leyline.errors import SpecError, SpecProblem
 
 CORPUS = Path(__file__).parent / "malformed"
+EXPERIMENTS = Path(__file__).parents[2] / "experiments"
 FILES = sorted(CORPUS.glob("*.yaml"))
 
 
@@ -156,3 +158,16 @@ def test_validate_reports_every_file_of_several() -> None:
     assert result.exit_code == 2
     assert f"{files[0]}:7:1: traning: unknown key 'traning'" in result.stderr
     assert f"{files[1]}:4:12: task.dataset: dataset 'cifar10' needs task.data_dir" in result.stderr
+
+
+def test_validate_json_lists_invalid_files_with_their_problems() -> None:
+    bad, good = CORPUS / "01_misspelt_top_level_key.yaml", EXPERIMENTS / "quickstart.yaml"
+
+    result = CliRunner().invoke(cli, ["validate", "--json", str(bad), str(good)])
+
+    assert result.exit_code == 2
+    first, second = json.loads(result.stdout)
+    assert first["file"] == str(bad) and first["valid"] is False
+    (problem,) = first["problems"]
+    assert problem.startswith(f"{bad}:7:1: traning: unknown key 'traning' (did you mean ")
+    assert second["file"] == str(good) and second["valid"] is True and second["config"]

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import shlex
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -150,3 +153,17 @@ def test_a_registry_damaged_inside_is_a_clear_error_not_a_traceback(db_path):
     assert "Error: the registry could not be read (database disk image is malformed)" in (
         result.output)
     assert "Traceback" not in result.output and not isinstance(result.exception, sqlite3.Error)
+
+
+def test_a_reader_that_stops_early_is_not_an_error(db_path):
+    with Registry.open(db_path) as registry:
+        run_id = registry.create_run(new_run("exp")).run_id
+        registry.write_events(make_events(run_id, 20_000))  # megabytes: more than a pipe holds
+    esper = f"{shlex.quote(sys.executable)} -c 'from esper.cli import main; main()'"
+    piped = subprocess.run(
+        ["bash", "-c", f"set -o pipefail; {esper} events {run_id} --registry "
+                       f"{shlex.quote(str(db_path))} --limit 20000 --format jsonl | head -1"],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert piped.returncode == 0, piped.stderr
+    assert piped.stderr == "" and json.loads(piped.stdout)["seq"] == 0
