@@ -71,6 +71,7 @@ def cli() -> None:
 
     Example:
 
+        \b
         esper validate experiments/quickstart.yaml
     """
 
@@ -93,6 +94,7 @@ def validate(files: tuple[str, ...], overrides: tuple[str, ...], as_json: bool) 
 
     Example:
 
+        \b
         esper validate experiments/*.yaml --set training.envs=4
     """
     results, problems = [], []
@@ -153,6 +155,7 @@ def runs_command(registry_path: str | None, status: str | None, experiment: str 
 
     Example:
 
+        \b
         esper runs --experiment quickstart --status FINISHED --limit 10
     """
     with Registry.open(registry_path, create=False) as registry:
@@ -175,6 +178,7 @@ def show_command(run_ref: str, registry_path: str | None, as_json: bool) -> None
 
     Example:
 
+        \b
         esper show quickstart-3
     """
     with Registry.open(registry_path, create=False) as registry:
@@ -202,6 +206,7 @@ def events_command(run_ref: str, registry_path: str | None, types: tuple[str, ..
 
     Example:
 
+        \b
         esper events quickstart-3 --type EPOCH_COMPLETED --env 0 --format jsonl
     """
     shown = limit or (None if fmt == "jsonl" else _EVENTS_TABLE_ROWS)
@@ -242,6 +247,7 @@ def run_command(file: str, overrides: tuple[str, ...], name: str | None,
 
     Example:
 
+        \b
         esper run experiments/quickstart.yaml --set training.batches=1
     """
     from esper.experiment.replicates import group_summary, render_group_note, run_replicates
@@ -286,6 +292,7 @@ def sync_command(run_ref: str, registry_path: str | None, uri: str | None, force
 
     Example:
 
+        \b
         esper sync quickstart-3
     """
     from esper.nissa.mlflow_sync import sync_run  # imports mlflow: ~3 s
@@ -311,6 +318,7 @@ def ui_command(port: int, host: str, uri: str | None) -> None:
 
     Example:
 
+        \b
         esper ui --port 5001
     """
     from esper.nissa.mlflow_ui import serve_until_stopped, start_ui  # imports mlflow: ~3 s
@@ -339,6 +347,7 @@ def wiring_command(run_refs: tuple[str, ...], registry_path: str | None, markdow
 
     Example:
 
+        \b
         esper wiring lstm_tele340-2
         esper wiring --markdown > WIRING_GAPS.md
     """

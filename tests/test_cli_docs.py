@@ -15,6 +15,11 @@ def test_every_command_has_help_with_an_example(name):
     result = CliRunner().invoke(cli, [name, "--help"])
     assert result.exit_code == 0
     assert f"esper {name}" in result.output
+    # the examples are shown as written, one command a line (click rewraps other paragraphs)
+    examples = result.output.split("Example:")[1].split("Options:")[0].split("\n")
+    written = [line.strip() for line in command.help.split("Example:")[1].split("\n")]
+    shown = [line.strip() for line in examples if line.strip()]
+    assert shown == [line for line in written if line and line != "\b"], shown
 
 
 def test_version_and_top_level_help():

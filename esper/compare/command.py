@@ -47,6 +47,7 @@ def compare_command(refs: tuple[str, ...], registry_path: str | None, show_all: 
 
     Example:
 
+        \b
         esper compare quickstart-1 quickstart-2 --format md
         esper compare group:3f2a9c01b7e4 group:8d1e5b2a4c70 --plot compare.png
         esper compare sweep:sweep_quickstart-1

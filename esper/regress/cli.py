@@ -39,6 +39,7 @@ def regress_command(suite_dir: str, subset: str | None, update_baselines: bool,
 
     Example:
 
+        \b
         esper regress experiments/regression --subset fast --report regression.md
     """
     from esper.regress.junit import junit_xml  # these import torch: not for `esper --help`

@@ -54,6 +54,7 @@ def sweep_command(file: str | None, grid: tuple[str, ...], overrides: tuple[str,
 
     Example:
 
+        \b
         esper sweep experiments/sweep_quickstart.yaml --grid host.lr=0.01,0.1 --max-parallel 2
     """
     if (file is None) == (resume_ref is None):
