@@ -8,6 +8,7 @@ from typing import Any
 from rich.table import Table
 
 from esper.leyline.catalogue import BY_ID
+from esper.registry.errors import RegistryError
 from esper.registry.records import RunRecord
 from esper.registry.registry import Registry
 from esper.registry.render import markdown_table
@@ -72,13 +73,24 @@ def wiring_runs(registry: Registry, refs: tuple[str, ...], *,
 
     Raises:
         RunNotFound, AmbiguousRun: a reference names no run or several.
+        RegistryError: a named run has no wiring outcomes, or (without refs) no run has any.
     """
     if refs:
-        return [registry.resolve(ref) for ref in refs]
+        records = [registry.resolve(ref) for ref in refs]
+        for record in records:
+            if not registry.wiring(record.run_id):
+                raise RegistryError(
+                    f"run {record.run_id} ({record.name}) has no wiring outcomes: they are "
+                    f"evaluated when a run ends, and this one is {record.status.value}")
+        return records
     latest: dict[str, RunRecord] = {}
     for record in registry.runs(limit=10_000):  # newest first
         if record.experiment not in latest and registry.wiring(record.run_id):
             latest[record.experiment] = record
             if not latest_per_experiment:
                 break
+    if not latest:
+        raise RegistryError(
+            f"no run in {registry.path} has wiring outcomes yet: they are evaluated when "
+            "`esper run` ends (runs killed or crashed have none)")
     return list(latest.values())

@@ -167,3 +167,18 @@ def test_a_reader_that_stops_early_is_not_an_error(db_path):
     )
     assert piped.returncode == 0, piped.stderr
     assert piped.stderr == "" and json.loads(piped.stdout)["seq"] == 0
+
+
+def test_wiring_of_runs_that_have_none_says_so(db_path):
+    with Registry.open(db_path) as registry:
+        killed = registry.create_run(new_run("exp"))
+        registry.finish_run(killed.run_id, RunStatus.KILLED, exit_reason="SIGINT")
+    latest = invoke("wiring", "--registry", str(db_path))
+    assert latest.exit_code == 1
+    assert latest.output == (f"Error: no run in {db_path} has wiring outcomes yet: they are "
+                             "evaluated when `esper run` ends (runs killed or crashed have "
+                             "none)\n")
+    named = invoke("wiring", killed.run_id, "--markdown", "--registry", str(db_path))
+    assert named.exit_code == 1
+    assert named.output == (f"Error: run {killed.run_id} (exp-1) has no wiring outcomes: they "
+                            "are evaluated when a run ends, and this one is KILLED\n")
