@@ -121,6 +121,8 @@ def run_suite(suite: Suite, *, registry: str | os.PathLike[str] | None = None,
         SuiteError: a baseline file is unreadable.
         EsperError: bad input, as `esper.experiment.runner.run` (a crash is a regression).
     """
+    for experiment in suite.experiments:  # an unreadable baseline fails now, not after training
+        read_baseline(baseline_path(suite.directory, experiment.name))
     results = []
     for index, experiment in enumerate(suite.experiments, start=1):
         progress(f"[{index}/{len(suite.experiments)}] {experiment.name} ({experiment.path})")

@@ -166,6 +166,17 @@ def test_a_bad_suite_is_a_one_line_error_with_exit_code_2(tmp_path: Path) -> Non
                              "block (a suite experiment declares the metrics it is checked on)\n")
 
 
+def test_an_unreadable_baseline_fails_before_anything_is_trained(tmp_path: Path) -> None:
+    write_experiment(tmp_path, HEURISTIC)
+    (tmp_path / "baselines").mkdir()
+    (tmp_path / "baselines" / "heur.json").write_text("{not json")
+    registry = tmp_path / "runs.db"
+    result = CliRunner().invoke(cli, ["regress", str(tmp_path), "--registry", str(registry)])
+    assert result.exit_code == 2
+    assert "heur.json: not a baseline file" in result.stderr
+    assert not registry.exists()  # no run was started
+
+
 def test_a_crashing_run_is_a_regression_and_the_suite_goes_on(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     suite, db = tmp_path / "crashy", tmp_path / "runs.db"
