@@ -23,6 +23,7 @@ from esper.experiment.config_diff import changed_from_defaults
 from esper.leyline.errors import EsperError, SpecError
 from esper.leyline.events import TelemetryEventType, encode_event
 from esper.nissa.console_sink import ConsoleProgressSink
+from esper.nissa.recording import RunInterrupted
 from esper.registry import Registry, RunStatus, render
 from esper.registry.errors import RegistryError
 from esper.regress.cli import regress_command
@@ -54,8 +55,11 @@ class _EsperGroup(click.Group):
                 f"the registry could not be read ({error}); restore it from a backup, move it "
                 "away, or pass --registry PATH (or set ESPER_REGISTRY) to use another file"
             )) from None
-        except KeyboardInterrupt:
-            click.echo("Interrupted: a run in progress was recorded as KILLED.", err=True)
+        except RunInterrupted as interrupted:
+            click.echo(f"Interrupted: {interrupted}.", err=True)
+            ctx.exit(130)
+        except KeyboardInterrupt:  # before a run was recorded, or between runs
+            click.echo("Interrupted.", err=True)
             ctx.exit(130)
         except BrokenPipeError:  # `esper events RUN | head`: the reader has what it wanted
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no flush error

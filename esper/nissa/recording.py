@@ -44,6 +44,15 @@ from esper.registry.heartbeat import DEFAULT_INTERVAL, Heartbeat
 _SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
+class RunInterrupted(KeyboardInterrupt):
+    """Ctrl-C (SIGINT) ended a recorded run, which is stored as KILLED; says which run."""
+
+    def __init__(self, run_id: str, name: str) -> None:
+        super().__init__(f"run {run_id} ({name}) recorded as KILLED")
+        self.run_id = run_id
+        self.name = name
+
+
 class RunTerminated(SystemExit):
     """Raised in the main thread when SIGTERM arrives inside ``recording``.
 
@@ -101,7 +110,7 @@ def recording(
         yield rec
     except KeyboardInterrupt:
         _end(rec, heartbeat, close_timeout, RunStatus.KILLED, "SIGINT")
-        raise
+        raise RunInterrupted(run.run_id, run.name) from None
     except RunTerminated as exc:
         _end(rec, heartbeat, close_timeout, RunStatus.KILLED, signal.Signals(exc.signum).name)
         raise

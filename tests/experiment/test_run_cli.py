@@ -9,6 +9,7 @@ from click.testing import CliRunner
 
 from esper.cli import cli
 from esper.registry import Registry
+from esper.simic.env_loop import EnvLoop, TrainingSummary
 
 QUICKSTART = str(Path(__file__).parents[2] / "experiments" / "quickstart.yaml")
 SMALL = ["--set", "training.batches=1", "--set", "training.episode_length=3",
@@ -101,3 +102,29 @@ def test_missing_cifar10_directory_is_a_clear_error(tmp_path):
     missing = tmp_path / "nowhere"
     _assert_refused(tmp_path, [QUICKSTART, "--set", "task.dataset=cifar10",
                                "--set", f"task.data_dir={missing}"], 1, str(missing))
+
+
+def test_ctrl_c_names_the_run_it_recorded_as_killed(tmp_path, monkeypatch):
+    def interrupted(loop: EnvLoop) -> TrainingSummary:  # Ctrl-C during training, provoked
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(EnvLoop, "run", interrupted)
+    db = tmp_path / "runs.db"
+    result = CliRunner().invoke(cli, ["run", QUICKSTART, "--no-mlflow", "--registry", str(db)])
+    assert result.exit_code == 130
+    with Registry.open(db) as registry:
+        (run,) = registry.runs()
+    assert run.status.value == "KILLED"
+    assert result.stderr.endswith(  # after the progress display
+        f"\nInterrupted: run {run.run_id} ({run.name}) recorded as KILLED.\n")
+
+
+def test_ctrl_c_before_a_run_exists_does_not_claim_one(tmp_path, monkeypatch):
+    def interrupted(*args, **kwargs):  # Ctrl-C while the experiment is compiled
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("esper.experiment.runner.compile_spec", interrupted)
+    db = tmp_path / "runs.db"
+    result = CliRunner().invoke(cli, ["run", QUICKSTART, "--no-mlflow", "--registry", str(db)])
+    assert result.exit_code == 130 and result.stderr == "Interrupted.\n"
+    assert not db.exists()
