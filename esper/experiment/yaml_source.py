@@ -117,6 +117,9 @@ def _syntax_problem(error: yaml.MarkedYAMLError, source: str) -> YamlProblem:
     return YamlProblem(_location(source, error.problem_mark or error.context_mark), (), message)
 
 
+MAX_VALUES = 100_000  # values in one experiment file, aliases expanded; real ones hold ~200
+
+
 class _NodeReader:
     """Turns a composed YAML node tree into plain data, recording locations and problems."""
 
@@ -128,8 +131,18 @@ class _NodeReader:
         self.rejected: set[Path] = set()
         self._scalars = yaml.constructor.SafeConstructor()
         self._open: set[int] = set()  # ids of the collections being read, to catch `&a [*a]`
+        self._values = 0  # values read so far, each use of an alias counted again
 
     def read(self, node: yaml.Node, path: Path) -> Any:
+        self._values += 1
+        if self._values > MAX_VALUES:
+            if self._values == MAX_VALUES + 1:  # reported once, where the limit was crossed
+                self.problems.append(YamlProblem(
+                    _location(self.source, node.start_mark), path[:1],
+                    f"the document holds more than {MAX_VALUES:,} values once its aliases "
+                    "are expanded (an alias bomb?); write the values out"))
+                self.rejected.add(path[:1])  # the whole top-level value is dropped
+            return None
         self.value_locations[path] = _location(self.source, node.start_mark)
         if node.tag not in _PLAIN_TAGS and node.tag != _TIMESTAMP_TAG:
             return self._reject(path, f"YAML tag {_short_tag(node.tag)!r} is not allowed (expected "
@@ -175,5 +188,6 @@ class _NodeReader:
                 continue
             first_seen[key] = key_location
             self.key_locations[path + (key,)] = key_location
-            result[key] = self.read(value_node, path + (key,))
+            value = self.read(value_node, path + (key,))
+            result[key] = None if path + (key,) in self.rejected else value
         return result
