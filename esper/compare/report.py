@@ -18,7 +18,7 @@ from typing import Any
 from esper.compare.divergence import Divergence, FieldDifference, first_divergence
 from esper.compare.lifecycle import anomaly_counts, event_counts, lifecycle_counts, wiring_outcomes
 from esper.compare.outcomes import OUTCOME_METRICS, outcome_metrics
-from esper.compare.refs import Side, resolve_sides
+from esper.compare.refs import CompareError, Side, resolve_sides
 from esper.compare.statistics import GroupStatistics, group_mean, group_statistics
 from esper.experiment.config_diff import flatten
 from esper.registry import Registry
@@ -95,10 +95,19 @@ def compare(registry: Registry, refs: Sequence[str], *, show_all: bool = False,
     sides (default: the references).
 
     Raises:
-        CompareError: fewer than two references, or a bad ``group:`` reference.
+        CompareError: fewer than two references, a bad ``group:`` reference, or two that
+            name the same runs.
         RunNotFound, AmbiguousRun: a reference names no run, or several.
     """
     sides = resolve_sides(registry, refs)
+    seen: dict[tuple[str, ...], str] = {}
+    for ref, side in zip(refs, sides):
+        key = tuple(side.run_ids)
+        if key in seen:
+            raise CompareError(f"{seen[key]} and {ref} are the same run"
+                               f"{'s' if len(key) > 1 else ''} ({', '.join(key)}): "
+                               "nothing to compare")
+        seen[key] = ref
     pairs = [(sides[0].run_ids[0], side.run_ids[0]) for side in sides[1:]
              if _same_config_pair(sides[0], side)]
     with ThreadPoolExecutor(1, thread_name_prefix="esper-compare") as pool:

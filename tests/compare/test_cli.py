@@ -74,6 +74,14 @@ def test_a_plot_into_a_missing_directory_is_refused_before_the_report(runs, tmp_
                              "not a directory\n")  # one line, and no table printed first
 
 
+def test_a_run_compared_with_itself_is_refused(runs):
+    prefix = runs.first.run_id[:6]
+    result = invoke(runs, runs.first.run_id, prefix)
+    assert result.exit_code == 1
+    assert result.output == (f"Error: {runs.first.run_id} and {prefix} are the same run "
+                             f"({runs.first.run_id}): nothing to compare\n")
+
+
 @pytest.mark.parametrize("args, message", [
     (["only-one"], "Error: compare needs at least two runs or groups, got 1: only-one"),
     (["group:ffff", "group:"], "Error: no replicate group 'ffff' in "),
