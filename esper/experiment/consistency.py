@@ -4,9 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from esper.experiment.problems import problem_at
+from esper.experiment.problems import problem_at, suggestion
 from esper.experiment.yaml_source import ParsedDocument
+from esper.leyline.catalogue import BY_ID
 from esper.leyline.errors import SpecProblem
+
+# TELE ids share "TELE-", so any two are 5/8 alike; a close one keeps 7 of the 8 characters
+# in order (one digit off, or two swapped): TELE-421 -> TELE-420, TELE-999 -> nothing.
+_TELE_ID_CUTOFF = 0.8
 
 
 def consistency_problems(document: ParsedDocument, resolved: dict[str, Any]) -> list[SpecProblem]:
@@ -28,9 +33,20 @@ def consistency_problems(document: ParsedDocument, resolved: dict[str, Any]) -> 
             "data_batch_1..5 and test_batch)"))
     wiring = resolved["wiring"]
     if wiring is not None:
+        problems += [problem_at(document, ("wiring", "expect", index), _unknown_tele_id(tele_id))
+                     for index, tele_id in enumerate(wiring["expect"]) if tele_id not in BY_ID]
+        problems += [problem_at(document, ("wiring", "xfail", tele_id), _unknown_tele_id(tele_id),
+                                key=True)
+                     for tele_id in wiring["xfail"] if tele_id not in BY_ID]
         for tele_id in sorted(set(wiring["expect"]) & set(wiring["xfail"])):
             problems.append(problem_at(
                 document, ("wiring", "xfail", tele_id),
                 f"{tele_id} is both expected and declared xfail (expected one or the other)",
                 key=True))
     return problems
+
+
+def _unknown_tele_id(tele_id: str) -> str:
+    # an unknown id would only ever be SKIP: a typo would switch its check off silently
+    return (f"unknown TELE id {tele_id!r}{suggestion(tele_id, BY_ID, cutoff=_TELE_ID_CUTOFF)}; "
+            "expected an id of the TELE catalogue (esper/leyline/catalogue.py)")

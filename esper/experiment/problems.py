@@ -26,11 +26,21 @@ def dotted(path: Path) -> str:
     return text
 
 
-def suggestion(word: object, choices: Iterable[object]) -> str:
-    """`" (did you mean 'x'?)"` for the closest choice, or ""."""
-    names = [str(choice) for choice in choices]
-    close = difflib.get_close_matches(str(word), names, n=1, cutoff=0.6)
-    return f" (did you mean {close[0]!r}?)" if close else ""
+def suggestion(word: object, choices: Iterable[object], *, cutoff: float = 0.6) -> str:
+    """`" (did you mean 'x'?)"` for the closest choice, or "".
+
+    :param cutoff: the least `difflib` similarity, in [0, 1], of a choice worth suggesting
+    """
+    text, names = str(word), [str(choice) for choice in choices]
+    close = difflib.get_close_matches(text, names, n=max(len(names), 1), cutoff=cutoff)
+    if not close:
+        return ""
+    # Equally similar choices (TELE-421: TELE-420, TELE-541 and TELE-542 share 7 characters
+    # in order) go to the one with the most characters in the same places (TELE-420).
+    best = difflib.SequenceMatcher(None, close[0], text).ratio()  # as get_close_matches scores
+    tied = [name for name in close if difflib.SequenceMatcher(None, name, text).ratio() == best]
+    closest = max(tied, key=lambda name: sum(a == b for a, b in zip(text, name)))
+    return f" (did you mean {closest!r}?)"
 
 
 def describe(value: Any) -> str:

@@ -7,15 +7,18 @@ replicates included, are child runs of the sweep's run: `esper.sweep.driver`).
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from esper.experiment.runner import RunResult, run
+from esper.experiment.runner import RunResult, run, wiring_warning
 from esper.leyline.config import ExperimentSpec
 from esper.nissa.hub import Sink
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,9 @@ def run_replicates(
     Raises:
         EsperError: as `esper.experiment.runner.run`; the runs before it stay recorded.
     """
+    warning = wiring_warning(spec)
+    if warning is not None:  # once for the group, before its first run
+        log.warning(warning)
     count = spec.training.replicates
     group_id = None if count == 1 else new_group_id()
     results = tuple(

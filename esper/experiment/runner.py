@@ -112,6 +112,24 @@ def judge_run(spec: ExperimentSpec, runs_db: Registry, run_id: str, *,
     return wiring, record
 
 
+def wiring_warning(spec: ExperimentSpec) -> str | None:
+    """A one-line warning when `spec` has a `wiring:` block that expects no field, else None.
+
+    Without a `wiring:` block every field of every enabled probe is expected (DESIGN.md
+    section 6); a block expects only the ids it lists, so one with only `xfail:` leaves every
+    other field SKIP: declaring one known gap switches every other check off, silently.
+    """
+    if spec.wiring is None or spec.wiring.expect:
+        return None
+    if spec.wiring.xfail:
+        checked = (f"only wiring.xfail ({', '.join(spec.wiring.xfail)}) is checked and every "
+                   "other field is SKIP")
+    else:
+        checked = "no field is checked and every field is SKIP"
+    return (f"wiring.expect is empty: {checked}; list the ids to check in wiring.expect, or drop "
+            "the wiring block to expect every field of every enabled probe")
+
+
 def artifact_dir(registry_path: Path, run_id: str) -> Path:
     """Where run `run_id` keeps its files: `artifacts/<run id>/` beside the registry."""
     return registry_path.parent / "artifacts" / run_id

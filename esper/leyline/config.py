@@ -256,8 +256,8 @@ class TelemetryConfig:
 
 @dataclass(frozen=True)
 class WiringConfig:
-    expect: tuple[str, ...]  # TELE ids that must be observed
-    xfail: dict[str, str]  # TELE id -> reason it is a known gap
+    expect: tuple[str, ...]  # TELE ids that must be observed; fields in neither list are SKIP
+    xfail: dict[str, str]  # TELE id -> reason it is a known gap (ids of the TELE catalogue)
 
 
 @dataclass(frozen=True)
