@@ -31,6 +31,12 @@ def consistency_problems(document: ParsedDocument, resolved: dict[str, Any]) -> 
             document, ("task", "dataset"),
             "dataset 'cifar10' needs task.data_dir (expected the directory holding "
             "data_batch_1..5 and test_batch)"))
+    policy = resolved["policy"]
+    if policy["init_from"] is not None and policy["type"] not in ("mlp", "lstm"):
+        problems.append(problem_at(
+            document, ("policy", "init_from"),
+            f"a {policy['type']} policy has no network to load a checkpoint into (expected "
+            "policy.type mlp or lstm, or no init_from)"))
     wiring = resolved["wiring"]
     if wiring is not None:
         problems += [problem_at(document, ("wiring", "expect", index), _unknown_tele_id(tele_id))
