@@ -11,13 +11,14 @@ archive and the learning-curve plot and terminates the MLflow run with that stat
 
 Failure: the first error of the store (unreachable at the start, or later) is raised to the hub,
 which reports it once and counts the events as dropped in the run's row; after it the sink
-writes nothing more, and ``esper sync RUN`` pushes the whole run from ``runs.db`` later,
+writes nothing more, and ``esper sync RUN`` pushes the whole run from the registry later,
 replaying its events through this same class.
 """
 
 from __future__ import annotations
 
 import logging
+import shlex
 import shutil
 import tempfile
 import time
@@ -43,12 +44,12 @@ from esper.nissa.mlflow_run import (
 )
 from esper.nissa.mlflow_store import MlflowStore, MlflowUnavailable
 from esper.registry import Registry, RunStatus
+from esper.registry.connection import registry_path
 
 logger = logging.getLogger(__name__)
 
 EVENTS_ARTIFACT_DIR = "events"
 EVENTS_FILE = "events.jsonl.gz"  # the full event stream, one envelope per line
-_SYNC_HINT = "the run is still recorded in runs.db; push it later with: esper sync {run_id}"
 
 
 @dataclass(frozen=True)
@@ -109,7 +110,7 @@ class MlflowSink:
         Raises:
             MlflowUnavailable: the store failed now or before (the sink has stopped writing).
         """
-        hint = _SYNC_HINT.format(run_id=events[0].run_id)
+        hint = sync_hint(self._registry.path, events[0].run_id)
         if self._failure is not None:
             raise MlflowUnavailable(f"{self._failure.message}; {hint}")
         target = self._target
@@ -204,6 +205,15 @@ def open_mlflow_sink(tracking: TrackingConfig, experiment: str, registry: Regist
     except MlflowUnavailable as failure:
         return MlflowSink(registry, failure)
     return MlflowSink(registry, target)
+
+
+def sync_hint(registry: Path, run_id: str) -> str:
+    """Where the run still is and the command that pushes it to MLflow later; ``--registry``
+    is named unless ``registry`` is the one ``esper sync`` opens by default here."""
+    command = f"esper sync {run_id}"
+    if registry.absolute() != registry_path().absolute():
+        command += f" --registry {shlex.quote(str(registry.absolute()))}"
+    return f"the run is still recorded in {registry}; push it later with: {command}"
 
 
 def _metric(point: MetricPoint) -> Metric:

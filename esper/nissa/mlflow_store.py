@@ -7,13 +7,17 @@ explicitly: its implicit defaults (a ``./mlruns`` directory wherever the process
 run) are never used, and MLflow 3 refuses the old file store anyway.
 
 Opening creates (or upgrades) an SQLite store and the MLflow experiment at once, before a run
-writes anything, so concurrent runs never race to create them halfway through.
+writes anything, so concurrent runs never race to create them halfway through. An HTTP(S)
+tracking server is first probed with one short request (``PROBE_TIMEOUT``): MLflow's own client
+retries a connection that fails with exponential backoff for about four minutes, so an
+unreachable server would otherwise hold the run (or ``esper sync``) that long, silently.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import textwrap
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -29,6 +33,8 @@ URI_ENV_VAR = "MLFLOW_TRACKING_URI"
 DEFAULT_URI = "sqlite:///mlflow.db"  # relative: in the working directory
 ARTIFACTS_DIR = "mlartifacts"  # beside an SQLite store (the name `mlflow server` uses)
 _SERVER_SCHEMES = ("http", "https", "databricks")
+PROBE_TIMEOUT = 5.0  # seconds an HTTP(S) tracking server gets to connect, then to answer
+_REASON_LENGTH = 300  # characters of an error's own message kept in MlflowUnavailable
 # What a store that cannot be reached raises: MLflow's own errors (an HTTP store wraps the
 # connection errors in them), file-system errors (an SQLite path that cannot be created), and
 # SQLAlchemy's (a database that cannot be opened or written).
@@ -40,7 +46,7 @@ class TrackingError(EsperError):
 
 
 class MlflowUnavailable(TrackingError):
-    """The tracking store cannot be reached or written; the run is still recorded in runs.db."""
+    """The tracking store cannot be reached or written; the run is still in the registry."""
 
 
 @dataclass(frozen=True)
@@ -88,6 +94,7 @@ class MlflowStore:
             MlflowUnavailable: the store cannot be reached or created.
         """
         location = locate_store(uri)
+        _probe(location)
         with _reported(location, "open it"):
             client = MlflowClient(tracking_uri=location.uri)
             client.search_experiments(max_results=1)  # a remote store answers, or raises now
@@ -128,13 +135,73 @@ class MlflowStore:
         return Path(self.location.artifact_root, folder).as_uri()
 
 
+def _probe(location: StoreLocation) -> None:
+    """Raise ``MlflowUnavailable`` unless an HTTP(S) store answers one request within
+    ``PROBE_TIMEOUT`` seconds (any HTTP status will do: it is reachable).
+
+    The request goes through ``requests`` like MLflow's own, with the same proxies (from the
+    environment) and MLflow's TLS settings, but without retries.
+    """
+    if location.uri.partition(":")[0] not in ("http", "https"):
+        return  # a database esper opens itself, or Databricks (its SDK has its own timeouts)
+    import requests  # a dependency of MLflow
+    from mlflow.environment_variables import (
+        MLFLOW_TRACKING_CLIENT_CERT_PATH,
+        MLFLOW_TRACKING_INSECURE_TLS,
+        MLFLOW_TRACKING_SERVER_CERT_PATH,
+    )
+
+    verify: bool | str = not MLFLOW_TRACKING_INSECURE_TLS.get()
+    if verify and MLFLOW_TRACKING_SERVER_CERT_PATH.get():
+        verify = MLFLOW_TRACKING_SERVER_CERT_PATH.get()
+    try:
+        with requests.Session() as session:
+            session.get(f"{location.uri.rstrip('/')}/health", timeout=PROBE_TIMEOUT,
+                        allow_redirects=False, verify=verify,
+                        cert=MLFLOW_TRACKING_CLIENT_CERT_PATH.get())
+    except requests.RequestException as exc:
+        reason = describe_error(exc)
+        if reason == "timed out":
+            reason = f"no answer within {PROBE_TIMEOUT:g} s"
+        raise MlflowUnavailable(
+            f"MLflow tracking store {location.uri} cannot be reached ({reason})") from exc
+
+
+def describe_error(exc: BaseException) -> str:
+    """A short, whole reason for ``exc``: the operating system's (e.g. "Connection refused")
+    when a network error caused it, else its type and the start of its first line."""
+    root = _os_error(exc, set())
+    if root is not None:
+        return root
+    lines = str(exc).strip().splitlines()
+    text = textwrap.shorten(lines[0], _REASON_LENGTH, placeholder=" ...") if lines else ""
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _os_error(exc: BaseException, seen: set[int]) -> str | None:
+    """The deepest operating-system error in the causes of ``exc`` (chained exceptions, and the
+    ``reason`` or arguments urllib3 and requests wrap theirs in), as readable text."""
+    if id(exc) in seen:
+        return None
+    seen.add(id(exc))
+    causes = [exc.__cause__, exc.__context__, getattr(exc, "reason", None), *exc.args]
+    for cause in causes:
+        if isinstance(cause, BaseException):
+            found = _os_error(cause, seen)
+            if found is not None:
+                return found
+    if isinstance(exc, TimeoutError) or type(exc).__name__.endswith("TimeoutError"):
+        return "timed out"
+    if isinstance(exc, OSError) and exc.strerror:  # e.g. Connection refused, Permission denied
+        return exc.strerror if exc.filename is None else f"{exc.strerror}: {exc.filename}"
+    return None
+
+
 @contextmanager
 def _reported(location: StoreLocation, action: str) -> Iterator[None]:
     try:
         yield
     except STORE_ERRORS as exc:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         raise MlflowUnavailable(
-            f"MLflow tracking store {location.uri}: cannot {action} "
-            f"({type(exc).__name__}: {reason[:300]})"
+            f"MLflow tracking store {location.uri}: cannot {action} ({describe_error(exc)})"
         ) from exc

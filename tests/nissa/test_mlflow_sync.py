@@ -50,7 +50,9 @@ def test_a_run_with_mlflow_unreachable_completes_and_esper_sync_pushes_it_later(
         offline = registry.resolve("offline")
     warnings = [r for r in caplog.records if "MLflow tracking store" in r.getMessage()]
     assert len(warnings) == 1, [r.getMessage() for r in warnings]  # reported once
-    assert warnings[0].getMessage().endswith(f"push it later with: esper sync {offline.run_id}")
+    assert warnings[0].getMessage().endswith(  # the registry is not ./runs.db: it is named
+        f"the run is still recorded in {db}; push it later with: "
+        f"esper sync {offline.run_id} --registry {db}")
     assert offline.status is RunStatus.FINISHED and offline.mlflow_run_id is None
     (mlflow_sink,) = [s for s in offline.sinks if s.name == "mlflow"]
     assert (mlflow_sink.written, mlflow_sink.dropped) == (0, offline.event_count)
