@@ -6,8 +6,10 @@ SIGTERM to esper stops the child too.
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -18,6 +20,10 @@ from types import FrameType
 from esper.nissa.mlflow_store import StoreLocation, TrackingError, locate_store
 
 STOP_TIMEOUT = 15.0  # seconds the server gets to stop before it is killed
+
+
+class PortUnavailable(TrackingError):
+    """The UI cannot listen on the host and port asked for (another program has the port)."""
 
 
 @dataclass(frozen=True)
@@ -36,11 +42,14 @@ def start_ui(uri: str | None = None, *, host: str = "127.0.0.1", port: int = 500
 
     Raises:
         TrackingError: ``uri`` is a tracking server already (open it in a browser instead).
+        PortUnavailable: ``port`` is taken on ``host`` (the server would fail to bind, and the
+            URL would lead to the other program), or ``host`` is not an address of this machine.
     """
     location = locate_store(uri)
     if location.is_server or location.artifact_root is None:
         raise TrackingError(f"{location.uri} is a tracking server with its own UI: open it in a "
                             "browser")
+    check_port(host, port)
     command = [
         sys.executable, "-m", "mlflow", "server",
         "--backend-store-uri", location.uri,
@@ -52,19 +61,48 @@ def start_ui(uri: str | None = None, *, host: str = "127.0.0.1", port: int = 500
     return UiServer(f"http://{host}:{port}", location, process)
 
 
+def check_port(host: str, port: int) -> None:
+    """Raise ``PortUnavailable`` unless a server could listen on ``host``:``port`` now.
+
+    Binds and releases the address the way the server will bind it (``SO_REUSEADDR``, as
+    uvicorn does: a port whose last connections are closing is free, one a program listens on
+    is not). Another program may still take the port before the server binds it.
+    """
+    try:
+        family, kind, protocol, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
+        with socket.socket(family, kind, protocol) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind(address)
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            raise PortUnavailable(f"port {port} on {host} is already in use by another program: "
+                                  "choose a free one with --port") from exc
+        reason = exc.strerror or str(exc)
+        raise PortUnavailable(f"cannot listen on {host}:{port} ({reason}): choose another "
+                              "--host") from exc
+
+
 def serve_until_stopped(server: UiServer) -> int:
-    """Wait while the server runs; Ctrl-C or SIGTERM stops it. Returns 0 when stopped so, else
-    the server's own exit code (e.g. the port is taken)."""
+    """Wait while the server runs; Ctrl-C or SIGTERM stops it. Returns 0 when stopped so.
+
+    Raises:
+        TrackingError: the server stopped by itself. ``mlflow server`` exits 0 even when it
+            cannot bind its port (another program took it after ``check_port``), so any exit
+            it was not asked for is an error.
+    """
     main = threading.current_thread() is threading.main_thread()  # handlers live there only
     previous = signal.signal(signal.SIGTERM, _interrupt) if main else None
     try:
-        return server.process.wait()
+        code = server.process.wait()
     except KeyboardInterrupt:
         return 0
     finally:
         if main:
             signal.signal(signal.SIGTERM, previous)  # type: ignore[arg-type]
         _stop(server.process)
+    raise TrackingError(f"the MLflow UI server for {server.url} stopped by itself (exit code "
+                        f"{code}); its log above says why")
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:

@@ -5,13 +5,18 @@ from __future__ import annotations
 import json
 import signal
 import socket
+import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
 
+import pytest
 from click.testing import CliRunner
 
 from esper.cli import cli
+from esper.nissa.mlflow_store import TrackingError, locate_store
+from esper.nissa.mlflow_ui import UiServer, serve_until_stopped
 from esper.registry import Registry
 
 from .esper_process import QUICKSTART, SMALL, start_esper
@@ -78,3 +83,24 @@ def test_esper_ui_refuses_a_tracking_server_uri():
     result = CliRunner().invoke(cli, ["ui", "--uri", "http://mlflow.example.com"])
     assert result.exit_code == 1
     assert result.stderr.startswith("Error: http://mlflow.example.com is a tracking server")
+
+
+def test_esper_ui_on_a_port_in_use_is_an_error_without_a_url(tmp_path, mlflow_uri):
+    with socket.socket() as other:  # another program's server on the port
+        other.bind(("127.0.0.1", 0))
+        other.listen(8)
+        port = other.getsockname()[1]
+        result = CliRunner().invoke(cli, ["ui", "--port", str(port), "--uri", mlflow_uri])
+    assert result.exit_code == 1
+    assert result.stdout == ""  # no URL: it would lead to the other program
+    assert result.stderr == (f"Error: port {port} on 127.0.0.1 is already in use by another "
+                             "program: choose a free one with --port\n")
+
+
+def test_a_ui_server_that_stops_by_itself_is_an_error(tmp_path):
+    # `mlflow server` exits 0 when another program took its port first: a stand-in that exits 0.
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    server = UiServer("http://127.0.0.1:1", locate_store(f"sqlite:///{tmp_path}/mlflow.db"),
+                      process)
+    with pytest.raises(TrackingError, match=r"stopped by itself \(exit code 0\)"):
+        serve_until_stopped(server)
