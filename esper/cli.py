@@ -23,7 +23,7 @@ from esper.experiment.config_diff import changed_from_defaults
 from esper.leyline.errors import EsperError, SpecError
 from esper.leyline.events import TelemetryEventType, encode_event
 from esper.nissa.console_sink import ConsoleProgressSink
-from esper.nissa.recording import RunInterrupted
+from esper.nissa.recording import killed_run
 from esper.registry import Registry, RunStatus, render
 from esper.registry.errors import RegistryError
 from esper.regress.cli import regress_command
@@ -55,11 +55,10 @@ class _EsperGroup(click.Group):
                 f"the registry could not be read ({error}); restore it from a backup, move it "
                 "away, or pass --registry PATH (or set ESPER_REGISTRY) to use another file"
             )) from None
-        except RunInterrupted as interrupted:
-            click.echo(f"Interrupted: {interrupted}.", err=True)
-            ctx.exit(130)
-        except KeyboardInterrupt:  # before a run was recorded, or between runs
-            click.echo("Interrupted.", err=True)
+        except KeyboardInterrupt as interrupt:
+            run = killed_run(interrupt)  # None: before a run was recorded, or between runs
+            click.echo("Interrupted." if run is None else
+                       f"Interrupted: run {run.run_id} ({run.name}) recorded as KILLED.", err=True)
             ctx.exit(130)
         except BrokenPipeError:  # `esper events RUN | head`: the reader has what it wanted
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no flush error

@@ -44,13 +44,11 @@ from esper.registry.heartbeat import DEFAULT_INTERVAL, Heartbeat
 _SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
-class RunInterrupted(KeyboardInterrupt):
-    """Ctrl-C (SIGINT) ended a recorded run, which is stored as KILLED; says which run."""
-
-    def __init__(self, run_id: str, name: str) -> None:
-        super().__init__(f"run {run_id} ({name}) recorded as KILLED")
-        self.run_id = run_id
-        self.name = name
+def killed_run(interrupt: KeyboardInterrupt) -> RunRecord | None:
+    """The run a Ctrl-C ended and stored as KILLED, when the interrupt came through
+    ``recording`` (the same exception goes on: Python exits with the SIGINT status only for a
+    KeyboardInterrupt itself, not for a subclass)."""
+    return getattr(interrupt, "_esper_killed_run", None)
 
 
 class RunTerminated(SystemExit):
@@ -108,9 +106,10 @@ def recording(
     previous = _install_handlers()
     try:
         yield rec
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as interrupt:
         _end(rec, heartbeat, close_timeout, RunStatus.KILLED, "SIGINT")
-        raise RunInterrupted(run.run_id, run.name) from None
+        interrupt._esper_killed_run = run  # type: ignore[attr-defined]  # see killed_run
+        raise
     except RunTerminated as exc:
         _end(rec, heartbeat, close_timeout, RunStatus.KILLED, signal.Signals(exc.signum).name)
         raise
