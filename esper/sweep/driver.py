@@ -104,6 +104,9 @@ def resume_sweep(ref: str, executor: Executor, *,
         finished = {key for key, run in latest_per_trial(trial_runs(runs_db, parent.run_id))
                     .items() if run.status is RunStatus.FINISHED}
         todo = [t for t in plan_trials(spec) if (t.index, t.replicate) not in finished]
+        if not todo:  # every trial finished: the sweep's record (its end, duration) stays
+            executor.close()
+            return SweepResult(parent, (), rank_sweep(runs_db, parent.run_id))
         return _drive(runs_db, spec, parent, todo, executor)
 
 

@@ -22,7 +22,7 @@ from esper.compare.outcomes import outcome_metrics
 from esper.leyline.events import TelemetryEventType
 from esper.nissa.metric_series import MetricMapper
 from esper.registry import Registry, RunStatus
-from esper.sweep.driver import SweepResult, run_sweep
+from esper.sweep.driver import SweepResult, resume_sweep, run_sweep
 from esper.sweep.local import LocalExecutor
 from esper.sweep.ranking import rank_sweep, trial_runs
 from tests.spec_factory import tiny_spec
@@ -194,3 +194,17 @@ def check_compare_cli(db: Path, result: SweepResult, ranking: dict) -> None:
     assert compared["metric"] == "final_val_accuracy"
     assert compared["varying"] == ["host.lr", "task.dataset"]
     assert compared["trials"] == ranking["trials"]
+
+
+def test_resuming_a_sweep_whose_trials_all_finished_changes_nothing(tmp_path):
+    db = tmp_path / "runs.db"
+    spec = tiny_spec(task={"dataset": "digits", "max_train": 128, "max_val": 64, "batch_size": 64},
+                     telemetry={"probes": []}, tracking={"mlflow": False},
+                     sweep={"parameters": {"host.lr": {"values": [0.01]}}})
+    first = run_sweep(spec, LocalExecutor(1), registry=db, name="done")
+    assert [t.status for t in first.trials] == [RunStatus.FINISHED]
+    resumed = resume_sweep("done", LocalExecutor(1), registry=db)
+    assert resumed.trials == () and resumed.sweep == first.sweep  # ended_at kept, no new run
+    with Registry.open(db) as registry:
+        assert len(trial_runs(registry, first.sweep.run_id)) == 1
+        assert registry.run(first.sweep.run_id).ended_at == first.sweep.ended_at
