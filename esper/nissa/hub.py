@@ -250,8 +250,7 @@ class TelemetryHub:
         self._channels = [_SinkChannel(sink, max_backlog, max_batch) for sink in sinks]
         self._wake = threading.Event()
         self._closing = False
-        self._closed = False
-        self._closed_event = threading.Event()  # set when close() has ended
+        self._closed = threading.Event()  # set when close() has ended
         self._late = 0  # events emitted while close() was under way, counted as dropped
         self._dispatcher = threading.Thread(
             target=self._dispatch_forever, name="esper-telemetry-hub", daemon=True
@@ -291,7 +290,7 @@ class TelemetryHub:
         :param timeout: seconds to wait at most; None waits for as long as it takes
         :returns: False when the timeout expired first
         """
-        if self._closed:
+        if self._closed.is_set():
             return True
         request = _FlushRequest()
         self._pending.append(request)
@@ -299,7 +298,7 @@ class TelemetryHub:
         if self._closing:
             # close() is under way and the dispatcher may already be gone: everything emitted
             # before this call is written or counted as dropped when close() ends.
-            return self._closed_event.wait(timeout)
+            return self._closed.wait(timeout)
         return request.wait(timeout)
 
     def close(self, timeout: float | None = None) -> HubStats:
@@ -309,7 +308,7 @@ class TelemetryHub:
         dropped and never written; a write under way is counted when it ends. Calling
         ``close`` again returns the same counts.
         """
-        if not self._closed:
+        if not self._closed.is_set():
             deadline = None if timeout is None else time.monotonic() + timeout
             self._closing = True
             self._wake.set()
@@ -320,20 +319,19 @@ class TelemetryHub:
                 if late:
                     channel.count_dropped(late, f"{late} events emitted after close()")
                 channel.join(_remaining(deadline))
-            self._closed = True
-            self._closed_event.set()
+            self._closed.set()
         return self.stats()
 
     @property
     def closed(self) -> bool:
         """True once ``close`` has ended."""
-        return self._closed
+        return self._closed.is_set()
 
     def stats(self) -> HubStats:
         """Events emitted so far, and per sink: written, dropped, failures, last error."""
         pending = self._count_pending()
         sinks = tuple(c.stats() for c in self._channels)
-        if self._closed and pending:  # emitted by another thread as close() took its last look
+        if self._closed.is_set() and pending:  # emitted as close() took its last look
             sinks = tuple(replace(s, dropped=s.dropped + pending) for s in sinks)
         return HubStats(self._next_seq + self._late + pending, sinks)
 
