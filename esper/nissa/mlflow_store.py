@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import os
 import re
-import textwrap
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -27,14 +26,13 @@ from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 from sqlalchemy.exc import SQLAlchemyError
 
-from esper.leyline.errors import EsperError
+from esper.leyline.errors import EsperError, describe_error
 
 URI_ENV_VAR = "MLFLOW_TRACKING_URI"
 DEFAULT_URI = "sqlite:///mlflow.db"  # relative: in the working directory
 ARTIFACTS_DIR = "mlartifacts"  # beside an SQLite store (the name `mlflow server` uses)
 _SERVER_SCHEMES = ("http", "https", "databricks")
 PROBE_TIMEOUT = 5.0  # seconds an HTTP(S) tracking server gets to connect, then to answer
-_REASON_LENGTH = 300  # characters of an error's own message kept in MlflowUnavailable
 # What a store that cannot be reached raises: MLflow's own errors (an HTTP store wraps the
 # connection errors in them), file-system errors (an SQLite path that cannot be created), and
 # SQLAlchemy's (a database that cannot be opened or written).
@@ -165,36 +163,6 @@ def _probe(location: StoreLocation) -> None:
             reason = f"no answer within {PROBE_TIMEOUT:g} s"
         raise MlflowUnavailable(
             f"MLflow tracking store {location.uri} cannot be reached ({reason})") from exc
-
-
-def describe_error(exc: BaseException) -> str:
-    """A short, whole reason for ``exc``: the operating system's (e.g. "Connection refused")
-    when a network error caused it, else its type and the start of its first line."""
-    root = _os_error(exc, set())
-    if root is not None:
-        return root
-    lines = str(exc).strip().splitlines()
-    text = textwrap.shorten(lines[0], _REASON_LENGTH, placeholder=" ...") if lines else ""
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-
-
-def _os_error(exc: BaseException, seen: set[int]) -> str | None:
-    """The deepest operating-system error in the causes of ``exc`` (chained exceptions, and the
-    ``reason`` or arguments urllib3 and requests wrap theirs in), as readable text."""
-    if id(exc) in seen:
-        return None
-    seen.add(id(exc))
-    causes = [exc.__cause__, exc.__context__, getattr(exc, "reason", None), *exc.args]
-    for cause in causes:
-        if isinstance(cause, BaseException):
-            found = _os_error(cause, seen)
-            if found is not None:
-                return found
-    if isinstance(exc, TimeoutError) or type(exc).__name__.endswith("TimeoutError"):
-        return "timed out"
-    if isinstance(exc, OSError) and exc.strerror:  # e.g. Connection refused, Permission denied
-        return exc.strerror if exc.filename is None else f"{exc.strerror}: {exc.filename}"
-    return None
 
 
 @contextmanager

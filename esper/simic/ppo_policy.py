@@ -9,7 +9,7 @@ import torch
 
 from esper.leyline.actions import FactoredAction
 from esper.leyline.config import ExperimentSpec
-from esper.leyline.errors import EsperError
+from esper.leyline.errors import EsperError, describe_error
 from esper.simic.normalization import RunningMeanStd
 from esper.simic.ppo import UpdateInputs, entropy_coefficient, ppo_update
 from esper.simic.probes.ppo_probes import PPOProbes
@@ -123,10 +123,8 @@ class PPOPolicy:
             # named in an experiment could run any code the file carries.
             checkpoint = torch.load(path, weights_only=True)
         except Exception as error:  # a file torch cannot read fails in many ways (KeyError too)
-            first_line = str(error).strip().splitlines()[0] if str(error).strip() else ""
             raise CheckpointError(
-                f"cannot load policy checkpoint {path}: {type(error).__name__}: {first_line}"
-            ) from None
+                f"cannot load policy checkpoint {path}: {describe_error(error)}") from None
         missing = [key for key in _CHECKPOINT_KEYS if key not in checkpoint] if isinstance(
             checkpoint, dict) else list(_CHECKPOINT_KEYS)
         if missing:
