@@ -25,7 +25,7 @@ from esper.leyline.events import TelemetryEventType, encode_event
 from esper.nissa.console_sink import ConsoleProgressSink
 from esper.nissa.recording import killed_run
 from esper.registry import Registry, RunStatus, render
-from esper.registry.errors import RegistryError
+from esper.registry.connection import unusable
 from esper.regress.cli import regress_command
 from esper.sweep.cli import sweep_command
 from esper.registry.wiring_report import (wiring_counts, wiring_markdown, wiring_runs,
@@ -50,11 +50,8 @@ class _EsperGroup(click.Group):
             return super().invoke(ctx)
         except EsperError as error:
             raise _UserError(error) from None
-        except sqlite3.DatabaseError as error:  # a registry damaged after it was opened
-            raise _UserError(RegistryError(
-                f"the registry could not be read ({error}); restore it from a backup, move it "
-                "away, or pass --registry PATH (or set ESPER_REGISTRY) to use another file"
-            )) from None
+        except sqlite3.DatabaseError as error:  # a registry damaged inside, found by a read
+            raise _UserError(unusable("the registry", error)) from None
         except KeyboardInterrupt as interrupt:
             run = killed_run(interrupt)  # None: before a run was recorded, or between runs
             click.echo("Interrupted." if run is None else

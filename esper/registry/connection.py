@@ -83,14 +83,17 @@ def connect(path: Path, *, create: bool) -> Database:
             write_transaction(db, path, lambda: _upgrade_schema(db, path))
     except sqlite3.DatabaseError as exc:
         conn.close()
-        raise RegistryError(
-            f"{path} is not a usable SQLite database ({exc}); restore it from a backup, "
-            f"move it away, or {_WHAT_TO_DO}"
-        ) from exc
+        raise unusable(str(path), exc) from exc
     except BaseException:
         conn.close()
         raise
     return db
+
+
+def unusable(registry: str, error: sqlite3.DatabaseError) -> RegistryError:
+    """The error for a registry SQLite cannot read: damaged, or not a database at all."""
+    return RegistryError(f"{registry} is not a usable SQLite database ({error}); restore it "
+                         f"from a backup, move it away, or {_WHAT_TO_DO}")
 
 
 def write_transaction(db: Database, path: Path, body: Callable[[], T]) -> T:

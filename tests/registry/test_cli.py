@@ -150,8 +150,8 @@ def test_a_registry_damaged_inside_is_a_clear_error_not_a_traceback(db_path):
         f.write(b"\xff" * page_size)
     result = invoke("show", run_id, "--registry", str(db_path))
     assert result.exit_code != 0
-    assert "Error: the registry could not be read (database disk image is malformed)" in (
-        result.output)
+    assert "Error: the registry is not a usable SQLite database (database disk image is " \
+           "malformed); restore it from a backup" in result.output
     assert "Traceback" not in result.output and not isinstance(result.exception, sqlite3.Error)
 
 
