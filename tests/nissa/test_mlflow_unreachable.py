@@ -38,24 +38,17 @@ def silent_port() -> Iterator[int]:
         yield silent.getsockname()[1]
 
 
-def test_a_refused_http_store_is_reported_at_once(closed_port):
-    uri = f"http://127.0.0.1:{closed_port}"
+@pytest.mark.parametrize(("port", "reason"), [
+    ("closed_port", "Connection refused"),  # at once
+    ("silent_port", f"no answer within {PROBE_TIMEOUT:g} s"),  # after the probe's timeout
+])
+def test_an_unreachable_http_store_is_reported_promptly_with_its_reason(port, reason, request):
+    uri = f"http://127.0.0.1:{request.getfixturevalue(port)}"
     started = time.monotonic()
     with pytest.raises(MlflowUnavailable) as raised:
         MlflowStore.open(uri)
     assert time.monotonic() - started < PROMPTLY
-    assert raised.value.message == f"MLflow tracking store {uri} cannot be reached " \
-                                   "(Connection refused)"
-
-
-def test_an_http_store_that_never_answers_is_reported_after_the_probe_timeout(silent_port):
-    uri = f"http://127.0.0.1:{silent_port}"
-    started = time.monotonic()
-    with pytest.raises(MlflowUnavailable) as raised:
-        MlflowStore.open(uri)
-    assert time.monotonic() - started < PROMPTLY
-    assert raised.value.message == f"MLflow tracking store {uri} cannot be reached " \
-                                   f"(no answer within {PROBE_TIMEOUT:g} s)"
+    assert raised.value.message == f"MLflow tracking store {uri} cannot be reached ({reason})"
 
 
 def test_esper_run_with_an_unreachable_server_completes_and_says_how_to_sync(
