@@ -16,7 +16,7 @@ SQLite rewinds the WAL to its start only when a write begins after a checkpoint 
 every frame. Under a steady stream of writes the background checkpoint never quite catches up,
 and the WAL grew as large as the events themselves (~400 MB for 500,000 events). So once the
 WAL passes ``WAL_LIMIT``, the writer copies the few frames left itself, right after its commit
-(at most once per ``MIN_INTERVAL``): its next write then starts the WAL again from the
+(at most once per ``WRITER_INTERVAL``): its next write then starts the WAL again from the
 beginning and truncates the file to a quarter of the limit (``journal_size_limit``), so the
 rule stays quiet until the WAL has grown again.
 """
@@ -34,6 +34,7 @@ logger = logging.getLogger(__name__)
 
 MIN_INTERVAL = 0.25  # seconds from the end of one checkpoint to the start of the next, at least
 WAL_LIMIT = 64 * 2**20  # bytes of WAL past which the writer finishes the checkpoint itself
+WRITER_INTERVAL = 0.25  # seconds between two such checkpoints of the writer, at least
 
 
 class Checkpointer:
@@ -48,7 +49,7 @@ class Checkpointer:
         self._path = path
         self._wal = path.with_name(path.name + "-wal")
         self._writer = writer
-        self._writer_checkpointed = -MIN_INTERVAL  # time.monotonic() of the writer's last one
+        self._writer_checkpointed = -WRITER_INTERVAL  # time.monotonic() of the writer's last
         self._wanted = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -66,7 +67,7 @@ class Checkpointer:
         self._requested += 1
         self._wanted.set()
         now = time.monotonic()
-        if now - self._writer_checkpointed >= MIN_INTERVAL and self._wal_size() > WAL_LIMIT:
+        if now - self._writer_checkpointed >= WRITER_INTERVAL and self._wal_size() > WAL_LIMIT:
             self._writer_checkpointed = now
             self._checkpoint(self._writer)  # mostly copied already by the background thread
 
