@@ -20,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import json
+import math
 import operator
 import types
 import typing
@@ -596,14 +597,19 @@ _ENCODER = msgspec.json.Encoder()
 _STDLIB_ENCODER = json.JSONEncoder(separators=(",", ":"), default=_as_dict, allow_nan=True)
 
 
-def _has_non_finite(cls: type, payloads: Sequence[Any]) -> bool:
-    """True when a float anywhere in ``payloads`` (all of class ``cls``) is NaN or infinite.
+def _may_have_non_finite(cls: type, payloads: Sequence[Any]) -> bool:
+    """False when no float anywhere in ``payloads`` (all of class ``cls``) is NaN or infinite.
 
     Sums the floats in C instead of testing each: the sum is finite unless a term is NaN or
-    infinite (or finite terms overflow: a harmless false alarm, the slow path is exact too).
+    infinite, or finite terms overflow (a false alarm: ``_has_non_finite`` then decides).
     """
     total = sum(filter(None, _CODECS[cls].floats(payloads)))  # filter(None) drops None and 0.0
     return total - total != 0.0  # NaN - NaN and inf - inf are NaN
+
+
+def _has_non_finite(payload: Any) -> bool:
+    """True when a float anywhere in ``payload`` is NaN or infinite (tested one by one)."""
+    return not all(map(math.isfinite, filter(None, _CODECS[type(payload)].floats([payload]))))
 
 
 def encode_payloads(payloads: Sequence[Any]) -> list[str]:
@@ -622,9 +628,9 @@ def encode_payloads(payloads: Sequence[Any]) -> list[str]:
     texts = _ENCODER.encode_lines(payloads).decode().split("\n")  # JSON text holds no raw \n
     texts.pop()  # after the last line's \n
     for cls, group in _by_class(payloads, classes).items():
-        if _has_non_finite(cls, group):
+        if _may_have_non_finite(cls, group):
             for i, payload in enumerate(payloads):
-                if type(payload) is cls and _has_non_finite(cls, [payload]):
+                if type(payload) is cls and _has_non_finite(payload):
                     texts[i] = _STDLIB_ENCODER.encode(payload)
     return texts
 

@@ -119,6 +119,15 @@ def test_nan_is_not_confused_with_none():
     assert math.isnan(back.gradient_health)
 
 
+def test_finite_floats_whose_sum_overflows_are_written_like_any_other():
+    # 1.5e308 + 1.5e308 overflows to inf: the batch screen's false alarm must not change the text
+    # (the stdlib writes 1.5e+308, msgspec 1.5e308), or the stored text would depend on batching.
+    huge = SeedStageChangedPayload("TRAINING", "BLENDING", gradient_health=1.5e308,
+                                   seed_gradient_norm_ratio=1.5e308)
+    assert '"gradient_health":1.5e308' in encode_payload(huge)
+    assert encode_payloads([huge, huge]) == [encode_payload(huge)] * 2
+
+
 def test_nested_slots_come_back_as_tuples_of_slot_summaries():
     payload = EpochCompletedPayload(
         0.5, 90.0, 0.6, 88.0, 1, 0, (SlotSummary("r0c0", "TRAINING", "norm", 0.0, None),),
