@@ -15,6 +15,7 @@ unreachable server would otherwise hold the run (or ``esper sync``) that long, s
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from collections.abc import Iterator
@@ -37,6 +38,10 @@ PROBE_TIMEOUT = 5.0  # seconds an HTTP(S) tracking server gets to connect, then 
 # connection errors in them), file-system errors (an SQLite path that cannot be created), and
 # SQLAlchemy's (a database that cannot be opened or written).
 STORE_ERRORS = (MlflowException, OSError, SQLAlchemyError)
+
+# MLflow logs "Creating initial MLflow database tables..." at INFO, timestamped, on the stderr
+# of the first run in a directory: noise around esper's progress line. Its warnings still show.
+logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)
 
 
 class TrackingError(EsperError):
