@@ -30,6 +30,23 @@ def test_events_written_are_read_back_identical_and_in_order(registry: Registry)
     assert registry.run(run.run_id).event_count == 5_000
 
 
+def test_batches_of_any_size_are_inserted_with_a_few_fixed_statements(registry: Registry):
+    # A statement per batch size would be prepared afresh for most batches of a real run (as
+    # costly as running it) and fill the statement cache with statements of thousands of rows.
+    run = registry.create_run(new_run())
+    inserts: set[str] = set()
+    registry._db.conn.set_trace_callback(
+        lambda sql: inserts.add(sql) if sql.startswith("INSERT INTO events") else None
+    )
+    events, start = make_events(run.run_id, 12_000), 0
+    for size in (1, 7, 300, 999, 2_500, 2_501, 3_333, 1_299, 1_060):  # 12,000 events in all
+        registry.write_events(events[start : start + size])
+        start += size
+    registry._db.conn.set_trace_callback(None)
+    assert [e.seq for e in registry.events(run.run_id)] == list(range(12_000))
+    assert {sql.count("),(") + 1 for sql in inserts} <= {2_500, *(2**k for k in range(12))}
+
+
 def test_seq_has_no_gaps_and_events_survive_reopening(db_path):
     with Registry.open(db_path) as registry:
         run = registry.create_run(new_run())
