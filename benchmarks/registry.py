@@ -24,6 +24,7 @@ The machine may be shared and noisy: runs of one phase can differ by 30%; compar
 from __future__ import annotations
 
 import argparse
+import random
 import statistics
 import subprocess
 import sys
@@ -47,7 +48,7 @@ from esper.registry import NewRun, Registry, RunStatus
 
 TARGET = 100_000  # events/s (DESIGN.md section 8)
 MAX_LAG = 0.1  # seconds of the producer's output a sustaining registry has not yet committed
-PACE_BLOCK = 1_000  # events the paced producer emits between two looks at the clock
+PACE_BLOCK = 1_000  # events the paced producer emits between two looks at the clock, on average
 RECORDED_EXPERIMENT = Path(__file__).parent.parent / "experiments" / "telemetry_wiring.yaml"
 
 
@@ -162,17 +163,23 @@ def paced(
 ) -> tuple[float, bool]:
     """Emit at ``rate`` events/s for ``seconds``, print whether the registry kept up; return the
     events/s committed while emitting and whether the registry sustained the rate."""
-    events = int(rate * seconds) // PACE_BLOCK * PACE_BLOCK
+    events = int(rate * seconds)
+    # Blocks of irregular sizes, as a training loop's are: batches of one size only would let
+    # SQLite reuse one prepared INSERT statement, which a real run cannot.
+    sizes = random.Random(0)
     with recording_hub(path, "benchmark-paced", events) as (registry, run_id, hub), \
             Registry.open(path, create=False) as reader:
         start = time.perf_counter()
         in_emit = 0.0  # seconds the producer spent emitting, its sleeps left out
-        for block in range(0, events, PACE_BLOCK):
+        block = 0
+        while block < events:
+            block_stop = min(events, block + sizes.randint(1, 2 * PACE_BLOCK - 1))
             block_start = time.perf_counter()
-            emit_range(hub, workload, block, block + PACE_BLOCK)
+            emit_range(hub, workload, block, block_stop)
             block_end = time.perf_counter()
             in_emit += block_end - block_start
-            time.sleep(max(0.0, start + (block + PACE_BLOCK) / rate - block_end))
+            time.sleep(max(0.0, start + block_stop / rate - block_end))
+            block = block_stop
         emitted = time.perf_counter()
         committed = reader.run(run_id).event_count
         hub.flush()
