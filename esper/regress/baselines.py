@@ -59,6 +59,13 @@ def read_baseline(path: Path) -> Baseline | None:
         baseline = Baseline(**data)
         if not (isinstance(baseline.metrics, dict) and isinstance(baseline.wiring, dict)):
             raise TypeError("metrics and wiring must be objects")
+        for name, value in baseline.metrics.items():  # a text here would crash the check
+            if value is not None and (isinstance(value, bool)
+                                      or not isinstance(value, (int, float))):
+                raise TypeError(f"metrics.{name} must be a number or null, got {value!r}")
+        for key, outcome in baseline.wiring.items():
+            if not isinstance(outcome, str):
+                raise TypeError(f"wiring.{key} must be an outcome text, got {outcome!r}")
         return baseline
     except (OSError, ValueError, TypeError) as error:
         raise SuiteError(f"{path}: not a baseline file ({error}); expected the JSON written by "

@@ -55,7 +55,13 @@ def test_rewritten_only_when_the_content_changed(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("content", ["{not json", '{"experiment": "tiny"}', "[1, 2]",
                                      '{"experiment": "t", "seed": 1, "replicates": 1, '
-                                     '"metrics": [], "wiring": {}}'])
+                                     '"metrics": [], "wiring": {}}',
+                                     '{"experiment": "t", "seed": 1, "replicates": 1, '
+                                     '"metrics": {"acc": "30"}, "wiring": {}}',
+                                     '{"experiment": "t", "seed": 1, "replicates": 1, '
+                                     '"metrics": {"acc": true}, "wiring": {}}',
+                                     '{"experiment": "t", "seed": 1, "replicates": 1, '
+                                     '"metrics": {}, "wiring": {"TELE-340 x": 1}}'])
 def test_a_file_that_is_not_a_baseline_is_a_clear_error(tmp_path: Path, content: str) -> None:
     path = tmp_path / "bad.json"
     path.write_text(content)
