@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import click
@@ -46,6 +47,9 @@ def regress_command(suite_dir: str, subset: str | None, update_baselines: bool,
     from esper.regress.report import markdown_report, result_to_dict
     from esper.regress.runner import run_suite
 
+    for option, path in (("--report", report_path), ("--junit", junit_path)):
+        if path is not None:  # checked before the suite trains, not after
+            _check_writable(option, path)
     suite = load_suite(suite_dir, subset)
     result = run_suite(suite, registry=registry_path, mlflow=not no_mlflow,
                        update_baselines=update_baselines,
@@ -61,3 +65,14 @@ def regress_command(suite_dir: str, subset: str | None, update_baselines: bool,
         plural = "s" if len(regressions) != 1 else ""
         raise RegressionFailed(f"{len(regressions)} regression{plural} in suite {suite.name}:\n"
                                + "\n".join(regressions))
+
+
+def _check_writable(option: str, path: str) -> None:
+    """Raises click.BadParameter (exit 2) when the file `path` cannot be written there."""
+    directory = Path(path).resolve().parent
+    if not directory.is_dir():
+        raise click.BadParameter(f"cannot write {path}: {directory} is not a directory",
+                                 param_hint=f"'{option}'")
+    if not os.access(directory, os.W_OK):
+        raise click.BadParameter(f"cannot write {path}: {directory} is not writable",
+                                 param_hint=f"'{option}'")

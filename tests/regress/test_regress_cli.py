@@ -206,3 +206,16 @@ def test_a_crashing_run_is_a_regression_and_the_suite_goes_on(
     assert crashed is not None and (crashed.get("errors"), crashed.get("failures")) == ("1", "0")
     error = crashed.find("testcase[@name='run']/error")
     assert error is not None and error.get("message") == "run crashed: RuntimeError: provoked fault"
+
+
+@pytest.mark.parametrize("option", ["--report", "--junit"])
+def test_a_report_file_that_cannot_be_written_is_refused_before_anything_is_trained(
+        tmp_path: Path, option: str) -> None:
+    write_experiment(tmp_path, HEURISTIC)
+    registry, target = tmp_path / "runs.db", tmp_path / "missing" / "out.file"
+    result = CliRunner().invoke(cli, ["regress", str(tmp_path), "--registry", str(registry),
+                                      option, str(target)])
+    assert result.exit_code == 2, result.output
+    assert (f"Invalid value for '{option}': cannot write {target}: {target.parent} is not a "
+            "directory") in result.stderr
+    assert not registry.exists()  # no run was started
