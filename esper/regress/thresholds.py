@@ -19,9 +19,9 @@ MLflow does not have; esper adds it:
   >= baseline - tolerance (higher), <= baseline + tolerance (lower);
 - relative_tolerance: the same, with tolerance * |baseline|.
 
-A value that was not measured (None) or is NaN fails, as a metric missing from MLflow's
-candidate does; a baseline check without a (non-NaN) baseline value fails, as MLflow's "missing
-from the baseline" does. Arithmetic is
+A value that was not measured (None), is NaN or infinite fails, as a metric missing from
+MLflow's candidate does; a baseline check without a finite baseline value fails, as MLflow's
+"missing from the baseline" does. Arithmetic is
 decimal on the values' shortest repr, so a value exactly on a bound passes.
 """
 
@@ -59,8 +59,8 @@ class MetricCheck:
 
     @property
     def delta(self) -> float | None:
-        """value - baseline; None when either is missing."""
-        if self.value is None or self.baseline is None:
+        """value - baseline; None when either is missing, NaN or infinite."""
+        if not (_finite(self.value) and _finite(self.baseline)):
             return None
         return float(_dec(self.value) - _dec(self.baseline))
 
@@ -103,8 +103,9 @@ def describe_rule(rule: MetricThreshold) -> str:
 def check_metric(metric: str, rule: MetricThreshold, value: float | None,
                  baseline: float | None) -> MetricCheck:
     """Check `value` of `metric` against `rule` and the `baseline` value (semantics above)."""
-    if value is None or math.isnan(value):
-        what = "was not measured (None)" if value is None else "is NaN"
+    if not _finite(value):
+        what = ("was not measured (None)" if value is None else "is NaN" if math.isnan(value)
+                else f"is {_num(value)}")
         failure = (f"{metric} {what}; the rule needs a number",)
         return MetricCheck(metric, rule, value, baseline, failure, ())
     higher = rule.direction == "higher"
@@ -116,8 +117,9 @@ def check_metric(metric: str, rule: MetricThreshold, value: float | None,
                     f"{_num(rule.threshold)} ({direction})",)
     if not uses_baseline(rule):
         compared = []
-    elif baseline is None or math.isnan(baseline):
-        missing = "no baseline value" if baseline is None else "a NaN baseline"
+    elif not _finite(baseline):
+        missing = ("no baseline value" if baseline is None else "a NaN baseline"
+                   if math.isnan(baseline) else f"an infinite baseline ({_num(baseline)})")
         compared = [f"{metric} has {missing} to compare with"]
     else:
         compared = _baseline_failures(metric, rule, value, baseline, higher)
@@ -154,6 +156,11 @@ def _baseline_failures(metric: str, rule: MetricThreshold, value: float, baselin
                             f"{rule.relative_tolerance:.1%} of the baseline "
                             f"(needs {_needs(bound, higher)})")
     return failures
+
+
+def _finite(number: float | None) -> bool:
+    """A number Decimal arithmetic can bound (inf - inf raises InvalidOperation)."""
+    return number is not None and math.isfinite(number)
 
 
 def _dec(number: float | Decimal) -> Decimal:

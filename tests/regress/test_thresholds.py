@@ -113,3 +113,18 @@ def test_agrees_with_mlflow_validation_on_a_grid_of_numbers() -> None:
         assert ours.passed == mlflow_passed, (higher, bound, value, baseline, ours.failures)
         compared += 1
     assert compared == 2 * len(bounds) * len(values) ** 2
+
+
+@pytest.mark.parametrize("direction", ["higher", "lower"])
+def test_infinite_values_and_baselines_fail_and_say_so(direction: str) -> None:
+    """A diverged metric (a float32 loss overflowing) is inf: inf - inf made Decimal raise
+    InvalidOperation, a traceback after the suite had trained."""
+    inf = math.inf
+    for bounds in ({"absolute_tolerance": 1.0}, {"relative_tolerance": 0.5},
+                   {"min_relative_change": 0.1}):
+        assert check_metric("loss", rule(direction, **bounds), inf, inf).failures == (
+            "loss is Infinity; the rule needs a number",)
+        check = check_metric("loss", rule(direction, **bounds), 1.0, -inf)
+        assert check.failures == ("loss has an infinite baseline (-Infinity) to compare with",)
+        assert check.delta is None and check.delta_fraction is None
+    assert check_metric("loss", rule(direction, threshold=0.0), -inf, 1.0).delta is None
