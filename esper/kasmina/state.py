@@ -102,12 +102,16 @@ class SeedState:
         self.counterfactual_contribution = contribution
 
     def record_gradients(self, stats: GradientStats, host_gradient_norm: float | None) -> None:
-        """Record a gradient measurement; the ratio stays None when the host norm is unknown/0."""
+        """Record a gradient measurement. The ratio is this measurement's: None when the host norm
+        is unknown or 0 (not an earlier epoch's ratio), NaN when a norm is NaN (measured, not
+        finite)."""
         self.gradient_norm = stats.gradient_norm
         self.gradient_health = stats.gradient_health
         self.has_vanishing = stats.has_vanishing
         self.has_exploding = stats.has_exploding
-        if host_gradient_norm is not None and host_gradient_norm > 0.0:
+        if host_gradient_norm is None or host_gradient_norm == 0.0:  # a NaN norm is measured
+            self.seed_gradient_norm_ratio = None
+        else:
             self.seed_gradient_norm_ratio = stats.gradient_norm / host_gradient_norm
 
 

@@ -76,3 +76,35 @@ def test_model_measurement_records_seed_state_and_ratio() -> None:
     assert state.seed_gradient_norm_ratio == pytest.approx((seed_norm / host_norm).item(), rel=1e-5)
     assert state.gradient_health == 1.0 and state.has_vanishing is False and state.has_exploding is False
     assert model.slot("r0c1").state.gradient_health is None  # type: ignore[union-attr]
+
+
+def test_the_ratio_is_this_measurements_nan_when_the_host_gradient_is_nan() -> None:
+    """A NaN host gradient makes the seed/host ratio NaN (measured, not finite), not the finite
+    ratio of the previous measurement; a zero host norm makes it None (0/0 is not measured)."""
+    x, y = tiny_batch()
+    model = tiny_model()
+    model.germinate("r0c0", "conv_light", accuracy=0.0)
+    model.slot("r0c0").advance()  # TRAINING: in the forward pass
+    state = model.slot("r0c0").state
+    assert state is not None
+    F.cross_entropy(model(x), y).backward()
+    model.measure_gradients()
+    assert state.seed_gradient_norm_ratio is not None and math.isfinite(state.seed_gradient_norm_ratio)
+
+    with torch.no_grad():
+        model.host.head.weight[0, 0] = float("nan")  # the loss, and every gradient, turn NaN
+    model.zero_grad(set_to_none=True)
+    F.cross_entropy(model(x), y).backward()
+    model.measure_gradients()
+    assert math.isnan(state.gradient_norm) and state.has_exploding  # type: ignore[arg-type]
+    assert state.seed_gradient_norm_ratio is not None and math.isnan(state.seed_gradient_norm_ratio)
+
+    model.zero_grad(set_to_none=True)
+    with torch.no_grad():
+        model.host.head.weight[0, 0] = 0.0
+    F.cross_entropy(model(x), y).backward()
+    for p in model.host_parameters():
+        p.grad.zero_()  # type: ignore[union-attr]
+    model.measure_gradients()
+    assert state.gradient_norm is not None and state.gradient_norm > 0
+    assert state.seed_gradient_norm_ratio is None
