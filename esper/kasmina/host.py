@@ -190,13 +190,15 @@ class MorphogeneticModel(nn.Module):
 
         One `_foreach_norm` pass over the host's and the seeds' gradients; records each seed's
         gradient norm, health, vanishing/exploding flags and seed/host norm ratio into its
-        state, plus any isolation leak flagged by an armed check. Returns slot id -> stats.
+        state, plus any isolation leak flagged by an armed check. Returns slot id -> stats. A
+        seed none of whose parameters has a gradient (the parameter-free noop) is not measured:
+        its gradient fields stay None, as an empty group's norm 0 and health 1.0 measure nothing.
         """
         slots = [s for s in self.seed_slots() if s.seed is not None and s.stage in ACTIVE_STAGES]
         stats = measure_gradient_groups(
             [self.host_parameters()] + [slot.seed_parameters() for slot in slots]
         )
-        host_norm = stats[0].gradient_norm
+        host_norm = stats[0].gradient_norm if stats[0].n_tensors > 0 else None
         leaks = {s.slot_id: s.collect_isolation_check() for s in self.seed_slots()}
         flagged = {sid: leak for sid, leak in leaks.items() if leak is not None}
         if flagged:
@@ -207,6 +209,8 @@ class MorphogeneticModel(nn.Module):
                     state.isolation_violations += 1
         result = {}
         for slot, seed_stats in zip(slots, stats[1:]):
+            if seed_stats.n_tensors == 0:
+                continue  # no gradient at all (a parameter-free noop seed): nothing measured
             slot.record_gradients(seed_stats, host_norm)
             result[slot.slot_id] = seed_stats
         return result

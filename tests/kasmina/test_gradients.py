@@ -108,3 +108,22 @@ def test_the_ratio_is_this_measurements_nan_when_the_host_gradient_is_nan() -> N
     model.measure_gradients()
     assert state.gradient_norm is not None and state.gradient_norm > 0
     assert state.seed_gradient_norm_ratio is None
+
+
+def test_a_seed_without_any_gradient_is_not_measured() -> None:
+    """The noop seed has no parameter, hence no gradient: its gradient fields stay None (an
+    empty group's norm 0.0 and health 1.0 would read as a measured, perfectly healthy seed)."""
+    x, y = tiny_batch()
+    model = tiny_model()
+    model.germinate("r0c0", "noop", accuracy=0.0)
+    model.germinate("r0c1", "norm", accuracy=0.0)
+    model.slot("r0c0").advance()
+    model.slot("r0c1").advance()
+    F.cross_entropy(model(x), y).backward()
+    stats = model.measure_gradients()
+    assert set(stats) == {"r0c1"}
+    noop, norm = model.slot("r0c0").state, model.slot("r0c1").state
+    assert noop is not None and norm is not None
+    assert (noop.gradient_norm, noop.gradient_health, noop.has_vanishing, noop.has_exploding,
+            noop.seed_gradient_norm_ratio) == (None, None, None, None, None)
+    assert norm.gradient_health is not None and norm.seed_gradient_norm_ratio is not None
