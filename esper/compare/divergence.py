@@ -123,25 +123,48 @@ def first_divergence(registry: Registry, run_a: str, run_b: str) -> Divergence:
         counts = dict(conn.execute(  # kept by the registry as events are written
             "SELECT run_id, event_count FROM runs WHERE run_id IN (?, ?)", [run_a, run_b]))
         count_a, count_b = counts[run_a], counts[run_b]
+        unpaired = _first_unpaired(conn, run_a, run_b, count_a, count_b)
+        last = _LAST if unpaired is None else unpaired - 1  # the pairs before it
         shared = min(count_a, count_b)
         if shared < _SPLIT:
-            found = _first_difference(_candidates(conn, run_a, run_b, -1, _LAST))
+            found = _first_difference(_candidates(conn, run_a, run_b, -1, last))
         else:
             with closing(connection.connect(registry.path, create=False).conn) as upper:
-                found = _split(conn, upper, run_a, run_b, shared // 2)
+                found = _split(conn, upper, run_a, run_b, shared // 2, last)
         if found is not None:
             row, fields = found
             return Divergence(run_a, run_b, False, count_a, count_b, row[0], row[3], row[4],
                               fields)
-        if count_a == count_b:
+        if unpaired is None:
             return Divergence(run_a, run_b, True, count_a, count_b)
-        longer = run_a if count_a > count_b else run_b
-        (event_type,) = conn.execute(  # seqs are 0..n-1: the shorter stream ends at `shared`
-            "SELECT event_type FROM events WHERE run_id = ? AND seq = ?", [longer, shared]
-        ).fetchone()
-    type_a, type_b = (event_type, None) if longer == run_a else (None, event_type)
-    return Divergence(run_a, run_b, False, count_a, count_b, shared, type_a, type_b,
+        type_a, type_b = ((conn.execute(
+            "SELECT event_type FROM events WHERE run_id = ? AND seq = ?", [run, unpaired]
+        ).fetchone() or (None,))[0] for run in (run_a, run_b))
+    return Divergence(run_a, run_b, False, count_a, count_b, unpaired, type_a, type_b,
                       [FieldDifference("event_type", type_a, type_b)])
+
+
+_MAX_SEQ = "SELECT max(seq) FROM events WHERE run_id = ?"
+#: The first seq of run ?1 that run ?2 has no event at.
+_FIRST_MISSING = """
+    SELECT min(a.seq) FROM events AS a
+     WHERE a.run_id = ?1
+       AND NOT EXISTS (SELECT 1 FROM events AS b WHERE b.run_id = ?2 AND b.seq = a.seq)
+"""
+
+
+def _first_unpaired(conn: sqlite3.Connection, run_a: str, run_b: str, count_a: int,
+                    count_b: int) -> int | None:
+    """The first seq at which one run has an event and the other has none; None when both
+    have the same seqs. A stream whose seqs are 0..count-1 lost nothing (one index lookup);
+    one with gaps (lost events, DESIGN.md section 3) is searched for the first unpaired seq, so
+    a lost event is a divergence where it was lost, not where the stream ends."""
+    max_a, max_b = (conn.execute(_MAX_SEQ, [run]).fetchone()[0] for run in (run_a, run_b))
+    if (max_a in (None, count_a - 1)) and (max_b in (None, count_b - 1)):
+        return None if count_a == count_b else min(count_a, count_b)
+    found = [conn.execute(_FIRST_MISSING, pair).fetchone()[0]
+             for pair in ([run_a, run_b], [run_b, run_a])]
+    return min((seq for seq in found if seq is not None), default=None)
 
 
 _Found = tuple[tuple[Any, ...], list[FieldDifference]]
@@ -152,14 +175,15 @@ _LAST = 2**62  # no last seq
 
 
 def _split(lower: sqlite3.Connection, upper: sqlite3.Connection, run_a: str, run_b: str,
-           middle: int) -> _Found | None:
-    """The first pair that differs: seqs below `middle` scanned on `lower`, the others at the
-    same time on `upper` in a worker thread, interrupted when the lower half has the answer."""
+           middle: int, last: int = _LAST) -> _Found | None:
+    """The first pair that differs: seqs below `middle` scanned on `lower`, the others (up to
+    `last`) at the same time on `upper` in a worker thread, interrupted when the lower half has
+    the answer."""
     stop = threading.Event()
 
     def scan_upper() -> _Found | None:
         try:
-            return _first_difference(_candidates(upper, run_a, run_b, middle - 1, _LAST, stop))
+            return _first_difference(_candidates(upper, run_a, run_b, middle - 1, last, stop))
         except sqlite3.OperationalError:  # interrupted
             if stop.is_set():
                 return None
@@ -168,7 +192,7 @@ def _split(lower: sqlite3.Connection, upper: sqlite3.Connection, run_a: str, run
     pool = ThreadPoolExecutor(1, thread_name_prefix="esper-divergence")
     upper_found = pool.submit(scan_upper)
     try:
-        found = _first_difference(_candidates(lower, run_a, run_b, -1, middle - 1))
+        found = _first_difference(_candidates(lower, run_a, run_b, -1, min(middle - 1, last)))
         return found if found is not None else upper_found.result()
     finally:
         stop.set()

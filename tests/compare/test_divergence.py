@@ -137,3 +137,47 @@ def test_a_shorter_interleaved_stream_diverges_where_it_ends(interleaved, order)
     assert (divergence.event_type_a, divergence.event_type_b) == expected
     assert (divergence.events_a, divergence.events_b) == (
         (120, 100) if order == "base first" else (100, 120))
+
+
+#: run name -> the seqs lost from its stream (a twin of the base run otherwise)
+LOST = {"lost_21": (21,), "lost_0": (0,), "lost_119": (119,)}
+
+
+@pytest.fixture(scope="module")
+def lossy(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
+    """The base run and twins of it that lost events (gaps in seq, DESIGN.md section 3): one
+    each of LOST, and a base run that lost seq 50 beside a twin that lost seq 70 (the same
+    event count)."""
+    path = tmp_path_factory.mktemp("lossy") / "runs.db"
+    with Registry.open(path) as registry:
+        ids = {name: registry.create_run(NewRun(experiment="div", config={}, seed=1)).run_id
+               for name in ("base", "base_lost_50", "twin_lost_70", *LOST)}
+        lost = {**LOST, "base_lost_50": (50,), "twin_lost_70": (70,)}
+        for name, run_id in ids.items():
+            stream = _stream(run_id, random.Random(len(name)))
+            registry.write_events([e for e in stream if e.seq not in lost.get(name, ())])
+    return path, ids
+
+
+@pytest.mark.parametrize("run", LOST)
+@pytest.mark.parametrize("order", ["base first", "lossy first"])
+def test_a_lost_event_is_a_divergence_where_it_was_lost(lossy, run, order):
+    path, ids = lossy
+    run_a, run_b = (ids["base"], ids[run]) if order == "base first" else (ids[run], ids["base"])
+    with Registry.open(path, create=False) as registry:
+        divergence = first_divergence(registry, run_a, run_b)
+        (lost,) = LOST[run]
+        (event_type,) = registry.query("SELECT event_type FROM events WHERE run_id = ? AND "
+                                       "seq = ?", [ids["base"], lost])[0]
+    assert not divergence.identical and divergence.seq == lost
+    expected = (event_type, None) if order == "base first" else (None, event_type)
+    assert (divergence.event_type_a, divergence.event_type_b) == expected
+
+
+def test_streams_that_lost_different_events_are_not_identical(lossy):
+    path, ids = lossy
+    with Registry.open(path, create=False) as registry:
+        divergence = first_divergence(registry, ids["base_lost_50"], ids["twin_lost_70"])
+    assert divergence.events_a == divergence.events_b == 119
+    assert not divergence.identical and divergence.seq == 50
+    assert (divergence.event_type_a, divergence.event_type_b) == (None, T.EPISODE_OUTCOME.value)
