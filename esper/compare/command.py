@@ -7,6 +7,7 @@ import click
 from esper.compare import render
 from esper.compare.experiments import is_experiment_file, run_experiment_refs
 from esper.compare.plot import check_plot_path, plot_comparison
+from esper.compare.refs import resolve_side
 from esper.compare.report import compare
 from esper.registry import Registry
 from esper.registry.render import console
@@ -63,6 +64,11 @@ def compare_command(refs: tuple[str, ...], registry_path: str | None, show_all: 
         return
     labels = list(refs)
     if any(is_experiment_file(ref) for ref in refs):
+        named = [ref for ref in refs if not is_experiment_file(ref)]
+        if named:  # a bad run or group reference fails before any experiment FILE trains
+            with Registry.open(registry_path, create=False) as registry:
+                for ref in named:
+                    resolve_side(registry, ref)
         refs = tuple(run_experiment_refs(refs, overrides=overrides, registry=registry_path,
                                          mlflow=not no_mlflow))
     with Registry.open(registry_path, create=False) as registry:

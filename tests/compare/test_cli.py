@@ -5,13 +5,17 @@ from __future__ import annotations
 import csv
 import io
 import json
+import shutil
 
 import matplotlib.image
 import pytest
+import yaml
 from click.testing import CliRunner
 
 from esper.cli import cli
 from esper.compare.report import Comparison, compare
+from esper.registry import Registry
+from tests.compare.conftest import cmp_document
 
 
 def invoke(runs, *args: str):
@@ -114,3 +118,19 @@ def test_the_heuristic_vs_learned_head_to_head_is_one_command(tmp_path):
     wiring = {row["key"]: row["values"] for row in data["wiring"]}
     assert wiring["TELE-300 ppo_policy_loss"] == ["SKIP", "PASS"]
     assert all(a != b for a, b in wiring.values())
+
+
+def test_a_bad_run_reference_beside_an_experiment_file_fails_before_the_file_runs(runs,
+                                                                                  tmp_path):
+    registry = tmp_path / "runs.db"
+    shutil.copy(runs.registry_path, registry)
+    spec_file = tmp_path / "cmp.yaml"
+    spec_file.write_text(yaml.safe_dump(cmp_document()))
+    with Registry.open(registry, create=False) as before:
+        count = len(before.runs())
+    result = CliRunner().invoke(cli, ["compare", str(spec_file), "nope", "--registry",
+                                      str(registry)])
+    assert result.exit_code == 1
+    assert result.output.startswith("Error: no run matches 'nope'")
+    with Registry.open(registry, create=False) as after:
+        assert len(after.runs()) == count  # the experiment file was not run
