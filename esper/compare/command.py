@@ -7,7 +7,7 @@ import click
 from esper.compare import render
 from esper.compare.experiments import is_experiment_file, run_experiment_refs
 from esper.compare.plot import check_plot_path, plot_comparison
-from esper.compare.refs import resolve_side
+from esper.compare.refs import check_count, resolve_side
 from esper.compare.report import compare
 from esper.registry import Registry
 from esper.registry.render import console
@@ -64,6 +64,7 @@ def compare_command(refs: tuple[str, ...], registry_path: str | None, show_all: 
         return
     labels = list(refs)
     if any(is_experiment_file(ref) for ref in refs):
+        check_count(refs)  # before the FILE trains
         named = [ref for ref in refs if not is_experiment_file(ref)]
         if named:  # a bad run or group reference fails before any experiment FILE trains
             with Registry.open(registry_path, create=False) as registry:

@@ -58,10 +58,15 @@ def resolve_sides(registry: Registry, refs: Sequence[str]) -> list[Side]:
         CompareError: fewer than two references, or a bad group reference.
         RunNotFound, AmbiguousRun: a reference names no run, or several.
     """
+    check_count(refs)
+    return [resolve_side(registry, ref) for ref in refs]
+
+
+def check_count(refs: Sequence[str]) -> None:
+    """Raises CompareError when there are fewer than two references."""
     if len(refs) < 2:
         raise CompareError(f"compare needs at least two runs or groups, got {len(refs)}: "
                            f"{' '.join(refs) or '(none)'}; e.g. esper compare RUN_A RUN_B")
-    return [resolve_side(registry, ref) for ref in refs]
 
 
 def _group_problem(registry: Registry, wanted: str, matches: list[str]) -> str:

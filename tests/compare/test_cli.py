@@ -134,3 +134,14 @@ def test_a_bad_run_reference_beside_an_experiment_file_fails_before_the_file_run
     assert result.output.startswith("Error: no run matches 'nope'")
     with Registry.open(registry, create=False) as after:
         assert len(after.runs()) == count  # the experiment file was not run
+
+
+def test_an_experiment_file_alone_is_refused_before_it_runs(tmp_path):
+    spec_file = tmp_path / "cmp.yaml"
+    spec_file.write_text(yaml.safe_dump(cmp_document()))
+    registry = tmp_path / "runs.db"
+    result = CliRunner().invoke(cli, ["compare", str(spec_file), "--registry", str(registry)])
+    assert result.exit_code == 1
+    assert result.output == (f"Error: compare needs at least two runs or groups, got 1: "
+                             f"{spec_file}; e.g. esper compare RUN_A RUN_B\n")
+    assert not registry.exists()  # nothing was run
