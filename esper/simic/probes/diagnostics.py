@@ -2,8 +2,10 @@
 
 On a diagnostic epoch (the every-th, 2*every-th, ... epoch of the episode) the host's gradients
 are recorded per layer as backward accumulates them, before clipping (a post-accumulate hook on
-each host parameter, removed after the epoch; the last training batch's values are kept). After
-validation, one extra no-grad pass over the env's validation data gives the accuracy per class.
+each host parameter, removed after the epoch; the last training batch's values are kept). Right
+after validation, before the governor may roll the model back, one extra no-grad pass over the
+env's validation data gives the accuracy per class: the model the validation measured, so the
+classes add up to its val accuracy even on an epoch the governor rolls back.
 The ANALYTICS_SNAPSHOT (kind diagnostic_snapshot) carries those, the train/val accuracy gap and
 the red flags:
 - plateau: the host's accuracy gained less than `policy.heuristic.plateau_min_gain` on each of
@@ -106,6 +108,7 @@ class DiagnosticsProbe:
                  schedule: BatchSchedule) -> None:
         self.every, self.hub, self.data, self.schedule = options.every, hub, data, schedule
         self._recorders: dict[int, LayerGradientRecorder] = {}  # env id -> this epoch's
+        self._classes: dict[int, tuple[ClassAccuracy, ...]] = {}  # env id -> this epoch's
 
     def _due(self, epoch: int) -> bool:
         return (epoch + 1) % self.every == 0
@@ -114,18 +117,24 @@ class DiagnosticsProbe:
         if self._due(ctx.epoch):
             self._recorders[env.env_id] = LayerGradientRecorder(env.model.host)
 
-    def epoch_validated(self, env: EnvState, ctx: StepContext, stabilised: bool) -> None:
+    def step_finished(self, env: EnvState, ctx: StepContext) -> None:
+        """After validation, before the governor: the accuracy per class of the validated model."""
         if not self._due(ctx.epoch):
             return
-        layers = self._recorders.pop(env.env_id).finish()
-        result = env.last_result
-        assert result is not None
         images, labels = self.data.val_images, self.data.val_labels
         indices = self.schedule.val_indices(env.env_id)
         if indices is not None:
             images, labels = images[indices], labels[indices]
-        classes = class_accuracy(env.model, images, labels, self.data.num_classes,
-                                 self.schedule.batch_size)
+        self._classes[env.env_id] = class_accuracy(env.model, images, labels,
+                                                   self.data.num_classes, self.schedule.batch_size)
+
+    def epoch_validated(self, env: EnvState, ctx: StepContext, stabilised: bool) -> None:
+        if not self._due(ctx.epoch):
+            return
+        layers = self._recorders.pop(env.env_id).finish()
+        classes = self._classes.pop(env.env_id)
+        result = env.last_result
+        assert result is not None
         gap = result.train_accuracy - result.val_accuracy
         flags = (("plateau", env.signals.plateau_epochs >= PLATEAU_EPOCHS),
                  ("vanishing_gradients", any(layer.has_vanishing for layer in layers)),

@@ -8,7 +8,7 @@ in it, in a fixed order:
     run_started                      profiler
     episode_started(envs)            seed_telemetry, throughput
     step_started(env)   [run_epoch]  diagnostics, throughput / cuda_timing
-    step_finished(env)               throughput / cuda_timing, profiler
+    step_finished(env)               throughput / cuda_timing, diagnostics, profiler
     epoch_validated(env)             seed_telemetry, trends, reward_hacking, diagnostics
     batch_fields(payload)            memory (fills BATCH_COMPLETED's fields)
     batch_completed(payload)         memory, trends
@@ -82,7 +82,7 @@ class EnvProbes:
         self._step_started: tuple[StepHook, ...] = tuple(
             p.step_started for p in (diagnostics, timing) if p is not None)
         self._step_finished: tuple[StepHook, ...] = tuple(
-            p.step_finished for p in (timing, profiler) if p is not None)
+            p.step_finished for p in (timing, diagnostics, profiler) if p is not None)
         self._epoch_validated: tuple[EpochHook, ...] = tuple(
             p.epoch_validated for p in (seed_telemetry, trends, hacking, diagnostics)
             if p is not None)

@@ -94,3 +94,28 @@ def test_the_recorder_reads_gradients_before_clipping_and_flags_exploding_ones()
     recorded = list(recorder.norms)
     F.cross_entropy(env.model(x), y).backward()  # the hooks are gone: nothing is recorded
     assert all(a is b for a, b in zip(recorded, recorder.norms))
+
+
+def test_the_classes_measure_the_validated_model_on_an_epoch_the_governor_rolls_back(
+        tmp_path, monkeypatch):
+    """A NaN val loss at the diagnostic epoch 3 makes the governor restore the episode-start
+    snapshot; the snapshot's per-class accuracy is still that of the model the epoch validated
+    (the classes add up to its val accuracy), not of the restored untrained host."""
+    from esper.tolaria.host_step import run_epoch
+
+    def nan_loss_at_epoch_3(model, optimizer, data, schedule, epoch, env_id, grad_clip, **kw):
+        result = run_epoch(model, optimizer, data, schedule, epoch, env_id, grad_clip, **kw)
+        if epoch == 3:
+            return type(result)(**{**result.__dict__, "val_loss": float("nan")})
+        return result
+
+    monkeypatch.setattr("esper.simic.env_loop.run_epoch", nan_loss_at_epoch_3)
+    recorded = record_run(tmp_path, ["diagnostics"], {"diagnostics": {"every": 4}},
+                          training={"envs": 1, "batches": 1, "episode_length": 4})
+    (rollback,) = recorded.of(T.GOVERNOR_ROLLBACK)
+    (snapshot,) = recorded.of(T.ANALYTICS_SNAPSHOT)
+    assert rollback.epoch == snapshot.epoch == 3
+    data = snapshot.data
+    n = sum(c.samples for c in data.classes)
+    hits = sum(c.accuracy * c.samples for c in data.classes if c.accuracy is not None)
+    assert hits / n == pytest.approx(data.val_accuracy)

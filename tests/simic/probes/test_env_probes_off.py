@@ -51,7 +51,7 @@ def test_a_probe_that_is_off_has_no_object_and_no_hook():
     assert (off.profiler, off.memory) == (None, None)
     assert (off._episode_started, off._step_started, off._step_finished, off._epoch_validated,
             off._batch_completed) == ((), (), (), (), ())
-    assert len(on._epoch_validated) == 4 and len(on._step_finished) == 1
+    assert len(on._epoch_validated) == 4 and len(on._step_finished) == 2  # timing, diagnostics
 
 
 def test_all_env_probes_on_together_record_each_of_them(tmp_path):
