@@ -47,7 +47,7 @@ def outcome_metrics(registry: Registry, run_id: str, events: Mapping[str, int] |
 
     - final_val_accuracy: last ``episode/val_accuracy`` (mean over envs, end of the last batch), %
     - best_val_accuracy: max of ``episode/val_accuracy`` over the batches, %
-    - mean_episode_return: mean of ``episode/return`` over the batches
+    - mean_episode_return: mean of ``episode/return`` over the batches (NaN if one is NaN)
     - final_policy_loss, final_value_loss, final_entropy: ``ppo/...`` of the last PPO update
     - params_added: sum of ``params`` over the SEED_FOSSILIZED events
     - wall_time_s: ended_at - started_at
@@ -64,8 +64,11 @@ def outcome_metrics(registry: Registry, run_id: str, events: Mapping[str, int] |
     """
     run = registry.run(run_id)
     counts = events if events is not None else event_counts(registry, run_id)
-    best_count, best = _aggregate(registry, run_id, "max", EPISODE_VAL_ACCURACY)
-    returns_count, mean_return = _aggregate(registry, run_id, "avg", EPISODE_RETURN)
+    best_count, _, best = _aggregate(registry, run_id, "max", EPISODE_VAL_ACCURACY)
+    returns_count, returns_numbers, mean_return = _aggregate(registry, run_id, "avg",
+                                                             EPISODE_RETURN)
+    if returns_numbers < returns_count:  # a NaN return (NULL, which avg skips): the mean is NaN
+        mean_return = None
     params_added = sum(params * count for (_, params), count in
                        field_counts(registry, run_id, [_T.SEED_FOSSILIZED], "params").items())
     wall = run.duration
@@ -94,11 +97,13 @@ def _last(registry: Registry, run_id: str, key: str) -> float | None:
     return math.nan if rows[0][0] is None else float(rows[0][0])
 
 
-def _aggregate(registry: Registry, run_id: str, function: str, key: str) -> tuple[int, float]:
-    """(points, `function` of their values) of series `key` (a range of the metrics index)."""
+def _aggregate(registry: Registry, run_id: str, function: str, key: str
+               ) -> tuple[int, int, float]:
+    """(points, points that are numbers (not NaN), `function` of those numbers) of series `key`
+    (a range of the metrics index)."""
     return registry.query(
-        f"SELECT count(*), {function}(value) FROM metrics WHERE run_id = ? AND key = ?",
-        [run_id, key])[0]
+        f"SELECT count(*), count(value), {function}(value) FROM metrics"
+        " WHERE run_id = ? AND key = ?", [run_id, key])[0]
 
 
 def _measured(count: int, value: float | None) -> float | None:

@@ -97,3 +97,20 @@ def test_finished_failed_and_killed_runs_all_get_their_metrics(tmp_path, body, s
     assert metrics["final_val_accuracy"] == 40.0
     assert metrics["best_val_accuracy"] == 40.0
     assert metrics["final_policy_loss"] is None and metrics["seeds_germinated"] == 0
+
+
+def test_a_nan_episode_return_makes_the_mean_return_nan(tmp_path):
+    """SQLite keeps a NaN as NULL and avg() skips NULLs: the mean over the batches was the mean
+    of the others, and a NaN return passed a regression rule unseen."""
+    with Registry.open(tmp_path / "runs.db") as registry:
+        with recording(registry, NewRun(experiment="m", config={}, seed=0)) as rec:
+            rec.hub.emit(T.TRAINING_STARTED,
+                         TrainingStartedPayload("m", 0, 1, 2, 2, "random", ()))
+            rec.hub.emit(T.BATCH_COMPLETED, BatchCompletedPayload(40.0, 0.5, 1), batch=0)
+            rec.hub.emit(T.BATCH_COMPLETED, BatchCompletedPayload(40.0, math.nan, 1), batch=1)
+        assert registry.query("SELECT step, value FROM metrics WHERE run_id = ? AND key = "
+                              "'episode/return' ORDER BY step", [rec.run_id]) == [
+            (0, 0.5), (1, None)]
+        metrics = outcome_metrics(registry, rec.run_id)
+    assert math.isnan(metrics["mean_episode_return"])
+    assert metrics["best_val_accuracy"] == 40.0
