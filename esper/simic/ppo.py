@@ -106,8 +106,9 @@ def ppo_update(network: FactoredActorCritic, optimizer: torch.optim.Optimizer,
         # weight whichever op was taken (a mean over them gave GERMINATE's op 1/6 of WAIT's)
         policy_loss = (surrogate * causal).sum(dim=1).mean()
         value_loss = 0.5 * (new_values - b_returns).pow(2).mean()
-        entropy = (entropies * multipliers).sum(dim=1).mean()
-        loss = policy_loss + config.value_coef * value_loss - inputs.entropy_coef * entropy
+        entropy = entropies.sum(dim=1).mean()  # reported: the policy's, whatever the weights
+        entropy_bonus = (entropies * multipliers).sum(dim=1).mean()  # per-head multipliers
+        loss = policy_loss + config.value_coef * value_loss - inputs.entropy_coef * entropy_bonus
 
         optimizer.zero_grad(set_to_none=True)
         loss.backward()

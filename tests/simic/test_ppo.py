@@ -181,3 +181,19 @@ def test_scaled_rewards_are_clipped_to_reward_clip():
     # the running std is ~100 (and 1e-4 of the prior's 1): the scaled rewards are about +-1
     assert metrics.return_mean == pytest.approx(0.0, abs=1e-6)
     assert metrics.return_std == pytest.approx(0.5 * 2**0.5, abs=1e-4)
+
+
+def test_the_reported_entropy_is_the_policys_not_weighted_by_the_head_multipliers():
+    # GERMINATE's heads blueprint, style, tempo and alpha_target have multipliers 1.2-1.3 by
+    # default: they weight the entropy bonus of the loss, not the entropy the update reports
+    network = _network()
+    buffer = _one_step_rollout(network, [Op.WAIT, Op.GERMINATE, Op.GERMINATE], [1.0, 0.0, -1.0])
+    with torch.no_grad():
+        out = network(buffer.obs, buffer.blueprints, buffer.initial_state)
+        _, entropies = evaluate([head[0] for head in out.logits], buffer.masks(),
+                                buffer.actions.flatten(0, 1))
+    metrics = _update(network, buffer)  # lr 0: the network it evaluates is this one
+    assert metrics.entropy == pytest.approx(entropies.sum(dim=1).mean().item(), rel=1e-6)
+    relevant = CAUSAL[buffer.actions.flatten(0, 1)[:, 0]].mean(dim=0)  # share of samples
+    per_head = torch.tensor([getattr(metrics.entropy_per_head, h) for h in HEADS])
+    assert metrics.entropy == pytest.approx((per_head * relevant).sum().item(), rel=1e-5)
