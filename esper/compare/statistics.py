@@ -65,7 +65,9 @@ def group_statistics(
     from scipy import stats  # ~0.5 s to import: only when statistics are computed
 
     p_value, note = None, "no variance on either side: the t-test is undefined"
-    if xa.std() > 0 or xb.std() > 0:
+    if np.isnan(xa).any() or np.isnan(xb).any():  # nan > 0 is False: not "no variance"
+        note = "a run measured NaN: the t-test is undefined"
+    elif xa.std() > 0 or xb.std() > 0:
         p_value, note = float(stats.ttest_ind(xb, xa, equal_var=False).pvalue), None
     return GroupStatistics(len(xa), len(xb), mean_a, mean_b, _std(xa), _std(xb), difference,
                            float(low), float(high), p_value, note)

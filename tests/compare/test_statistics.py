@@ -66,3 +66,13 @@ def test_a_group_mean_needs_every_run_measured():
     assert group_mean([1.0, None, 4.0]) is None
     assert group_mean([]) is None
     assert math.isnan(group_mean([1.0, math.nan]))  # measured NaN stays NaN
+
+
+@pytest.mark.parametrize("b", [[3.0, 3.0, 3.0], [3.0, 4.0, 3.0]])
+def test_a_nan_value_is_named_not_taken_for_no_variance(b):
+    """A side with a NaN has a NaN std, and nan > 0 is False: the note said "no variance on
+    either side" of sides whose values differ, or scipy returned a NaN p-value unexplained."""
+    result = group_statistics([1.0, math.nan, 2.0], b)
+    assert math.isnan(result.mean_a) and math.isnan(result.difference)
+    assert result.p_value is None
+    assert result.note == "a run measured NaN: the t-test is undefined"
