@@ -1,6 +1,12 @@
-"""The ``metrics`` table: scalar series (key, step, value) per run, derived from events."""
+"""The ``metrics`` table: scalar series (key, step, value) per run, derived from events.
+
+A point is written only for a measured value, so a NULL value is a measured NaN: SQLite stores
+a NaN REAL as NULL. Readers turn it back into NaN (``nan_if_null``), never into "not measured".
+"""
 
 from __future__ import annotations
+
+import math
 
 from sqlite_utils import Database
 
@@ -23,6 +29,11 @@ def summarise_metrics(db: Database, run_id: str) -> list[MetricSummary]:
         [run_id],
     ).fetchall()
     return [
-        MetricSummary(key, count, first, last_step, last, low, high)
+        MetricSummary(key, count, first, last_step, *map(nan_if_null, (last, low, high)))
         for key, count, first, last_step, low, high, last in rows
     ]
+
+
+def nan_if_null(value: float | None) -> float:
+    """A ``metrics.value`` as measured: NULL is a NaN that SQLite could not store."""
+    return math.nan if value is None else value

@@ -89,8 +89,8 @@ class MetricSummary:
     count: int
     first_step: int
     last_step: int
-    last: float
-    min: float
+    last: float  # NaN when the last point was NaN
+    min: float  # of the points that are not NaN; NaN when all are
     max: float
 
 
