@@ -57,6 +57,10 @@ def compare_command(refs: tuple[str, ...], registry_path: str | None, show_all: 
     if plot_path is not None:
         check_plot_path(plot_path)  # before any experiment FILE is run
     if len(refs) == 1 and refs[0].startswith(SWEEP_PREFIX):  # the trials of one sweep, ranked
+        if fmt in ("md", "csv") or plot_path is not None:  # not silently a table, no PNG
+            raise click.UsageError(f"{refs[0]} prints the sweep's ranking as a table or as "
+                                   "JSON (--json); --format md, --format csv and --plot "
+                                   "compare runs and groups")
         from esper.sweep.cli import print_ranking
 
         print_ranking(refs[0].removeprefix(SWEEP_PREFIX), registry_path,

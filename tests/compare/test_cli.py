@@ -145,3 +145,14 @@ def test_an_experiment_file_alone_is_refused_before_it_runs(tmp_path):
     assert result.output == (f"Error: compare needs at least two runs or groups, got 1: "
                              f"{spec_file}; e.g. esper compare RUN_A RUN_B\n")
     assert not registry.exists()  # nothing was run
+
+
+@pytest.mark.parametrize("args", [["--format", "csv"], ["--format", "md"],
+                                  ["--plot", "ranking.png"]])
+def test_a_sweep_ranking_refuses_the_formats_it_cannot_write(tmp_path, args):
+    """They were ignored: a rich table came out where CSV was asked for, and no PNG."""
+    result = CliRunner().invoke(cli, ["compare", "sweep:x", *args, "--registry",
+                                      str(tmp_path / "runs.db")])
+    assert result.exit_code == 2
+    assert ("Error: sweep:x prints the sweep's ranking as a table or as JSON (--json); "
+            "--format md, --format csv and --plot compare runs and groups") in result.output
