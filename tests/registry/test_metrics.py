@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import math
 
+from rich.console import Console
+
 from esper.registry import Registry
+from esper.registry.render import summary_view
 
 from .builders import new_run
 
@@ -24,3 +27,6 @@ def test_a_nan_point_is_summarised_as_nan_not_as_missing(registry: Registry):
     kl = summary["ppo/approx_kl"]
     assert kl.count == 1 and all(math.isnan(v) for v in (kl.last, kl.min, kl.max))
     assert summary["ppo/grad"].last == math.inf
+    console = Console(record=True, width=200)
+    console.print(summary_view(registry.summary(run.run_id)))  # esper show's view
+    assert "env0/val_loss" in console.export_text()
