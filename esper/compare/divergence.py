@@ -30,11 +30,14 @@ from esper.registry import Registry, connection
 _T = TelemetryEventType
 _MAX_SLOTS = 8  # slot ids r0c0..r0c7 (schemas/experiment.schema.json, slots.enabled)
 
-#: Payload fields that are wall-clock durations or times, by event type (``[*]``: any index).
+#: Payload fields that are wall-clock durations or times, by event type (``[*]``: any index),
+#: and the memory probe's readings of the process (its resident memory differs from one process
+#: to the next: two runs of the same config and seed would always diverge there).
 WALL_CLOCK_FIELDS: dict[TelemetryEventType, tuple[str, ...]] = {
     _T.PPO_UPDATE_COMPLETED: ("update_time_ms",),
     _T.THROUGHPUT_MEASURED: ("step_time_ms", "dataloader_wait_ms", "fps"),
     _T.EPOCH_COMPLETED: ("slots[*].telemetry.captured_at",),  # seed_telemetry probe
+    _T.BATCH_COMPLETED: ("rss_mb", "cuda_allocated_mb", "cuda_reserved_mb"),  # memory probe
 }
 _ENVELOPE = ("event_type", "severity", "batch", "env_id", "epoch", "seed_id", "slot_id", "message")
 

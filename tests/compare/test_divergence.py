@@ -13,6 +13,7 @@ import pytest
 from esper.compare import divergence as divergence_module
 from esper.compare.divergence import first_divergence
 from esper.leyline.events import (
+    BatchCompletedPayload,
     EpisodeOutcomePayload,
     HeadValues,
     PPOUpdatePayload,
@@ -181,3 +182,26 @@ def test_streams_that_lost_different_events_are_not_identical(lossy):
     assert divergence.events_a == divergence.events_b == 119
     assert not divergence.identical and divergence.seq == 50
     assert (divergence.event_type_a, divergence.event_type_b) == (None, T.EPISODE_OUTCOME.value)
+
+
+def test_memory_readings_are_not_a_divergence(tmp_path: Path):
+    """The memory probe's rss_mb differs between two processes running the same config and
+    seed: the check reported a divergence at the first BATCH_COMPLETED of every such pair."""
+    def batches(run_id: str, rss_mb: float, accuracy: float) -> list[TelemetryEvent]:
+        return [TelemetryEvent(run_id, seq, 1000.0 + seq, T.BATCH_COMPLETED, Severity.INFO, seq,
+                               None, None, None, None, "",
+                               BatchCompletedPayload(accuracy if seq == 2 else 40.0, 0.5, 1,
+                                                     rss_mb + seq, rss_mb / 2, rss_mb))
+                for seq in range(4)]
+
+    with Registry.open(tmp_path / "runs.db") as registry:
+        base, twin, other = (registry.create_run(NewRun(experiment="m", config={}, seed=1)).run_id
+                             for _ in range(3))
+        registry.write_events(batches(base, 837.8, 40.0))
+        registry.write_events(batches(twin, 837.75, 40.0))
+        registry.write_events(batches(other, 837.75, 41.0))
+        assert first_divergence(registry, base, twin).identical
+        divergence = first_divergence(registry, base, other)
+    assert divergence.seq == 2
+    assert [(f.field, f.a, f.b) for f in divergence.fields] == [
+        ("data.mean_val_accuracy", 40.0, 41.0)]
