@@ -241,7 +241,7 @@ class PPOUpdatePayload:
 @dataclass(frozen=True)
 class GovernorRollbackPayload:
     reason: str  # e.g. nan_loss, loss_spike
-    val_loss: float | None  # the loss that triggered it; None: not finite / not measured
+    val_loss: float  # the validation loss that triggered it, NaN or infinite kept
     seeds_pruned: int
 
 

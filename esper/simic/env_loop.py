@@ -8,7 +8,6 @@ before the action, and the epoch is recorded. Data is loaded once and shared by 
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -141,7 +140,7 @@ class EnvLoop:
         if rollback is not None:
             self.hub.emit(TelemetryEventType.GOVERNOR_ROLLBACK, GovernorRollbackPayload(
                 reason=rollback.reason,
-                val_loss=result.val_loss if math.isfinite(result.val_loss) else None,
+                val_loss=result.val_loss,
                 seeds_pruned=len(rollback.pruned)), severity=Severity.WARNING, batch=batch,
                 env_id=env.env_id, epoch=epoch,
                 message=f"rolled back to the snapshot of epoch {rollback.snapshot_epoch}")
