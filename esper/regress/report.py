@@ -35,7 +35,9 @@ def result_to_dict(result: SuiteResult) -> dict[str, Any]:
 def _baseline_state(experiment: ExperimentResult) -> str:
     if experiment.updating and experiment.crash is None:
         return "written" if experiment.baseline_written else "unchanged"
-    return "compared" if experiment.baseline is not None else "missing"
+    if experiment.baseline is None:
+        return "missing"
+    return "compared" if experiment.baseline_mismatch is None else "stale"
 
 
 def _summary_row(experiment: ExperimentResult) -> tuple[str, ...]:

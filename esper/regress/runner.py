@@ -1,7 +1,8 @@
 """`esper regress`: run every experiment of a suite and check it against its baseline.
 
 An experiment regresses when its run crashes, when a metric fails its rule (see
-`thresholds`), when a wiring field fails (see `wiring_diff`), or when it has no baseline yet.
+`thresholds`), when a wiring field fails (see `wiring_diff`), or when it has no baseline yet
+(or one measured with another seed or number of replicates: it is not compared with).
 A crash (any exception but an `EsperError`, which is bad input and stops the suite) is recorded
 FAILED with its traceback like any run; the suite goes on with the next experiment.
 
@@ -59,17 +60,35 @@ class ExperimentResult:
         elif self.baseline is None and not self.updating:
             found.append(Regression("baseline", f"no baseline {self.baseline_file}; record it "
                                                 "with esper regress --update-baselines"))
+        elif self.baseline_mismatch is not None and not self.updating:
+            found.append(Regression("baseline", self.baseline_mismatch))
         for check in self.checks:
             found += [Regression(_metric_case(check), f"metric {failure}")
                       for failure in self.counted_failures(check)]
+        comparable = not self.updating and self.baseline_mismatch is None
         found += [Regression("wiring", f"wiring {finding.describe()}") for finding in self.wiring
-                  if finding.regression and not (self.updating and finding.against_baseline)]
+                  if finding.regression and (comparable or not finding.against_baseline)]
         return found
+
+    @property
+    def baseline_mismatch(self) -> str | None:
+        """Why the baseline measured something else than the experiment runs now (another seed
+        or number of replicates); None when it did not, or there is no baseline."""
+        if self.baseline is None:
+            return None
+        was = (self.baseline.seed, self.baseline.replicates)
+        now = (self.experiment.spec.seed, self.experiment.regression.replicates)
+        if was == now:
+            return None
+        return (f"baseline {self.baseline_file} was measured with seed {was[0]} and {was[1]} "
+                f"replicate(s), the experiment now runs seed {now[0]} and {now[1]}; record it "
+                "again with esper regress --update-baselines")
 
     def counted_failures(self, check: MetricCheck) -> tuple[str, ...]:
         """The failures of `check` that count: all of them, but only those of the value alone
-        when updating the baselines or when there is no baseline file (one regression says so)."""
-        if not self.updating and self.baseline is not None:
+        when updating the baselines, when there is no baseline file, or when the baseline was
+        measured with another seed or number of replicates (one regression says so)."""
+        if not self.updating and self.baseline is not None and self.baseline_mismatch is None:
             return check.failures
         return check.value_failures
 

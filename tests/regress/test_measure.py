@@ -3,6 +3,7 @@ averaged over them, the worst wiring outcome, and the check of an experiment wit
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from pathlib import Path
 
@@ -10,9 +11,10 @@ from esper.compare.outcomes import outcome_metrics
 from esper.leyline.catalogue import CATALOGUE
 from esper.registry import Registry
 from esper.registry.wiring import FieldObservation, Outcome, WiringOutcome
-from esper.regress.baselines import baseline_path, read_baseline, rounded
+from esper.regress.baselines import baseline_path, read_baseline, rounded, write_baseline
 from esper.regress.measure import Measurement, measure, worst_outcomes
-from esper.regress.runner import check_experiment
+from esper.regress.report import result_to_dict
+from esper.regress.runner import SuiteResult, check_experiment
 from esper.regress.suite import SuiteExperiment, load_suite
 from tests.regress.suite_files import suite_document, write_experiment
 
@@ -32,6 +34,8 @@ def test_a_measured_experiment_and_its_first_baseline(tmp_path: Path) -> None:
     _replicates_are_one_group_and_metrics_their_mean(measurement, db)
     _without_a_baseline_it_regresses_until_one_is_recorded(experiment, measurement,
                                                            tmp_path / "suite")
+    _a_baseline_of_another_seed_or_replicates_is_not_compared_with(experiment, measurement,
+                                                                   tmp_path / "suite")
 
 
 def _replicates_are_one_group_and_metrics_their_mean(measurement: Measurement, db: Path) -> None:
@@ -83,3 +87,31 @@ def test_a_field_takes_its_worst_outcome_over_the_replicates() -> None:
         "TELE-100 start_seed": ("XFAIL", "XFAIL r"),
         "TELE-100 start_envs": ("PASS", "PASS r")}
     assert list(worst) == sorted(worst)
+
+
+def _a_baseline_of_another_seed_or_replicates_is_not_compared_with(
+        experiment: SuiteExperiment, measurement: Measurement, suite_dir: Path) -> None:
+    """The experiment's seed changed since its baseline was recorded (seed 8 then, 7 in the
+    baseline file): its metrics were checked against another seed's numbers, and the false
+    alarm named the metric, not the stale baseline."""
+    path = baseline_path(suite_dir, "twice")
+    stored = read_baseline(path)
+    assert stored is not None
+    accuracy = measurement.metrics["final_val_accuracy"]
+    assert accuracy is not None
+    write_baseline(path, dataclasses.replace(
+        stored, seed=7, metrics={**stored.metrics, "final_val_accuracy": accuracy + 50}))
+    checked = check_experiment(experiment, measurement, suite_dir)
+    assert [r.case for r in checked.regressions] == ["baseline", "metric final_policy_loss"]
+    assert result_to_dict(SuiteResult(load_suite(experiment.path.parent), (checked,)))[
+        "experiments"][0]["baseline"] == "stale"
+    assert str(checked.regressions[0]) == (
+        f"baseline {path} was measured with seed 7 and 2 replicate(s), the experiment now runs "
+        "seed 8 and 2; record it again with esper regress --update-baselines")
+    fewer = dataclasses.replace(experiment, regression=dataclasses.replace(
+        experiment.regression, replicates=1))
+    write_baseline(path, stored)
+    assert [r.case for r in check_experiment(fewer, measurement, suite_dir).regressions] == [
+        "baseline", "metric final_policy_loss"]
+    updated = check_experiment(experiment, measurement, suite_dir, update_baselines=True)
+    assert [r.case for r in updated.regressions] == ["metric final_policy_loss"]
