@@ -155,10 +155,10 @@ def _trial(base: dict[str, Any], index: int, replicate: int, point: dict[str, An
            replicates: int) -> Trial:
     overrides = [f"{key}={json.dumps(value)}" for key, value in point.items()]
     overrides.append("training.replicates=1")
-    if replicate:
-        overrides.append(f"seed={base['seed'] + replicate}")
     try:
         spec = spec_from_dict(base, tuple(overrides))
+        if replicate:  # seeds seed..seed+N-1 from the trial's seed (a sweep may set `seed`)
+            spec = spec_from_dict(base, (*overrides, f"seed={spec.seed + replicate}"))
     except SpecError as error:
         shown = ", ".join(f"{k}={json.dumps(v)}" for k, v in point.items())
         raise SweepError(f"trial {index} ({shown}) is not a valid experiment:\n"

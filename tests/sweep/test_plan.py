@@ -1,0 +1,28 @@
+"""plan_trials: the trials of a sweep, before anything runs."""
+
+from __future__ import annotations
+
+from esper.sweep.plan import plan_trials
+from tests.spec_factory import tiny_spec
+
+
+def test_replicates_of_a_sweep_over_the_seed_start_from_the_trial_seed():
+    """Replicate r of a trial ran the experiment's seed + r whatever the trial's seed: with
+    `seed` swept over 5 and 9, both trials' second replicates ran seed 2."""
+    spec = tiny_spec(seed=1, training={"envs": 1, "batches": 1, "episode_length": 3,
+                                       "replicates": 2},
+                     sweep={"method": "grid", "parameters": {"seed": {"values": [5, 9]}},
+                            "metric": "final_val_accuracy", "goal": "maximize"})
+    assert [(t.label, t.params, t.spec.seed) for t in plan_trials(spec)] == [
+        ("t0-r0", {"seed": 5}, 5), ("t0-r1", {"seed": 5}, 6),
+        ("t1-r0", {"seed": 9}, 9), ("t1-r1", {"seed": 9}, 10)]
+
+
+def test_replicates_of_other_sweeps_run_seed_to_seed_plus_n_minus_one():
+    spec = tiny_spec(seed=4, training={"envs": 1, "batches": 1, "episode_length": 3,
+                                       "replicates": 3},
+                     sweep={"method": "grid", "parameters": {"host.lr": {"values": [0.1]}},
+                            "metric": "final_val_accuracy", "goal": "maximize"})
+    trials = plan_trials(spec)
+    assert [t.spec.seed for t in trials] == [4, 5, 6]
+    assert {t.spec.training.replicates for t in trials} == {1}
