@@ -112,9 +112,14 @@ CATALOGUE: tuple[TeleField, ...] = tuple([
             "return_std", "entropy_coef", "epochs_completed", "early_stopped",
             "update_time_ms")}, prefix="ppo_"),
     *_group("TELE-301", PPO, T.PPO_UPDATE_COMPLETED, {
+        f"{stat}.op": f"PPO update: {stat.replace('_', ' ')} of the op head"
+        for stat in ("entropy_per_head", "ratio_max_per_head")}, prefix="ppo_"),
+    # Every op needs the op head; the others are measured only in an update whose batch
+    # holds an op that needs them (alpha_speed: SET_ALPHA_TARGET or PRUNE).
+    *_group("TELE-301", PPO, T.PPO_UPDATE_COMPLETED, {
         f"{stat}.{head}": f"PPO update: {stat.replace('_', ' ')} of the {head} head"
-        for stat in ("entropy_per_head", "ratio_max_per_head") for head in _HEADS},
-        prefix="ppo_"),
+        for stat in ("entropy_per_head", "ratio_max_per_head") for head in _HEADS[1:]},
+        prefix="ppo_", conditional=True),
     *_group("TELE-340", "lstm_health", T.PPO_UPDATE_COMPLETED, {
         "lstm_h_norm": "mean L2 norm of the LSTM h during the update",
         "lstm_c_norm": "mean L2 norm of the LSTM c during the update",

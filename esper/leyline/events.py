@@ -172,16 +172,17 @@ class SeedPrunedPayload:
 
 @dataclass(frozen=True)
 class HeadValues:
-    """One value per action head (PIPELINE.md section 4)."""
+    """One value per action head (PIPELINE.md section 4). In a PPO update, None for a head that
+    no sample of the batch needed (not measured)."""
 
-    op: float
-    slot: float
-    blueprint: float
-    style: float
-    tempo: float
-    alpha_target: float
-    alpha_speed: float
-    alpha_curve: float
+    op: float | None
+    slot: float | None
+    blueprint: float | None
+    style: float | None
+    tempo: float | None
+    alpha_target: float | None
+    alpha_speed: float | None
+    alpha_curve: float | None
 
 
 @dataclass(frozen=True)
@@ -199,8 +200,8 @@ class PPOUpdatePayload:
     ratio_mean: float  # joint ratio over the relevant heads
     ratio_min: float
     ratio_max: float
-    ratio_std: float
-    ratio_max_per_head: HeadValues
+    ratio_std: float | None  # None: a batch of one sample
+    ratio_max_per_head: HeadValues  # over the samples where the head matters
     pre_clip_grad_norm: float
     advantage_mean: float  # before normalisation
     advantage_std: float

@@ -43,8 +43,9 @@ def entropy_coefficient(config: PPOConfig, batch: int, batches: int) -> float:
     return config.entropy_coef + (config.entropy_coef_final - config.entropy_coef) * progress
 
 
-def _head_values(values: torch.Tensor) -> HeadValues:
-    return HeadValues(*values.tolist())
+def _head_values(values: torch.Tensor, samples: torch.Tensor) -> HeadValues:
+    """One value per head; None for a head that no sample needed (``samples`` counts them)."""
+    return HeadValues(*(v if n else None for v, n in zip(values.tolist(), samples.tolist())))
 
 
 def ppo_update(network: FactoredActorCritic, optimizer: torch.optim.Optimizer,
@@ -120,17 +121,18 @@ def ppo_update(network: FactoredActorCritic, optimizer: torch.optim.Optimizer,
 
     variance = b_returns.var()
     explained = None if variance.item() == 0 else (1 - (b_returns - b_values).var() / variance).item()
-    per_head_entropy = (entropies.sum(0) / causal.sum(0).clamp_min(1)).detach()
+    head_samples = causal.sum(0)
+    per_head_entropy = (entropies.sum(0) / head_samples.clamp_min(1)).detach()
     clipped = ((ratio.detach() - 1.0).abs() > config.clip).float() * causal  # last epoch seen
     # the first epoch's ratio is exactly 1 (KL 0), so it always runs and the losses exist
     return PPOUpdatePayload(
         policy_loss=policy_loss.item(), value_loss=value_loss.item(), entropy=entropy.item(),
-        entropy_per_head=_head_values(per_head_entropy), approx_kl=approx_kl.item(),
+        entropy_per_head=_head_values(per_head_entropy, head_samples), approx_kl=approx_kl.item(),
         clip_fraction=(clipped.sum() / causal.sum()).item(), explained_variance=explained,
         ratio_mean=joint_ratio.mean().item(), ratio_min=torch.stack(ratio_mins).min().item(),
         ratio_max=torch.stack(ratio_maxs).max().item(),
-        ratio_std=joint_ratio.std().item() if joint_ratio.numel() > 1 else 0.0,
-        ratio_max_per_head=_head_values(torch.stack(head_maxs).max(dim=0).values),
+        ratio_std=joint_ratio.std().item() if joint_ratio.numel() > 1 else None,
+        ratio_max_per_head=_head_values(torch.stack(head_maxs).max(dim=0).values, head_samples),
         pre_clip_grad_norm=float(grad_norm), advantage_mean=b_advantages.mean().item(),
         advantage_std=b_advantages.std().item(), return_mean=b_returns.mean().item(),
         return_std=b_returns.std().item(), entropy_coef=inputs.entropy_coef,

@@ -195,5 +195,18 @@ def test_the_reported_entropy_is_the_policys_not_weighted_by_the_head_multiplier
     metrics = _update(network, buffer)  # lr 0: the network it evaluates is this one
     assert metrics.entropy == pytest.approx(entropies.sum(dim=1).mean().item(), rel=1e-6)
     relevant = CAUSAL[buffer.actions.flatten(0, 1)[:, 0]].mean(dim=0)  # share of samples
-    per_head = torch.tensor([getattr(metrics.entropy_per_head, h) for h in HEADS])
+    # a head no sample needed is None (not measured); its share of the samples is 0
+    per_head = torch.tensor([getattr(metrics.entropy_per_head, h) or 0.0 for h in HEADS])
     assert metrics.entropy == pytest.approx((per_head * relevant).sum().item(), rel=1e-5)
+
+
+def test_heads_no_sample_needed_are_not_measured_rather_than_zero():
+    network = _network()
+    metrics = _update(network, _one_step_rollout(network, [Op.WAIT, Op.GERMINATE], [1.0, -1.0]))
+    needed = set(HEADS[i] for i in CAUSAL[[int(Op.WAIT), int(Op.GERMINATE)]].amax(0).nonzero())
+    assert "op" in needed and len(needed) < len(HEADS)  # some head neither op needs
+    for stats in (metrics.entropy_per_head, metrics.ratio_max_per_head):
+        assert {h for h in HEADS if getattr(stats, h) is not None} == needed
+    assert metrics.ratio_std is not None  # two samples
+    single = _update(network, _one_step_rollout(network, [Op.WAIT], [1.0]))
+    assert single.ratio_std is None  # the spread of one ratio is not measured, not 0
