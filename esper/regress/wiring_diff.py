@@ -51,7 +51,7 @@ def wiring_findings(wiring: dict[str, FieldOutcome],
                                           against_baseline=False))
         elif baseline is not None and before != now.get(key):
             lost = before == Outcome.PASS.value
-            reason = f"no longer observed: {field.reason}" if lost else field.reason
+            reason = f"no longer passes: {field.reason}" if lost else field.reason
             findings.append(WiringFinding(key, before, field.outcome, reason, lost,
                                           against_baseline=True))
     findings += [WiringFinding(key, before, None, "field no longer in the catalogue", False, True)

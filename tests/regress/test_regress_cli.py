@@ -110,7 +110,7 @@ def _a_degraded_experiment_fails_naming_the_metric_and_the_wiring_field(
     assert "Traceback" not in runs.degraded.output
     assert "lstm: metric mean_episode_return = " in error
     assert "more than the tolerance 0.05" in error
-    assert "lstm: wiring TELE-340 lstm_h_norm: PASS -> SKIP (no longer observed: " \
+    assert "lstm: wiring TELE-340 lstm_h_norm: PASS -> SKIP (no longer passes: " \
            "probe lstm_health is off)" in error
     assert "heur:" not in error
     assert "| heur | PASS |" in runs.degraded.stdout

@@ -32,7 +32,7 @@ def test_a_field_passing_in_the_baseline_and_skipped_now_is_named() -> None:
                                {H_NORM: "PASS", SEED: "PASS"})
     assert len(findings) == 1 and findings[0].regression and findings[0].against_baseline
     assert findings[0].describe() == (
-        "TELE-340 lstm_h_norm: PASS -> SKIP (no longer observed: why SKIP)")
+        "TELE-340 lstm_h_norm: PASS -> SKIP (no longer passes: why SKIP)")
 
 
 def test_new_fields_and_fields_gone_are_reported_not_failed() -> None:
@@ -41,3 +41,13 @@ def test_new_fields_and_fields_gone_are_reported_not_failed() -> None:
         (GERM, None, "PASS", False), (H_NORM, "XFAIL", None, False)]
     assert findings[1].describe() == (
         "TELE-340 lstm_h_norm: XFAIL -> gone (field no longer in the catalogue)")
+
+
+def test_a_field_still_observed_but_no_longer_expected_is_not_said_unobserved() -> None:
+    """The reason read "no longer observed: observed, not expected" for a field that is still
+    observed and was only dropped from the expectations."""
+    wiring = {H_NORM: FieldOutcome("SKIP", "observed, not expected")}
+    (finding,) = wiring_findings(wiring, {H_NORM: "PASS"})
+    assert finding.regression
+    assert finding.describe() == (
+        "TELE-340 lstm_h_norm: PASS -> SKIP (no longer passes: observed, not expected)")
