@@ -156,3 +156,18 @@ def test_a_sweep_ranking_refuses_the_formats_it_cannot_write(tmp_path, args):
     assert result.exit_code == 2
     assert ("Error: sweep:x prints the sweep's ranking as a table or as JSON (--json); "
             "--format md, --format csv and --plot compare runs and groups") in result.output
+
+
+def test_a_multi_line_config_value_stays_in_its_markdown_row(tmp_path):
+    from esper.experiment.runner import run
+    from tests.spec_factory import tiny_spec
+
+    registry = tmp_path / "runs.db"
+    ids = [run(tiny_spec(description=text, training={"envs": 1, "batches": 1,
+                                                      "episode_length": 2},
+                         tracking={"mlflow": False}), registry=registry).record.run_id
+           for text in ("line one\nline two", "other")]
+    result = CliRunner().invoke(cli, ["compare", *ids, "--format", "md", "--registry",
+                                      str(registry)])
+    assert result.exit_code == 0, result.output
+    assert "| description | line one<br>line two | other |\n" in result.output
