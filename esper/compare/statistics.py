@@ -4,6 +4,7 @@ confidence interval of the difference of means, and Welch's t-test."""
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -68,7 +69,11 @@ def group_statistics(
     if np.isnan(xa).any() or np.isnan(xb).any():  # nan > 0 is False: not "no variance"
         note = "a run measured NaN: the t-test is undefined"
     elif xa.std() > 0 or xb.std() > 0:
-        p_value, note = float(stats.ttest_ind(xb, xa, equal_var=False).pvalue), None
+        with warnings.catch_warnings():
+            if xa.std() == 0 or xb.std() == 0:  # scipy takes a constant side for "nearly
+                # identical data" and warns "Results may be unreliable"; they are exact
+                warnings.simplefilter("ignore", RuntimeWarning)
+            p_value, note = float(stats.ttest_ind(xb, xa, equal_var=False).pvalue), None
     return GroupStatistics(len(xa), len(xb), mean_a, mean_b, _std(xa), _std(xb), difference,
                            float(low), float(high), p_value, note)
 

@@ -76,3 +76,12 @@ def test_a_nan_value_is_named_not_taken_for_no_variance(b):
     assert math.isnan(result.mean_a) and math.isnan(result.difference)
     assert result.p_value is None
     assert result.note == "a run measured NaN: the t-test is undefined"
+
+
+def test_a_constant_side_gives_the_exact_welch_p_value_without_a_warning(recwarn):
+    """scipy warned "Precision loss ... Results may be unreliable" on stderr of every compare
+    whose replicates agree on one side (e.g. seeds_germinated 2, 2, 2); the p-value is exact:
+    t = -5 on 2 degrees of freedom."""
+    result = group_statistics([2.0, 2.0, 2.0], [0.0, 0.0, 1.0])
+    assert result.p_value == pytest.approx(2 * stats.t.sf(5.0, 2), rel=1e-12)
+    assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]
