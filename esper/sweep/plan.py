@@ -123,6 +123,9 @@ def _check_parameter(sweep: SweepConfig, key: str, parameter: SweepParameter) ->
     where = f"sweep.parameters.{key}"
     if key.split(".")[0] == "sweep":
         raise SweepError(f"{where}: a sweep cannot set its own sweep block")
+    if key == "training.replicates":  # every trial runs the experiment's replicates
+        raise SweepError(f"{where}: the replicates are the same for every trial; set "
+                         "training.replicates (N child runs per trial) instead")
     if parameter.values is not None:
         if parameter.min is not None or parameter.max is not None:
             raise SweepError(f"{where}: give either values or min/max, not both")

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import pytest
+
+from esper.sweep.errors import SweepError
 from esper.sweep.plan import plan_trials
 from tests.spec_factory import tiny_spec
 
@@ -26,3 +29,16 @@ def test_replicates_of_other_sweeps_run_seed_to_seed_plus_n_minus_one():
     trials = plan_trials(spec)
     assert [t.spec.seed for t in trials] == [4, 5, 6]
     assert {t.spec.training.replicates for t in trials} == {1}
+
+
+def test_a_sweep_over_the_replicates_is_refused():
+    """It was planned and ignored: each trial ran the experiment's replicates while its
+    parameter said 1 or 3."""
+    spec = tiny_spec(training={"envs": 1, "batches": 1, "episode_length": 3, "replicates": 2},
+                     sweep={"method": "grid",
+                            "parameters": {"training.replicates": {"values": [1, 3]}},
+                            "metric": "final_val_accuracy", "goal": "maximize"})
+    with pytest.raises(SweepError, match=r"^sweep\.parameters\.training\.replicates: the "
+                                         r"replicates are the same for every trial; set "
+                                         r"training\.replicates \(N child runs per trial\)"):
+        plan_trials(spec)
