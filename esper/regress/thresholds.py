@@ -92,11 +92,11 @@ def describe_rule(rule: MetricThreshold) -> str:
     if rule.min_absolute_change is not None:
         parts.append(f"improve by {_num(rule.min_absolute_change)}")
     if rule.min_relative_change is not None:
-        parts.append(f"improve by {rule.min_relative_change:.1%}")
+        parts.append(f"improve by {_percent(rule.min_relative_change)}")
     if rule.absolute_tolerance is not None:
         parts.append(f"tolerance {_num(rule.absolute_tolerance)}")
     if rule.relative_tolerance is not None:
-        parts.append(f"tolerance {rule.relative_tolerance:.1%}")
+        parts.append(f"tolerance {_percent(rule.relative_tolerance)}")
     return "; ".join(parts)
 
 
@@ -142,7 +142,7 @@ def _baseline_failures(metric: str, rule: MetricThreshold, value: float, baselin
                  else base + sign * _dec(rule.min_relative_change) * magnitude)
         if not _at_least(value, bound, higher):
             failures.append(f"{now}: did not improve by the required "
-                            f"{rule.min_relative_change:.1%} (needs {_needs(bound, higher)})")
+                            f"{_percent(rule.min_relative_change)} (needs {_needs(bound, higher)})")
     if rule.absolute_tolerance is not None:
         bound = base - sign * _dec(rule.absolute_tolerance)
         if not _at_least(value, bound, higher):
@@ -153,7 +153,7 @@ def _baseline_failures(metric: str, rule: MetricThreshold, value: float, baselin
         bound = base - sign * _dec(rule.relative_tolerance) * magnitude
         if not _at_least(value, bound, higher):
             failures.append(f"{now}: worse by more than the tolerance "
-                            f"{rule.relative_tolerance:.1%} of the baseline "
+                            f"{_percent(rule.relative_tolerance)} of the baseline "
                             f"(needs {_needs(bound, higher)})")
     return failures
 
@@ -174,6 +174,13 @@ def _at_least(value: float, bound: float | Decimal, higher: bool) -> bool:
 
 def _needs(bound: Decimal, higher: bool) -> str:
     return f"{'>=' if higher else '<='} {_num(bound)}"
+
+
+def _percent(fraction: float) -> str:
+    """A fraction as a percentage, at least one decimal and every digit it has (0.0004 is
+    0.04%, not the 0.0% of a fixed one-decimal format)."""
+    text = _num(_dec(fraction) * 100)
+    return f"{text}%" if "." in text else f"{text}.0%"
 
 
 def _num(number: float | Decimal) -> str:

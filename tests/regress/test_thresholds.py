@@ -128,3 +128,12 @@ def test_infinite_values_and_baselines_fail_and_say_so(direction: str) -> None:
         assert check.failures == ("loss has an infinite baseline (-Infinity) to compare with",)
         assert check.delta is None and check.delta_fraction is None
     assert check_metric("loss", rule(direction, threshold=0.0), -inf, 1.0).delta is None
+
+
+def test_a_small_relative_tolerance_is_not_shown_as_zero() -> None:
+    """0.0004 read "tolerance 0.0%": a one-decimal percentage rounded it away."""
+    small = rule("lower", relative_tolerance=0.0004, min_relative_change=0.125)
+    assert describe_rule(small) == "improve by 12.5%; tolerance 0.04%"
+    assert check_metric("loss", rule("lower", relative_tolerance=0.0004), 1.001, 1.0).failures == (
+        "loss = 1.001, baseline 1: worse by more than the tolerance 0.04% of the baseline "
+        "(needs <= 1.0004)",)
