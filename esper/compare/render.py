@@ -130,7 +130,8 @@ def _csv_rows(c: Comparison) -> Iterator[list[Any]]:
 def _divergence_row(d: Divergence) -> list[str]:
     runs = f"{d.run_a} vs {d.run_b}"
     if d.identical:
-        return [runs, f"identical ({d.events_a} events, ts, wall-clock and memory fields ignored)", ""]
+        return [runs, f"identical ({d.events_a} events, ts, wall-clock and memory fields "
+                      "ignored)", ""]
     result = (f"first divergence at seq {d.seq}: {d.event_type_a or '(no event)'} vs "
               f"{d.event_type_b or '(no event)'} ({d.events_a} and {d.events_b} events)")
     fields = "; ".join(f"{f.field}: {_json(f.a)} -> {_json(f.b)}" for f in d.fields[:8])
