@@ -75,9 +75,7 @@ def to_markdown(c: Comparison) -> str:
     out = []
     for section in sections(c):
         out.append(f"### {section.title}\n")
-        # a line break inside a cell (a multi-line description) would end the table row
-        out += markdown_table(section.headers, [[cell.replace("\n", "<br>") for cell in row]
-                                                for row in section.rows])
+        out += markdown_table(section.headers, section.rows)
         out.append("")
     return "\n".join(out)
 

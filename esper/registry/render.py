@@ -257,8 +257,10 @@ def _git(run: RunRecord) -> str:
 
 
 def markdown_table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> list[str]:
-    """A GitHub Markdown table as lines; a "|" inside a cell is escaped so it cannot split it."""
+    """A GitHub Markdown table as lines. A "|" inside a cell is escaped and a line break is
+    written as <br>, so neither can split the cell or end the row."""
     def line(cells: Iterable[object]) -> str:
-        return "| " + " | ".join(str(cell).replace("|", "\\|") for cell in cells) + " |"
+        return "| " + " | ".join(
+            str(cell).replace("|", "\\|").replace("\n", "<br>") for cell in cells) + " |"
 
     return [line(headers), "|" + "---|" * len(headers), *(line(row) for row in rows)]
