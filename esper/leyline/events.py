@@ -196,7 +196,7 @@ class PPOUpdatePayload:
     entropy_per_head: HeadValues  # mean over the samples where the head matters
     approx_kl: float  # http://joschu.net/blog/kl-approx.html (k3)
     clip_fraction: float  # share of (sample, relevant head) with |ratio - 1| > clip, [0, 1]
-    explained_variance: float | None  # None: returns had zero variance
+    explained_variance: float | None  # None: returns had zero variance, or one sample
     ratio_mean: float  # joint ratio over the relevant heads
     ratio_min: float
     ratio_max: float
@@ -204,9 +204,9 @@ class PPOUpdatePayload:
     ratio_max_per_head: HeadValues  # over the samples where the head matters
     pre_clip_grad_norm: float
     advantage_mean: float  # before normalisation
-    advantage_std: float
+    advantage_std: float | None  # None: a batch of one sample
     return_mean: float
-    return_std: float
+    return_std: float | None  # None: a batch of one sample
     entropy_coef: float  # after the anneal
     epochs_completed: int  # update epochs run before the end or a KL early stop
     early_stopped: bool  # approx KL exceeded 1.5 x target_kl

@@ -48,6 +48,19 @@ def _head_values(values: torch.Tensor, samples: torch.Tensor) -> HeadValues:
     return HeadValues(*(v if n else None for v, n in zip(values.tolist(), samples.tolist())))
 
 
+def _spread(values: torch.Tensor) -> float | None:
+    """Standard deviation; None for a single value (nothing to measure a spread from)."""
+    return values.std().item() if values.numel() > 1 else None
+
+
+def _normalized(advantages: torch.Tensor, std_floor: float) -> torch.Tensor:
+    """Advantages scaled to mean 0 and std 1; a batch of one sample is left as it is (its std
+    is undefined: NaN would reach the policy's weights), as Stable-Baselines3 does."""
+    if advantages.numel() < 2:
+        return advantages
+    return (advantages - advantages.mean()) / advantages.std().clamp_min(std_floor)
+
+
 def ppo_update(network: FactoredActorCritic, optimizer: torch.optim.Optimizer,
                reward_stats: RunningMeanStd, config: PPOConfig, inputs: UpdateInputs,
                probes: UpdateProbes | None = None) -> PPOUpdatePayload:
@@ -99,8 +112,7 @@ def ppo_update(network: FactoredActorCritic, optimizer: torch.optim.Optimizer,
             early_stopped = True
             break
 
-        std = b_advantages.std().clamp_min(config.advantage_std_floor)
-        mb_advantages = ((b_advantages - b_advantages.mean()) / std).unsqueeze(1)  # (T*N, 1)
+        mb_advantages = _normalized(b_advantages, config.advantage_std_floor).unsqueeze(1)
         surrogate = torch.max(-mb_advantages * ratio,
                               -mb_advantages * ratio.clamp(1 - config.clip, 1 + config.clip))
         # summed over the heads that matter, as log pi(a) sums them: the op head gets the same
@@ -119,7 +131,8 @@ def ppo_update(network: FactoredActorCritic, optimizer: torch.optim.Optimizer,
         optimizer.step()
         epochs_completed += 1
 
-    variance = b_returns.var()
+    # undefined for returns without variance, or a batch of one sample (var() is NaN there)
+    variance = b_returns.var() if b_returns.numel() > 1 else b_returns.new_zeros(())
     explained = None if variance.item() == 0 else (1 - (b_returns - b_values).var() / variance).item()
     head_samples = causal.sum(0)
     per_head_entropy = (entropies.sum(0) / head_samples.clamp_min(1)).detach()
@@ -131,11 +144,11 @@ def ppo_update(network: FactoredActorCritic, optimizer: torch.optim.Optimizer,
         clip_fraction=(clipped.sum() / causal.sum()).item(), explained_variance=explained,
         ratio_mean=joint_ratio.mean().item(), ratio_min=torch.stack(ratio_mins).min().item(),
         ratio_max=torch.stack(ratio_maxs).max().item(),
-        ratio_std=joint_ratio.std().item() if joint_ratio.numel() > 1 else None,
+        ratio_std=_spread(joint_ratio),
         ratio_max_per_head=_head_values(torch.stack(head_maxs).max(dim=0).values, head_samples),
         pre_clip_grad_norm=float(grad_norm), advantage_mean=b_advantages.mean().item(),
-        advantage_std=b_advantages.std().item(), return_mean=b_returns.mean().item(),
-        return_std=b_returns.std().item(), entropy_coef=inputs.entropy_coef,
+        advantage_std=_spread(b_advantages), return_mean=b_returns.mean().item(),
+        return_std=_spread(b_returns), entropy_coef=inputs.entropy_coef,
         epochs_completed=epochs_completed, early_stopped=early_stopped,
         update_time_ms=1000 * (time.perf_counter() - start),
     )

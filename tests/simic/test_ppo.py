@@ -1,5 +1,6 @@
 """The PPO agent on real rollouts of real (tiny) episodes."""
 
+import math
 from dataclasses import replace
 
 import pytest
@@ -145,12 +146,13 @@ def _one_step_rollout(network, ops, rewards):
     return buffer
 
 
-def _update(network, buffer, **ppo):
-    """One plain update of `network` on `buffer`: gamma 0 (advantage = reward, the stored
-    values are 0), no value or entropy term, no gradient clipping, unless `ppo` says otherwise."""
+def _update(network, buffer, lr=0.0, **ppo):
+    """One plain update of `network` on `buffer` at learning rate `lr`: gamma 0 (advantage =
+    reward, the stored values are 0), no value or entropy term, no gradient clipping, unless
+    `ppo` says otherwise."""
     config = replace(lstm_spec().ppo, **{"gamma": 0.0, "value_coef": 0.0, "max_grad_norm": 1e9,
                                          "update_epochs": 1, "normalize_rewards": False, **ppo})
-    optimizer = torch.optim.SGD(network.parameters(), lr=0.0)
+    optimizer = torch.optim.SGD(network.parameters(), lr=lr)
     return ppo_update(network, optimizer, RunningMeanStd(()), config,
                       UpdateInputs(buffer, torch.zeros(buffer.rewards.shape[1]), 0.0))
 
@@ -208,5 +210,15 @@ def test_heads_no_sample_needed_are_not_measured_rather_than_zero():
     for stats in (metrics.entropy_per_head, metrics.ratio_max_per_head):
         assert {h for h in HEADS if getattr(stats, h) is not None} == needed
     assert metrics.ratio_std is not None  # two samples
-    single = _update(network, _one_step_rollout(network, [Op.WAIT], [1.0]))
-    assert single.ratio_std is None  # the spread of one ratio is not measured, not 0
+
+
+def test_a_batch_of_one_sample_updates_without_nan_and_measures_no_spread():
+    # envs: 1, episode_length: 1 is a valid experiment: its advantage std is undefined, and
+    # normalising by it put NaN into the policy (the next batch's sampling crashed)
+    network = _network()
+    metrics = _update(network, _one_step_rollout(network, [Op.GERMINATE], [1.0]), lr=0.1,
+                      update_epochs=2)
+    assert all(torch.isfinite(p).all() for p in network.parameters())
+    assert math.isfinite(metrics.policy_loss) and math.isfinite(metrics.value_loss)
+    assert (metrics.ratio_std, metrics.advantage_std, metrics.return_std,
+            metrics.explained_variance) == (None, None, None, None)  # not measured, not 0
