@@ -144,7 +144,7 @@ def _drive(runs_db: Registry, spec: ExperimentSpec, parent: RunRecord, trials: l
         ranking = rank_sweep(runs_db, parent.run_id)
         if mlflow is not None:
             best = ranking.trials[0] if ranking.trials else None
-            mlflow.end(ended, ranking.metric, None if best is None or best.value is None
+            mlflow.end(ended, ranking.metric, None if best is None or not best.ranked
                        else (best.runs[0].run_id, best.value))
     return SweepResult(ended, tuple(dispatcher.records), ranking)
 

@@ -29,7 +29,12 @@ class RankedTrial:
     index: int
     params: dict[str, Any]
     runs: tuple[RunRecord, ...]
-    value: float | None  # the metric, mean over the FINISHED replicates; None: not measured
+    value: float | None  # the metric over the FINISHED replicates (``trial_value``)
+
+    @property
+    def ranked(self) -> bool:
+        """The trial has a value to rank by: measured, and not NaN."""
+        return self.value is not None and not math.isnan(self.value)
 
     @property
     def status(self) -> RunStatus:
@@ -43,7 +48,7 @@ class Ranking:
     sweep: RunRecord
     metric: str
     goal: str  # maximize / minimize
-    trials: tuple[RankedTrial, ...]  # best first; trials without a value last, by index
+    trials: tuple[RankedTrial, ...]  # best first; trials without a value (or NaN) last, by index
     varying: tuple[str, ...]  # dotted config keys whose value differs between the trial runs
 
 
@@ -94,7 +99,7 @@ def rank_sweep(registry: Registry, ref: str) -> Ranking:
         by_trial.setdefault(index, []).append(run)
     trials = [_ranked(registry, index, runs, sweep.metric) for index, runs in by_trial.items()]
     sign = -1.0 if sweep.goal == "maximize" else 1.0
-    trials.sort(key=lambda t: (t.value is None, 0.0 if t.value is None else sign * t.value,
+    trials.sort(key=lambda t: (not t.ranked, sign * t.value if t.ranked else 0.0,
                                t.index))
     return Ranking(sweep_run, sweep.metric, sweep.goal, tuple(trials),
                    varying_keys(list(latest.values())))
@@ -111,8 +116,15 @@ def varying_keys(runs: list[RunRecord]) -> tuple[str, ...]:
 def _ranked(registry: Registry, index: int, runs: list[RunRecord], metric: str) -> RankedTrial:
     values = [outcome_metrics(registry, r.run_id)[metric] for r in runs
               if r.status is RunStatus.FINISHED]
-    measured = [v for v in values if v is not None and not math.isnan(v)]
     params = {k.removeprefix(PARAM_TAG): json.loads(v) for k, v in runs[0].tags.items()
               if k.startswith(PARAM_TAG)}
-    return RankedTrial(index, params, tuple(runs),
-                       statistics.fmean(measured) if measured else None)
+    return RankedTrial(index, params, tuple(runs), trial_value(values))
+
+
+def trial_value(values: list[float | None]) -> float | None:
+    """The mean of the replicates' values; NaN when one of them is NaN (a replicate that
+    diverged is not averaged away); None when no replicate measured the metric."""
+    if any(v is not None and math.isnan(v) for v in values):
+        return math.nan
+    measured = [v for v in values if v is not None]
+    return statistics.fmean(measured) if measured else None
