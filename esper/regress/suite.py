@@ -1,7 +1,7 @@
 """A regression suite: a directory of experiments, each with a `regression:` block.
 
-Every `*.yaml` in the directory is an experiment of the suite, except the optional manifest
-`suite.yaml`:
+Every `*.yaml` (or `*.yml`) file in the directory is an experiment of the suite, except the
+optional manifest `suite.yaml`:
 
     name: regression          # the suite's name (default: the directory's name)
     subsets:                  # named selections, for `esper regress SUITE --subset fast`
@@ -25,6 +25,7 @@ from esper.regress.errors import SuiteError
 from esper.regress.thresholds import has_checks
 
 MANIFEST = "suite.yaml"
+SUFFIXES = (".yaml", ".yml")  # of the experiment files
 
 
 @dataclass(frozen=True)
@@ -65,9 +66,9 @@ def load_suite(directory: str | Path, subset: str | None = None) -> Suite:
         raise SuiteError(f"suite {root}: not a directory (expected a directory of experiment "
                          f"YAML files with regression: blocks)")
     manifest = _read_manifest(root / MANIFEST)
-    paths = sorted(p for p in root.glob("*.yaml") if p.name != MANIFEST)
+    paths = sorted(p for p in root.iterdir() if p.suffix in SUFFIXES and p.name != MANIFEST)
     if not paths:
-        raise SuiteError(f"suite {root}: no experiment files (*.yaml) in it")
+        raise SuiteError(f"suite {root}: no experiment files (*.yaml, *.yml) in it")
     experiments = [_suite_experiment(path) for path in paths]
     _check_unique_names(experiments)
     if subset is not None:

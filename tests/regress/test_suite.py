@@ -39,6 +39,14 @@ def test_every_yaml_but_the_manifest_in_file_order(tmp_path: Path) -> None:
     assert [e.name for e in quick.experiments] == ["b_second"] and quick.subset == "quick"
 
 
+def test_a_yml_experiment_is_in_the_suite_too(tmp_path: Path) -> None:
+    # left out, it would never run and its regressions would go unnoticed
+    write(tmp_path, "a_first").rename(tmp_path / "a_first.yml")
+    write(tmp_path, "b_second")
+    (tmp_path / "notes.txt").write_text("not an experiment")
+    assert [e.name for e in load_suite(tmp_path).experiments] == ["a_first", "b_second"]
+
+
 def test_without_a_manifest_the_suite_is_named_after_its_directory(tmp_path: Path) -> None:
     suite_dir = tmp_path / "smoke"
     suite_dir.mkdir()
@@ -47,7 +55,7 @@ def test_without_a_manifest_the_suite_is_named_after_its_directory(tmp_path: Pat
 
 
 @pytest.mark.parametrize("setup, message", [
-    (lambda d: None, r"suite .*: no experiment files \(\*\.yaml\) in it"),
+    (lambda d: None, r"suite .*: no experiment files \(\*\.yaml, \*\.yml\) in it"),
     (lambda d: (d / "x.yaml").write_text("name: x\n"),
      r"x\.yaml: experiment 'x' has no regression: block"),
     (lambda d: write(d, "x", "min_relative_change: null"),
