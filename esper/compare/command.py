@@ -67,6 +67,9 @@ def compare_command(refs: tuple[str, ...], registry_path: str | None, show_all: 
                       as_json=as_json or fmt == "json")
         return
     labels = list(refs)
+    if (overrides or no_mlflow) and not any(is_experiment_file(ref) for ref in refs):
+        raise click.UsageError("--set and --no-mlflow apply to experiment FILEs given as REFs, "
+                               "and none of the REFs is one (an existing .yaml or .yml file)")
     if any(is_experiment_file(ref) for ref in refs):
         check_count(refs)  # before the FILE trains
         named = [ref for ref in refs if not is_experiment_file(ref)]

@@ -18,6 +18,7 @@ from typing import Any
 
 import yaml
 
+from esper.compare.experiments import EXPERIMENT_SUFFIXES
 from esper.compare.outcomes import OUTCOME_METRICS
 from esper.experiment import load
 from esper.leyline.config import ExperimentSpec, RegressionConfig
@@ -25,7 +26,6 @@ from esper.regress.errors import SuiteError
 from esper.regress.thresholds import has_checks
 
 MANIFEST = "suite.yaml"
-SUFFIXES = (".yaml", ".yml")  # of the experiment files
 
 
 @dataclass(frozen=True)
@@ -66,7 +66,7 @@ def load_suite(directory: str | Path, subset: str | None = None) -> Suite:
         raise SuiteError(f"suite {root}: not a directory (expected a directory of experiment "
                          f"YAML files with regression: blocks)")
     manifest = _read_manifest(root / MANIFEST)
-    paths = sorted(p for p in root.iterdir() if p.suffix in SUFFIXES and p.name != MANIFEST)
+    paths = sorted(p for p in root.iterdir() if p.suffix in EXPERIMENT_SUFFIXES and p.name != MANIFEST)
     if not paths:
         raise SuiteError(f"suite {root}: no experiment files (*.yaml, *.yml) in it")
     experiments = [_suite_experiment(path) for path in paths]

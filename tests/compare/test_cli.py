@@ -136,6 +136,17 @@ def test_a_bad_run_reference_beside_an_experiment_file_fails_before_the_file_run
         assert len(after.runs()) == count  # the experiment file was not run
 
 
+@pytest.mark.parametrize("option", [["--set", "training.envs=4"], ["--no-mlflow"]])
+def test_options_for_experiment_files_without_one_are_a_usage_error(tmp_path, option):
+    # silently ignored, --set would leave the user believing the runs were made with it
+    registry = tmp_path / "runs.db"
+    result = CliRunner().invoke(cli, ["compare", "run-a", "run-b", *option,
+                                      "--registry", str(registry)])
+    assert result.exit_code == 2
+    assert "none of the REFs is one (an existing .yaml or .yml file)" in result.output
+    assert not registry.exists()
+
+
 def test_an_experiment_file_alone_is_refused_before_it_runs(tmp_path):
     spec_file = tmp_path / "cmp.yaml"
     spec_file.write_text(yaml.safe_dump(cmp_document()))
