@@ -81,8 +81,10 @@ class HeuristicPolicy(FixedPolicy):
             return WAIT
         free = [i for i, view in enumerate(obs.slots)
                 if slot_allows(Op.GERMINATE, view, obs, self.min_prune_age)]
+        if not free:
+            return WAIT  # the round-robin moves on only when a blueprint is germinated
         blueprint = self._next_blueprint(memory)
-        if not free or blueprint is None:
+        if blueprint is None:
             return WAIT
         return FactoredAction(Op.GERMINATE, slot=free[0], blueprint=blueprint,
                               style=GerminationStyle.LINEAR_ADD, tempo=STANDARD_TEMPO,

@@ -65,3 +65,15 @@ def test_holding_seed_is_fossilised_when_it_contributes_pruned_when_not_waited_w
     assert act(policy(), observation(seed(SeedStage.HOLDING, contribution=0.2))).op is Op.PRUNE
     unmeasured = act(policy(), observation(seed(SeedStage.HOLDING, contribution=None)))
     assert unmeasured == WAIT
+
+
+def test_round_robin_does_not_move_on_while_no_slot_can_germinate():
+    # After a prune the slot cools down (EMBARGOED, then RESETTING) for two epochs past the
+    # prune cooldown; the heuristic waits, then germinates the *next* blueprint, not a later one.
+    heuristic = policy(n_blueprints=4)
+    assert act(heuristic, observation(EMPTY, EMPTY)).blueprint == 0
+    for epoch, stage in ((11, SeedStage.EMBARGOED), (12, SeedStage.RESETTING)):
+        cooling = observation(seed(stage), EMPTY, epoch=epoch, seeds_germinated=1)
+        assert act(heuristic, cooling) == WAIT
+    nxt = act(heuristic, observation(EMPTY, EMPTY, epoch=13, seeds_germinated=1))
+    assert (nxt.op, nxt.blueprint) == (Op.GERMINATE, 1)
