@@ -32,7 +32,7 @@ def resolve_side(registry: Registry, ref: str) -> Side:
     prefix of it), else a run id, unique id prefix or name.
 
     Raises:
-        CompareError: no group, or an ambiguous group prefix.
+        CompareError: no group, an ambiguous group prefix, or the trials of a sweep.
         RunNotFound, AmbiguousRun: `ref` names no run, or several.
     """
     if not ref.startswith(GROUP_PREFIX):
@@ -48,6 +48,11 @@ def resolve_side(registry: Registry, ref: str) -> Side:
     if len(groups) != 1:
         raise CompareError(_group_problem(registry, wanted, groups))
     members = sorted(registry.runs(group_id=groups[0]), key=lambda r: (r.seed, r.started_at))
+    if any(run.parent_run_id == groups[0] for run in members):  # a sweep's trials
+        raise CompareError(
+            f"'{ref}' names the trials of sweep {groups[0]}, runs of different configs, not "
+            f"replicates of one: rank them with esper compare sweep:{groups[0]}, or compare "
+            "two of its trials' runs")
     return Side(tuple(members), groups[0])
 
 
