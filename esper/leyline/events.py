@@ -193,7 +193,7 @@ class PPOUpdatePayload:
     policy_loss: float
     value_loss: float
     entropy: float  # mean over samples of the causal-masked entropy summed over heads
-    entropy_per_head: HeadValues  # mean over the samples where the head matters
+    entropy_per_head: HeadValues  # mean over the samples where the head matters; as entropy
     approx_kl: float  # http://joschu.net/blog/kl-approx.html (k3)
     clip_fraction: float  # share of (sample, relevant head) with |ratio - 1| > clip, [0, 1]
     explained_variance: float | None  # None: returns had zero variance, or one sample

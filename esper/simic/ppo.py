@@ -120,6 +120,7 @@ def ppo_update(network: FactoredActorCritic, optimizer: torch.optim.Optimizer,
         policy_loss = (surrogate * causal).sum(dim=1).mean()
         value_loss = 0.5 * (new_values - b_returns).pow(2).mean()
         entropy = entropies.sum(dim=1).mean()  # reported: the policy's, whatever the weights
+        stepped_entropies = entropies.detach()  # per head, of the same epoch as `entropy`
         entropy_bonus = (entropies * multipliers).sum(dim=1).mean()  # per-head multipliers
         loss = policy_loss + config.value_coef * value_loss - inputs.entropy_coef * entropy_bonus
 
@@ -135,7 +136,7 @@ def ppo_update(network: FactoredActorCritic, optimizer: torch.optim.Optimizer,
     variance = b_returns.var() if b_returns.numel() > 1 else b_returns.new_zeros(())
     explained = None if variance.item() == 0 else (1 - (b_returns - b_values).var() / variance).item()
     head_samples = causal.sum(0)
-    per_head_entropy = (entropies.sum(0) / head_samples.clamp_min(1)).detach()
+    per_head_entropy = stepped_entropies.sum(0) / head_samples.clamp_min(1)
     clipped = ((ratio.detach() - 1.0).abs() > config.clip).float() * causal  # last epoch seen
     # the first epoch's ratio is exactly 1 (KL 0), so it always runs and the losses exist
     return PPOUpdatePayload(

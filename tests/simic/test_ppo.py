@@ -222,3 +222,13 @@ def test_a_batch_of_one_sample_updates_without_nan_and_measures_no_spread():
     assert math.isfinite(metrics.policy_loss) and math.isfinite(metrics.value_loss)
     assert (metrics.ratio_std, metrics.advantage_std, metrics.return_std,
             metrics.explained_variance) == (None, None, None, None)  # not measured, not 0
+
+
+def test_after_a_kl_early_stop_the_entropy_and_its_heads_are_of_the_same_epoch():
+    network = _network()
+    buffer = _one_step_rollout(network, [Op.WAIT, Op.GERMINATE, Op.GERMINATE], [1.0, 0.0, -1.0])
+    metrics = _update(network, buffer, lr=1.0, update_epochs=3, target_kl=1e-9)
+    assert metrics.early_stopped and metrics.epochs_completed == 1  # epoch 2 moved the policy
+    relevant = CAUSAL[buffer.actions.flatten(0, 1)[:, 0]].mean(dim=0)
+    per_head = torch.tensor([getattr(metrics.entropy_per_head, h) or 0.0 for h in HEADS])
+    assert metrics.entropy == pytest.approx((per_head * relevant).sum().item(), rel=1e-5)
