@@ -35,14 +35,34 @@ def compile_spec(spec: ExperimentSpec) -> Pipeline:
     """Seed the run and build its device, data and policy.
 
     Raises:
-        CompileError: no CUDA device for `training.device: cuda`.
+        CompileError: no CUDA device for `training.device: cuda`; a training or validation
+            set with no image, or (`task.env_data: split`) fewer images than envs.
         CheckpointError: `policy.init_from` cannot be loaded into this policy.
         DatasetError: the data set cannot be read.
     """
     seed_everything(spec.seed)
     device = _device(spec.training.device)
     data = load_task(spec.task, spec.seed).to(device)
+    _check_data(spec, data)
     return Pipeline(device, data, _policy(spec))
+
+
+def _check_data(spec: ExperimentSpec, data: TaskData) -> None:
+    """What the env loop needs of the data's size: an image to train on and one to validate on,
+    per env when the envs split the data."""
+    task, envs = spec.task, spec.training.envs
+    for part, count in (("training", data.n_train), ("validation", data.n_val)):
+        if count == 0:
+            total = data.n_train + data.n_val
+            cause = (f" (task.val_fraction {task.val_fraction} of its {total} images leaves it "
+                     "none)" if task.dataset == "digits" else "")
+            raise CompileError(f"the {part} set of task {data.name} has no image{cause}; "
+                               "expected at least one")
+        if task.env_data == "split" and count < envs:
+            raise CompileError(
+                f"task.env_data is 'split' but the {part} set has {count} image"
+                f"{'s' if count != 1 else ''} for {envs} envs (training.envs); expected at "
+                "least one image per env (fewer envs, more images, or env_data: full)")
 
 
 def _device(choice: str) -> torch.device:

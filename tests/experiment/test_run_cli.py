@@ -106,6 +106,25 @@ def test_missing_cifar10_directory_is_a_clear_error(tmp_path):
                                "--set", f"task.data_dir={missing}"], 1, str(missing))
 
 
+def test_split_data_with_fewer_images_than_envs_is_refused_before_the_run(tmp_path):
+    # valid in the schema, but the envs cannot each get an image: was an AssertionError
+    # traceback from the env loop, with a FAILED run left in the registry
+    split = [QUICKSTART, "--no-mlflow", "--set", "task.env_data=split", "--set", "training.envs=8"]
+    _assert_refused(tmp_path, [*split, "--set", "task.max_train=3"], 2,
+                    "task.env_data is 'split' but the training set has 3 images for 8 envs")
+    _assert_refused(tmp_path, [*split, "--set", "task.max_val=1"], 2,
+                    "task.env_data is 'split' but the validation set has 1 image for 8 envs")
+
+
+def test_a_val_fraction_that_leaves_a_digits_set_empty_is_refused_before_the_run(tmp_path):
+    # 1797 * 0.0001 rounds to no validation image (was an AssertionError traceback mid-run),
+    # 1797 * 0.9999 to no training image
+    _assert_refused(tmp_path, [QUICKSTART, "--no-mlflow", "--set", "task.val_fraction=0.0001"],
+                    2, "the validation set of task digits has no image (task.val_fraction 0.0001")
+    _assert_refused(tmp_path, [QUICKSTART, "--no-mlflow", "--set", "task.val_fraction=0.9999"],
+                    2, "the training set of task digits has no image (task.val_fraction 0.9999")
+
+
 def test_ctrl_c_names_the_run_it_recorded_as_killed(tmp_path, monkeypatch):
     def interrupted(loop: EnvLoop) -> TrainingSummary:  # Ctrl-C during training, provoked
         raise KeyboardInterrupt
