@@ -126,6 +126,9 @@ def _message(error: ValidationError, value: Any) -> str:
         return f"{describe(value)} is too short (expected at least {rule} character{'s' if rule != 1 else ''})"
     if kind == "maxLength":
         return f"{describe(value)} is too long (expected at most {rule} characters)"
+    if kind == "anyOf" and all(list(form) == ["required"] for form in rule):
+        forms = [" and ".join(repr(name) for name in form["required"]) for form in rule]
+        return f"missing required keys (expected {', or '.join(forms)})"
     return f"{error.message} (expected {json.dumps(rule)} for {kind})"
 
 
