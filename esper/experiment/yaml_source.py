@@ -91,6 +91,15 @@ def parse_yaml(text: str, source: str) -> tuple[ParsedDocument | None, list[Yaml
         root = yaml.compose(text, Loader=_Loader)
     except yaml.MarkedYAMLError as error:
         return None, [_syntax_problem(error, source)]
+    except yaml.reader.ReaderError as error:  # a control character: unmarked, so placed here
+        line = text.count("\n", 0, error.position) + 1
+        column = error.position - text.rfind("\n", 0, error.position)
+        code = error.character
+        escape = (f"\\x{code:02x}" if code <= 0xFF else
+                  f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}")
+        message = (f"invalid YAML: character #x{code:04x} is not allowed (expected printable "
+                   f"text; in a double-quoted string write it as the escape \"{escape}\")")
+        return None, [YamlProblem(Location(source, line, column), (), message)]
     if root is None:
         return None, []
     reader = _NodeReader(source)
