@@ -24,8 +24,15 @@ def load(path: str | FilePath, overrides: tuple[str, ...] = ()) -> ExperimentSpe
     source = str(path)
     try:
         text = FilePath(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as error:
-        reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
+    except UnicodeDecodeError as error:  # at the line and column of the first bad byte
+        before = error.object[:error.start]
+        line = before.count(b"\n") + 1
+        column = len(before[before.rfind(b"\n") + 1:].decode("utf-8", "replace")) + 1
+        raise SpecError([SpecProblem(
+            source, line, column, "", f"cannot read the experiment file: byte "
+            f"0x{error.object[error.start]:02x} is not UTF-8 (expected UTF-8 text)")]) from None
+    except OSError as error:
+        reason = error.strerror or str(error)
         raise SpecError([SpecProblem(source, None, None, "",
                                      f"cannot read the experiment file: {reason}")]) from None
     return load_text(text, source, overrides)
