@@ -159,8 +159,12 @@ class EnvLoop:
             self._report(outcome.update, env, ctx)
         if outcome.executed is Op.FOSSILIZE and outcome.success:
             env.governor.snapshot(env.model, env.host_optimizer, ctx.epoch + 1)
+        auto_fossilized = False  # by G5 in gates.auto_forward
         for update in env.model.step_epoch():
             self._report(update, env, ctx)
+            auto_fossilized |= any(t.to_stage is SeedStage.FOSSILIZED for t in update.transitions)
+        if auto_fossilized:  # the governor snapshots after each fossilization (PIPELINE.md 6)
+            env.governor.snapshot(env.model, env.host_optimizer, ctx.epoch + 1)
         reward = compute_reward(self.spec.reward, self.spec.ppo.gamma,
                                 self._reward_inputs(env, obs, action, potential_before))
         if rolled_back:
