@@ -25,9 +25,10 @@ def _is_integer(checker: Any, instance: Any) -> bool:
 
 
 def _is_number(checker: Any, instance: Any) -> bool:
-    # NaN passes every minimum and maximum (all comparisons are false), so it is no number here
+    # NaN passes every minimum and maximum (all comparisons are false), and infinity every
+    # bound on its side: neither is a JSON number, and the config is stored and printed as JSON
     return (isinstance(instance, (int, float)) and not isinstance(instance, bool)
-            and not math.isnan(instance))
+            and math.isfinite(instance))
 
 
 _ExperimentValidator = validators.extend(
@@ -39,7 +40,7 @@ _ExperimentValidator = validators.extend(
 
 @cache
 def validator() -> Draft202012Validator:
-    """A validator for experiment documents (integers are ints, NaN is not a number)."""
+    """A validator for experiment documents (integers are ints, NaN and infinity are no numbers)."""
     schema = experiment_schema()
     Draft202012Validator.check_schema(schema)
     return _ExperimentValidator(schema)
