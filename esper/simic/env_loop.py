@@ -153,7 +153,7 @@ class EnvLoop:
     def _act(self, env: EnvState, obs: EnvObservation, action: FactoredAction,
              rolled_back: bool, ctx: StepContext) -> float:
         """Execute `action`, step the epoch, record it; returns the step's reward."""
-        potential_before = env.potential
+        state_before = self._reward_inputs(env, obs, action)  # rewards see the state before
         outcome = execute(action, env, obs, self.spec.slots.min_prune_age)
         if outcome.update is not None:
             self._report(outcome.update, env, ctx)
@@ -166,7 +166,7 @@ class EnvLoop:
         if auto_fossilized:  # the governor snapshots after each fossilization (PIPELINE.md 6)
             env.governor.snapshot(env.model, env.host_optimizer, ctx.epoch + 1)
         reward = compute_reward(self.spec.reward, self.spec.ppo.gamma,
-                                self._reward_inputs(env, obs, action, potential_before))
+                                replace(state_before, potential_after=env.potential))
         if rolled_back:
             reward = replace(reward, governor=self.spec.ppo.governor_penalty)
         env.episode_return += reward.total
@@ -174,15 +174,17 @@ class EnvLoop:
         self._report_epoch(env, obs, action, outcome, reward, ctx)
         return reward.total
 
-    def _reward_inputs(self, env: EnvState, obs: EnvObservation, action: FactoredAction,
-                       potential_before: float) -> RewardInputs:
+    def _reward_inputs(self, env: EnvState, obs: EnvObservation,
+                       action: FactoredAction) -> RewardInputs:
+        """The reward's inputs in the state before `action` (PIPELINE.md section 6); the
+        potential after it is filled in once the action and the epoch step are done."""
         target = obs.slots[action.slot] if action.op is not Op.WAIT else None
         model = env.model
         return RewardInputs(
             op=action.op,
             target_stage=None if target is None else target.stage,
             target_contribution=None if target is None else target.contribution,
-            potential_before=potential_before,
+            potential_before=env.potential,
             potential_after=env.potential,
             credits=tuple(SeedCredit(view.contribution, view.total_improvement)
                           for view in obs.slots if view.contribution is not None
