@@ -64,14 +64,26 @@ class YamlProblem:
 
 
 class _Loader(yaml.SafeLoader):
-    """The safe loader, also reading `3e-4` and `1e3` as floats (YAML 1.2 and JSON do;
-    YAML 1.1 would make them strings, and `lr: 3e-4` would be "not a number")."""
+    """The safe loader, reading numbers as YAML 1.2 and JSON do: `3e-4` and `1e3` are floats
+    (YAML 1.1 would make them strings, and `lr: 3e-4` would be "not a number"), and `010`,
+    `1:30` and `0b11` are strings (YAML 1.1 would read 8, 90 and 3: `seed: 010` ran seed 8)."""
 
 
+_INT_TAG, _FLOAT_TAG = "tag:yaml.org,2002:int", "tag:yaml.org,2002:float"
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag not in (_INT_TAG, _FLOAT_TAG)]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
 _Loader.add_implicit_resolver(
-    "tag:yaml.org,2002:float",
-    re.compile(r"^[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
-    list("-+0123456789"),
+    _INT_TAG, re.compile(r"^(?:[-+]?(?:0|[1-9][0-9_]*)|0x[0-9a-fA-F_]+)$"), list("-+0123456789"))
+_Loader.add_implicit_resolver(
+    _FLOAT_TAG,
+    re.compile(r"""^(?:[-+]?[0-9][0-9_]*\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+                   |[-+]?\.[0-9][0-9_]*(?:[eE][-+]?[0-9]+)?
+                   |[-+]?[0-9][0-9_]*[eE][-+]?[0-9]+
+                   |[-+]?\.(?:inf|Inf|INF)
+                   |\.(?:nan|NaN|NAN))$""", re.X),
+    list("-+0123456789."),
 )
 
 
