@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from esper.experiment.compile import Pipeline, compile_spec
 from esper.experiment.spec_builder import spec_to_dict
-from esper.leyline.catalogue import PPO
+from esper.leyline.catalogue import BY_ID, CORE, PPO
 from esper.leyline.config import ExperimentSpec
 from esper.nissa.hub import Sink
 from esper.nissa.recording import Recording, recording
@@ -113,14 +113,17 @@ def judge_run(spec: ExperimentSpec, runs_db: Registry, run_id: str, *,
 
 
 def wiring_warning(spec: ExperimentSpec) -> str | None:
-    """A one-line warning when `spec` has a `wiring:` block that expects no field, else None.
+    """A one-line warning when `spec` has a `wiring:` block that expects no field, or expects
+    an id whose probe is off, else None.
 
     Without a `wiring:` block every field of every enabled probe is expected (DESIGN.md
     section 6); a block expects only the ids it lists, so one with only `xfail:` leaves every
     other field SKIP: declaring one known gap switches every other check off, silently.
     """
-    if spec.wiring is None or spec.wiring.expect:
+    if spec.wiring is None:
         return None
+    if spec.wiring.expect:
+        return _expected_but_off(spec)
     if spec.wiring.xfail:
         checked = (f"only wiring.xfail ({', '.join(spec.wiring.xfail)}) is checked and every "
                    "other field is SKIP")
@@ -128,6 +131,22 @@ def wiring_warning(spec: ExperimentSpec) -> str | None:
         checked = "no field is checked and every field is SKIP"
     return (f"wiring.expect is empty: {checked}; list the ids to check in wiring.expect, or drop "
             "the wiring block to expect every field of every enabled probe")
+
+
+def _expected_but_off(spec: ExperimentSpec) -> str | None:
+    """A warning naming the ids of `wiring.expect` whose producer is off: their fields are SKIP
+    (DESIGN.md section 6), so the expectation is never checked."""
+    learned = spec.policy.type in ("mlp", "lstm")
+    enabled = {CORE, *spec.telemetry.probes, *((PPO,) if learned else ())}
+    off = {tele_id: sorted({f.probe for f in BY_ID[tele_id]} - enabled)
+           for tele_id in spec.wiring.expect if tele_id in BY_ID}
+    off = {tele_id: probes for tele_id, probes in off.items() if probes}
+    if not off:
+        return None
+    named = ", ".join(f"{tele_id} (probe {'/'.join(probes)})" for tele_id, probes in off.items())
+    return (f"wiring.expect lists {named} with its producer off: such a field is SKIP, never "
+            "checked; add the probe to telemetry.probes (ppo: policy.type mlp or lstm), or drop "
+            "the id from wiring.expect")
 
 
 def artifact_dir(registry_path: Path, run_id: str) -> Path:

@@ -1,5 +1,6 @@
 """The `wiring:` block: its TELE ids must be in the catalogue, and a block that expects nothing
-is warned about (a typo, or one declared gap, used to switch the whole check off silently)."""
+is warned about, and so is one that expects an id whose probe is off (a typo, one declared
+gap, or a probe left off used to switch checks off silently)."""
 
 from __future__ import annotations
 
@@ -82,10 +83,16 @@ def test_esper_validate_and_run_reject_an_unknown_expected_id(tmp_path: Path) ->
     ("{}", "wiring.expect is empty: no field is checked and every field is SKIP; list the ids "
      "to check in wiring.expect, or drop the wiring block to expect every field of every "
      "enabled probe"),
+    # an expected id whose probe is off was SKIP without a word: its check silently off
+    ("{expect: [TELE-340, TELE-410, TELE-300]}",
+     "wiring.expect lists TELE-410 (probe gate_events), TELE-300 (probe ppo) with its producer "
+     "off: such a field is SKIP, never checked; add the probe to telemetry.probes (ppo: "
+     "policy.type mlp or lstm), or drop the id from wiring.expect"),
 ])
-def test_a_wiring_block_that_expects_nothing_is_warned_about(block: str | None,
-                                                              expected: str | None) -> None:
-    text = "name: wired\n" + ("" if block is None else f"wiring: {block}\n")
+def test_a_wiring_block_that_leaves_expectations_unchecked_is_warned_about(
+        block: str | None, expected: str | None) -> None:
+    text = ("name: wired\ntelemetry: {probes: [lstm_health, slot_health]}\n"
+            + ("" if block is None else f"wiring: {block}\n"))
 
     assert wiring_warning(load_text(text, "wired.yaml")) == expected
 
