@@ -35,7 +35,10 @@ def changed_from_defaults(spec: ExperimentSpec) -> list[ChangedKey]:
     """The keys of `spec` that differ from an experiment that sets nothing but its name."""
     defaults = flatten(spec_to_dict(spec_from_dict({"name": spec.name})))
     resolved = flatten(spec_to_dict(spec))
-    keys = list(resolved) + [key for key in defaults if key not in resolved]
+    # a default {} that the spec fills (tracking.tags: {team: x}) is the keys below it, not a
+    # key of its own gone missing (it was reported as "tracking.tags: null (default {})")
+    keys = list(resolved) + [key for key in defaults if key not in resolved
+                             and not any(name.startswith(f"{key}.") for name in resolved)]
     return [
         ChangedKey(key, resolved.get(key), defaults.get(key))
         for key in keys
