@@ -18,13 +18,22 @@ def consistency_problems(document: ParsedDocument, resolved: dict[str, Any]) -> 
     """Problems between keys of a schema-valid document with its defaults filled in."""
     problems = []
     n_blocks = resolved["host"]["n_blocks"]
-    for index, slot in enumerate(resolved["slots"]["enabled"]):
-        block = int(slot[3:])
-        if block >= n_blocks:
+    beyond = [(index, slot) for index, slot in enumerate(resolved["slots"]["enabled"])
+              if int(slot[3:]) >= n_blocks]
+    if ("slots", "enabled") in document.value_locations:
+        for index, slot in beyond:
             problems.append(problem_at(
                 document, ("slots", "enabled", index),
-                f"slot {slot!r} sits after host block {block}, but host.n_blocks is {n_blocks} "
-                f"(expected r0c0..r0c{n_blocks - 1})"))
+                f"slot {slot!r} sits after host block {slot[3:]}, but host.n_blocks is "
+                f"{n_blocks} (expected r0c0..r0c{n_blocks - 1})"))
+    elif beyond:  # the default slots: the key written is host.n_blocks (was located at 1:1)
+        slots = ", ".join(repr(slot) for _, slot in beyond)
+        last = max(int(slot[3:]) for _, slot in beyond)
+        problems.append(problem_at(
+            document, ("host", "n_blocks"),
+            f"host.n_blocks is {n_blocks}, so the slots are r0c0..r0c{n_blocks - 1}, but the "
+            f"default slots.enabled includes {slots} (expected host.n_blocks >= {last + 1}, or "
+            f"slots.enabled set within r0c0..r0c{n_blocks - 1})"))
     task = resolved["task"]
     if task["dataset"] == "cifar10" and task["data_dir"] is None:
         problems.append(problem_at(
