@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from esper.experiment.problems import suggestion
+from esper.experiment.problems import dotted, suggestion
 from esper.experiment.schema import child_schema, experiment_schema, is_mapping, property_names
 from esper.experiment.yaml_source import Location, ParsedDocument, parse_yaml
 from esper.leyline.errors import SpecProblem
@@ -27,10 +27,10 @@ def apply_overrides(document: ParsedDocument, overrides: tuple[str, ...]) -> lis
         if key_problem is not None:
             problems.append(key_problem)
             continue
-        parsed, value_problems = parse_yaml(value_text, source)
-        if value_problems:
-            problems.extend(
-                SpecProblem(source, None, None, ".".join(keys), p.message) for p in value_problems)
+        parsed, value_problems = parse_yaml(value_text, source, lines=False)
+        if value_problems:  # at the key inside the value (training={envs: 2, envs: 3}: .envs)
+            problems.extend(SpecProblem(source, None, None, dotted((*keys, *p.path)), p.message)
+                            for p in value_problems)
             continue
         _assign(document, tuple(keys), None if parsed is None else parsed.data, Location(source))
     return problems

@@ -93,8 +93,11 @@ def _location(source: str, mark: yaml.Mark | None) -> Location:
     return Location(source, mark.line + 1, mark.column + 1)
 
 
-def parse_yaml(text: str, source: str) -> tuple[ParsedDocument | None, list[YamlProblem]]:
+def parse_yaml(text: str, source: str, *, lines: bool = True
+               ) -> tuple[ParsedDocument | None, list[YamlProblem]]:
     """Parse `text` (from `source`) into plain data with locations.
+
+    :param lines: whether messages may name lines of `text` (not for a one-line --set value)
 
     Returns the document (None when the text is not YAML at all, or empty) and every
     problem found: a syntax error, duplicate keys, tags that would build objects.
@@ -114,7 +117,7 @@ def parse_yaml(text: str, source: str) -> tuple[ParsedDocument | None, list[Yaml
         return None, [YamlProblem(Location(source, line, column), (), message)]
     if root is None:
         return None, []
-    reader = _NodeReader(source)
+    reader = _NodeReader(source, lines)
     data = reader.read(root, ())
     document = ParsedDocument(data, reader.value_locations, reader.key_locations, reader.rejected)
     return document, reader.problems
@@ -144,8 +147,9 @@ MAX_VALUES = 100_000  # values in one experiment file, aliases expanded; real on
 class _NodeReader:
     """Turns a composed YAML node tree into plain data, recording locations and problems."""
 
-    def __init__(self, source: str) -> None:
+    def __init__(self, source: str, lines: bool = True) -> None:
         self.source = source
+        self.lines = lines
         self.value_locations: dict[Path, Location] = {}
         self.key_locations: dict[Path, Location] = {}
         self.problems: list[YamlProblem] = []
@@ -204,7 +208,8 @@ class _NodeReader:
             if key in first_seen:
                 self.problems.append(YamlProblem(
                     key_location, path + (key,),
-                    f"duplicate key {key!r} (first defined at line {first_seen[key].line})",
+                    f"duplicate key {key!r} " + (f"(first defined at line {first_seen[key].line})"
+                                                 if self.lines else "(expected each key once)"),
                 ))
                 continue
             first_seen[key] = key_location
