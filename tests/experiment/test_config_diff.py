@@ -17,4 +17,6 @@ def test_a_filled_default_mapping_is_its_keys_not_a_missing_key() -> None:
 
 
 def test_an_experiment_of_defaults_differs_in_nothing() -> None:
-    assert changed_from_defaults(load_text("name: plain\ntracking: {tags: {}}\n", "plain.yaml")) == []
+    plain = load_text("name: plain\ntracking: {tags: {}}\n", "plain.yaml")
+
+    assert changed_from_defaults(plain) == []
