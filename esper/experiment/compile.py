@@ -63,6 +63,33 @@ def _check_data(spec: ExperimentSpec, data: TaskData) -> None:
                 f"task.env_data is 'split' but the {part} set has {count} image"
                 f"{'s' if count != 1 else ''} for {envs} envs (training.envs); expected at "
                 "least one image per env (fewer envs, more images, or env_data: full)")
+    _check_single_image_batches(spec, data)
+
+
+def _check_single_image_batches(spec: ExperimentSpec, data: TaskData) -> None:
+    """BatchNorm in training cannot normalise one value per channel: a training batch of one
+    image reaching a host block whose output is 1x1 raised a ValueError mid-run."""
+    size, blocks_at_1x1 = data.image_shape[1], []
+    for block in range(spec.host.n_blocks):  # as CNNHost: MaxPool(2) while the size is >= 2
+        if size == 1:
+            blocks_at_1x1.append(block)
+        size = size // 2 if size >= 2 else size
+    if not blocks_at_1x1:
+        return
+    task, envs = spec.task, spec.training.envs
+    shares = ([data.n_train] if task.env_data == "full" else
+              sorted({data.n_train // envs + (1 if env < data.n_train % envs else 0)
+                      for env in range(envs)}))  # as BatchSchedule: tensor_split, then split
+    single = [share for share in shares if share % task.batch_size == 1 or task.batch_size == 1]
+    if single:
+        raise CompileError(
+            f"a training batch would hold one image ({single[0]} training image"
+            f"{'s' if single[0] != 1 else ''} per env in "
+            f"batches of task.batch_size {task.batch_size}), and host block "
+            f"{blocks_at_1x1[0]} of {spec.host.n_blocks} works at 1x1 on these "
+            f"{data.image_shape[1]}x{data.image_shape[2]} images, where BatchNorm needs more "
+            "than one value per channel; expected a task.batch_size or a number of training "
+            "images that leaves no batch of one, or fewer host.n_blocks")
 
 
 def _device(choice: str) -> torch.device:

@@ -125,6 +125,18 @@ def test_a_val_fraction_that_leaves_a_digits_set_empty_is_refused_before_the_run
                     2, "the training set of task digits has no image (task.val_fraction 0.9999")
 
 
+def test_a_batch_of_one_image_at_a_1x1_host_block_is_refused_before_the_run(tmp_path):
+    # digits are 8x8: block 3 of 4 works at 1x1, and 65 images in batches of 64 leave a batch
+    # of one, which BatchNorm cannot normalise (was a ValueError traceback mid-run, FAILED run)
+    base = [QUICKSTART, "--no-mlflow", "--set", "host.n_blocks=4"]
+    _assert_refused(tmp_path, [*base, "--set", "task.max_train=65"], 2,
+                    "a training batch would hold one image (65 training images per env in batches "
+                    "of task.batch_size 64), and host block 3 of 4 works at 1x1 on these 8x8")
+    _assert_refused(tmp_path, [*base, "--set", "task.max_train=130", "--set", "task.env_data=split",
+                               "--set", "training.envs=2"], 2,
+                    "a training batch would hold one image (65 training images per env")
+
+
 def test_ctrl_c_names_the_run_it_recorded_as_killed(tmp_path, monkeypatch):
     def interrupted(loop: EnvLoop) -> TrainingSummary:  # Ctrl-C during training, provoked
         raise KeyboardInterrupt
