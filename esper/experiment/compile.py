@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import torch
@@ -42,7 +43,16 @@ def compile_spec(spec: ExperimentSpec) -> Pipeline:
     """
     seed_everything(spec.seed)
     device = _device(spec.training.device)
-    data = load_task(spec.task, spec.seed).to(device)
+    try:
+        data = load_task(spec.task, spec.seed).to(device)
+    except RuntimeError as error:  # torch's allocator, for synthetic images of a huge size
+        tried = re.search(r"can't allocate memory: you tried to allocate (\d+) bytes", str(error))
+        if tried is None:
+            raise
+        raise CompileError(
+            f"the {spec.task.dataset} data set does not fit in memory (one tensor of "
+            f"{int(tried[1]) / 2**30:,.1f} GiB); expected fewer or smaller images "
+            "(task.synthetic n_train, n_val, size, channels; task.max_train, max_val)") from None
     _check_data(spec, data)
     return Pipeline(device, data, _policy(spec))
 

@@ -137,6 +137,16 @@ def test_a_batch_of_one_image_at_a_1x1_host_block_is_refused_before_the_run(tmp_
                     "a training batch would hold one image (65 training images per env")
 
 
+def test_a_data_set_that_does_not_fit_in_memory_is_refused_before_the_run(tmp_path):
+    # 1,000,000 synthetic images of 16x256x256 are 3.8 TiB: was the allocator's RuntimeError,
+    # a traceback
+    _assert_refused(tmp_path, [QUICKSTART, "--no-mlflow", "--set", "task.dataset=synthetic",
+                               "--set", "task.synthetic.n_train=1000000",
+                               "--set", "task.synthetic.size=256",
+                               "--set", "task.synthetic.channels=16"], 2,
+                    "the synthetic data set does not fit in memory (one tensor of 3,906.2 GiB)")
+
+
 def test_ctrl_c_names_the_run_it_recorded_as_killed(tmp_path, monkeypatch):
     def interrupted(loop: EnvLoop) -> TrainingSummary:  # Ctrl-C during training, provoked
         raise KeyboardInterrupt
