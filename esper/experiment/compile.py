@@ -36,8 +36,9 @@ def compile_spec(spec: ExperimentSpec) -> Pipeline:
     """Seed the run and build its device, data and policy.
 
     Raises:
-        CompileError: no CUDA device for `training.device: cuda`; a training or validation
-            set with no image, or (`task.env_data: split`) fewer images than envs.
+        CompileError: no CUDA device for `training.device: cuda`; data that does not fit in
+            memory; a training or validation set with no image, or (`task.env_data: split`)
+            fewer images than envs; a training batch of one image at a 1x1 host block.
         CheckpointError: `policy.init_from` cannot be loaded into this policy.
         DatasetError: the data set cannot be read.
     """
