@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from esper.experiment.problems import problem_at, suggestion
+from esper.experiment.schema import experiment_schema
 from esper.experiment.yaml_source import ParsedDocument
 from esper.leyline.catalogue import BY_ID
 from esper.leyline.errors import SpecProblem
@@ -34,6 +35,13 @@ def consistency_problems(document: ParsedDocument, resolved: dict[str, Any]) -> 
             f"host.n_blocks is {n_blocks}, so the slots are r0c0..r0c{n_blocks - 1}, but the "
             f"default slots.enabled includes {slots} (expected host.n_blocks >= {last + 1}, or "
             f"slots.enabled set within r0c0..r0c{n_blocks - 1})"))
+    seed, replicates = resolved["seed"], resolved["training"]["replicates"]
+    highest = experiment_schema()["properties"]["seed"]["maximum"]
+    if seed + replicates - 1 > highest:  # replicate i runs seed + i, recorded as its seed
+        problems.append(problem_at(
+            document, ("training", "replicates"),
+            f"{replicates} replicates from seed {seed} would run seeds up to "
+            f"{seed + replicates - 1} (expected seed + replicates - 1 <= {highest})"))
     task = resolved["task"]
     if task["dataset"] == "cifar10" and task["data_dir"] is None:
         problems.append(problem_at(
