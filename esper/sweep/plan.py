@@ -19,10 +19,10 @@ import random
 from dataclasses import dataclass
 from typing import Any
 
-import yaml
 
 from esper.compare.outcomes import OUTCOME_METRICS
 from esper.experiment import spec_from_dict, spec_to_dict
+from esper.experiment.yaml_source import parse_yaml
 from esper.leyline.config import ExperimentSpec, SweepConfig, SweepParameter
 from esper.leyline.errors import SpecError
 from esper.sweep.errors import SweepError
@@ -59,13 +59,13 @@ def with_grid(spec: ExperimentSpec, grid: tuple[str, ...]) -> ExperimentSpec:
         key, equals, text = item.partition("=")
         if not equals or not key.strip() or not text.strip():
             raise SweepError(f"--grid {item}: expected KEY.PATH=V1,V2,... ({_GRID_EXAMPLE})")
-        try:
-            values = yaml.safe_load(f"[{text}]")
-        except yaml.YAMLError as error:
-            reason = str(error).splitlines()[0]
+        # read as experiment files are (YAML 1.2 numbers: 1e-3 is a float, 010 is not 8)
+        parsed, problems = parse_yaml(f"[{text}]", f"--grid {item}", lines=False)
+        if problems or parsed is None:
+            reason = problems[0].message if problems else "no values"
             raise SweepError(f"--grid {item}: the values are not YAML ({reason}); "
-                             f"expected comma-separated values ({_GRID_EXAMPLE})") from None
-        parameters[key.strip()] = {"values": values}
+                             f"expected comma-separated values ({_GRID_EXAMPLE})")
+        parameters[key.strip()] = {"values": parsed.data}
     document["sweep"] = sweep
     return spec_from_dict(document)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from esper.sweep.errors import SweepError
-from esper.sweep.plan import plan_trials
+from esper.sweep.plan import plan_trials, with_grid
 from tests.spec_factory import tiny_spec
 
 
@@ -42,3 +42,12 @@ def test_a_sweep_over_the_replicates_is_refused():
                                          r"replicates are the same for every trial; set "
                                          r"training\.replicates \(N child runs per trial\)"):
         plan_trials(spec)
+
+
+def test_grid_values_are_read_as_experiment_files_read_numbers():
+    # YAML 1.1 reads 1e-3 as text ("expected a number") and 010 as 8
+    spec = with_grid(tiny_spec(), ("ppo.lr=1e-3,3e-4", "host.n_blocks=2,3"))
+    assert spec.sweep.parameters["ppo.lr"].values == (1e-3, 3e-4)
+    assert spec.sweep.parameters["host.n_blocks"].values == (2, 3)
+    with pytest.raises(SweepError, match=r"--grid seed=010,\[: the values are not YAML"):
+        with_grid(tiny_spec(), ("seed=010,[",))
