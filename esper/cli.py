@@ -122,11 +122,11 @@ def validate(files: tuple[str, ...], overrides: tuple[str, ...], as_json: bool) 
 
 def _print_validated(result: dict[str, Any]) -> None:
     click.secho(f"{result['file']}: valid", fg="green", bold=True)
-    click.echo(yaml.safe_dump(result["config"], sort_keys=False).rstrip())
+    click.echo(yaml.safe_dump(result["config"], sort_keys=False, allow_unicode=True).rstrip())
     click.echo("# differs from the defaults:" if result["changed"] else "# all defaults")
     for change in result["changed"]:
-        click.echo(f"#   {change['key']}: {json.dumps(change['value'])} "
-                   f"(default {json.dumps(change['default'])})")
+        click.echo(f"#   {change['key']}: {json.dumps(change['value'], ensure_ascii=False)} "
+                   f"(default {json.dumps(change['default'], ensure_ascii=False)})")
 
 
 registry_option = click.option(

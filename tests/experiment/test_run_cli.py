@@ -171,3 +171,13 @@ def test_ctrl_c_before_a_run_exists_does_not_claim_one(tmp_path, monkeypatch):
     result = CliRunner().invoke(cli, ["run", QUICKSTART, "--no-mlflow", "--registry", str(db)])
     assert result.exit_code == 130 and result.stderr == "Interrupted.\n"
     assert not db.exists()
+
+
+def test_validate_prints_non_ascii_text_as_written(tmp_path):
+    # not as "na\xEFve \U0001F600" (YAML) and "na\u00efve \ud83d\ude00" (JSON escapes)
+    spec_file = tmp_path / "unicode.yaml"
+    spec_file.write_text('name: hello\ndescription: "naïve 😀"\n', encoding="utf-8")
+    result = CliRunner().invoke(cli, ["validate", str(spec_file)])
+    assert result.exit_code == 0, result.output
+    assert "\ndescription: naïve 😀\n" in result.stdout
+    assert '#   description: "naïve 😀" (default "")' in result.stdout
