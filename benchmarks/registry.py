@@ -192,7 +192,8 @@ def paced(
     print(f"    emit (caller thread): {in_emit / events * 1e6:.2f} us/event")
     print(f"    committed while emitting: {committed / (emitted - start):,.0f} events/s; "
           f"backlog at the end {backlog:,} events ({backlog / rate:.2f} s of the producer), "
-          f"flushed in {flushed - emitted:.2f} s -> {'sustained' if sustained else 'NOT sustained'}")
+          f"flushed in {flushed - emitted:.2f} s -> "
+          f"{'sustained' if sustained else 'NOT sustained'}")
     return committed / (emitted - start), sustained
 
 

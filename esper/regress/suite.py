@@ -66,7 +66,8 @@ def load_suite(directory: str | Path, subset: str | None = None) -> Suite:
         raise SuiteError(f"suite {root}: not a directory (expected a directory of experiment "
                          f"YAML files with regression: blocks)")
     manifest = _read_manifest(root / MANIFEST)
-    paths = sorted(p for p in root.iterdir() if p.suffix in EXPERIMENT_SUFFIXES and p.name != MANIFEST)
+    paths = sorted(p for p in root.iterdir()
+                   if p.suffix in EXPERIMENT_SUFFIXES and p.name != MANIFEST)
     if not paths:
         raise SuiteError(f"suite {root}: no experiment files (*.yaml, *.yml) in it")
     experiments = [_suite_experiment(path) for path in paths]
