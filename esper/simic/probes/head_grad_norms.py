@@ -16,24 +16,17 @@ import torch
 
 from esper.kasmina.state import GradientStats
 from esper.leyline.actions import HEADS
-from esper.leyline.events import PPOUpdatePayload
+from esper.leyline.events import HeadValues, PPOUpdatePayload
 from esper.tamiyo.actor_critic import FactoredActorCritic
 
 HEAD_NAMES = (*HEADS, "value")  # the measured heads, in this order
 
 
 @dataclass(frozen=True)
-class HeadGradNorms:
-    """Mean gradient norm of each head over an update's epochs; None: no gradient."""
+class HeadGradNorms(HeadValues):
+    """Mean gradient norm of each action head, and of the value head, over an update's epochs;
+    None: no gradient."""
 
-    op: float | None
-    slot: float | None
-    blueprint: float | None
-    style: float | None
-    tempo: float | None
-    alpha_target: float | None
-    alpha_speed: float | None
-    alpha_curve: float | None
     value: float | None
 
 
