@@ -154,16 +154,14 @@ class EnvLoop:
              rolled_back: bool, ctx: StepContext) -> float:
         """Execute `action`, step the epoch, record it; returns the step's reward."""
         state_before = self._reward_inputs(env, obs, action)  # rewards see the state before
+        fossilized_before = env.seeds_fossilized
         outcome = execute(action, env, obs, self.spec.slots.min_prune_age)
         if outcome.update is not None:
             self._report(outcome.update, env, ctx)
-        if outcome.executed is Op.FOSSILIZE and outcome.success:
-            env.governor.snapshot(env.model, env.host_optimizer, ctx.epoch + 1)
-        auto_fossilized = False  # by G5 in gates.auto_forward
         for update in env.model.step_epoch():
             self._report(update, env, ctx)
-            auto_fossilized |= any(t.to_stage is SeedStage.FOSSILIZED for t in update.transitions)
-        if auto_fossilized:  # the governor snapshots after each fossilization (PIPELINE.md 6)
+        if env.seeds_fossilized > fossilized_before:  # by FOSSILIZE or by G5 in auto_forward:
+            # the governor snapshots after each fossilization (PIPELINE.md section 6)
             env.governor.snapshot(env.model, env.host_optimizer, ctx.epoch + 1)
         reward = compute_reward(self.spec.reward, self.spec.ppo.gamma,
                                 replace(state_before, potential_after=env.potential))
