@@ -88,6 +88,7 @@ def ppo_update(network: FactoredActorCritic, optimizer: torch.optim.Optimizer,
     multipliers = torch.tensor([getattr(config.entropy_head_multipliers, h) for h in HEADS])
     causal = CAUSAL[b_actions[:, 0]]  # (T*N, heads): 1 where the head matters for the op
 
+    mb_advantages = _normalized(b_advantages, config.advantage_std_floor).unsqueeze(1)  # (T*N, 1)
     ratio_mins, ratio_maxs, head_maxs = [], [], []
     epochs_completed, early_stopped = 0, False
     for _epoch in range(config.update_epochs):
@@ -112,7 +113,6 @@ def ppo_update(network: FactoredActorCritic, optimizer: torch.optim.Optimizer,
             early_stopped = True
             break
 
-        mb_advantages = _normalized(b_advantages, config.advantage_std_floor).unsqueeze(1)
         surrogate = torch.max(-mb_advantages * ratio,
                               -mb_advantages * ratio.clamp(1 - config.clip, 1 + config.clip))
         # summed over the heads that matter, as log pi(a) sums them: the op head gets the same
