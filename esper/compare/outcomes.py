@@ -7,13 +7,13 @@ with the payloads (a run of 1,000,000 events is summarised in a fraction of a se
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 
 from esper.compare.lifecycle import event_counts, field_counts
 from esper.leyline.events import TelemetryEventType
 from esper.nissa.metric_series import EPISODE_RETURN, EPISODE_VAL_ACCURACY
 from esper.registry import Registry
+from esper.registry.metrics import nan_if_null
 
 _T = TelemetryEventType
 
@@ -94,7 +94,7 @@ def _last(registry: Registry, run_id: str, key: str) -> float | None:
     rows = registry.query(_LAST_VALUE, [run_id, key])
     if not rows:
         return None  # never measured
-    return math.nan if rows[0][0] is None else float(rows[0][0])
+    return nan_if_null(rows[0][0])
 
 
 def _aggregate(registry: Registry, run_id: str, function: str, key: str
@@ -109,6 +109,4 @@ def _aggregate(registry: Registry, run_id: str, function: str, key: str
 def _measured(count: int, value: float | None) -> float | None:
     """An aggregate over `count` points: None when there was none. A NULL aggregate over
     existing points means they were all NaN (SQLite stores NaN as NULL)."""
-    if not count:
-        return None
-    return math.nan if value is None else float(value)
+    return nan_if_null(value) if count else None
