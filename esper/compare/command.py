@@ -67,12 +67,12 @@ def compare_command(refs: tuple[str, ...], registry_path: str | None, show_all: 
                       as_json=as_json or fmt == "json")
         return
     labels = list(refs)
-    if (overrides or no_mlflow) and not any(is_experiment_file(ref) for ref in refs):
+    named = [ref for ref in refs if not is_experiment_file(ref)]
+    if len(named) == len(refs) and (overrides or no_mlflow):
         raise click.UsageError("--set and --no-mlflow apply to experiment FILEs given as REFs, "
                                "and none of the REFs is one (an existing .yaml or .yml file)")
-    if any(is_experiment_file(ref) for ref in refs):
+    if len(named) < len(refs):  # experiment FILEs among the REFs
         check_count(refs)  # before the FILE trains
-        named = [ref for ref in refs if not is_experiment_file(ref)]
         if named:  # a bad run or group reference fails before any experiment FILE trains
             with Registry.open(registry_path, create=False) as registry:
                 for ref in named:

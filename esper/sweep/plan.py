@@ -19,7 +19,6 @@ import random
 from dataclasses import dataclass
 from typing import Any
 
-
 from esper.compare.outcomes import OUTCOME_METRICS
 from esper.experiment import spec_from_dict, spec_to_dict
 from esper.experiment.yaml_source import parse_yaml
