@@ -202,10 +202,11 @@ def test_the_reported_entropy_is_the_policys_not_weighted_by_the_head_multiplier
     assert metrics.entropy == pytest.approx((per_head * relevant).sum().item(), rel=1e-5)
 
 
-def test_heads_no_sample_needed_are_not_measured_rather_than_zero():
+@pytest.mark.parametrize("op", [Op.GERMINATE, Op.PRUNE])  # PRUNE needs alpha_speed / _curve
+def test_heads_no_sample_needed_are_not_measured_rather_than_zero(op):
     network = _network()
-    metrics = _update(network, _one_step_rollout(network, [Op.WAIT, Op.GERMINATE], [1.0, -1.0]))
-    needed = set(HEADS[i] for i in CAUSAL[[int(Op.WAIT), int(Op.GERMINATE)]].amax(0).nonzero())
+    metrics = _update(network, _one_step_rollout(network, [Op.WAIT, op], [1.0, -1.0]))
+    needed = set(HEADS[i] for i in CAUSAL[[int(Op.WAIT), int(op)]].amax(0).nonzero())
     assert "op" in needed and len(needed) < len(HEADS)  # some head neither op needs
     for stats in (metrics.entropy_per_head, metrics.ratio_max_per_head):
         assert {h for h in HEADS if getattr(stats, h) is not None} == needed
