@@ -79,28 +79,24 @@ def _check_data(spec: ExperimentSpec, data: TaskData) -> None:
 
 def _check_single_image_batches(spec: ExperimentSpec, data: TaskData) -> None:
     """BatchNorm in training cannot normalise one value per channel: a training batch of one
-    image reaching a host block whose output is 1x1 raised a ValueError mid-run."""
+    image reaching a host block whose output is 1x1 raised a ValueError mid-run. A last batch
+    of one joins the batch before it (BatchSchedule); batches of one remain when
+    task.batch_size is 1 or an env trains on a single image."""
     size, blocks_at_1x1 = data.image_shape[1], []
     for block in range(spec.host.n_blocks):  # as CNNHost: MaxPool(2) while the size is >= 2
         if size == 1:
             blocks_at_1x1.append(block)
         size = size // 2 if size >= 2 else size
-    if not blocks_at_1x1:
-        return
-    task, envs = spec.task, spec.training.envs
-    shares = ([data.n_train] if task.env_data == "full" else
-              sorted({data.n_train // envs + (1 if env < data.n_train % envs else 0)
-                      for env in range(envs)}))  # as BatchSchedule: tensor_split, then split
-    single = [share for share in shares if share % task.batch_size == 1 or task.batch_size == 1]
-    if single:
+    task = spec.task
+    smallest = data.n_train if task.env_data == "full" else data.n_train // spec.training.envs
+    if blocks_at_1x1 and (task.batch_size == 1 or smallest == 1):
         raise CompileError(
-            f"a training batch would hold one image ({single[0]} training image"
-            f"{'s' if single[0] != 1 else ''} per env in "
-            f"batches of task.batch_size {task.batch_size}), and host block "
+            f"a training batch would hold one image (task.batch_size {task.batch_size}, "
+            f"{smallest} training image{'s' if smallest != 1 else ''} per env), and host block "
             f"{blocks_at_1x1[0]} of {spec.host.n_blocks} works at 1x1 on these "
             f"{data.image_shape[1]}x{data.image_shape[2]} images, where BatchNorm needs more "
-            "than one value per channel; expected a task.batch_size or a number of training "
-            "images that leaves no batch of one, or fewer host.n_blocks")
+            "than one value per channel; expected a task.batch_size and training images per "
+            "env of at least 2, or fewer host.n_blocks")
 
 
 def _device(choice: str) -> torch.device:

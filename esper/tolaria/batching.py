@@ -42,11 +42,16 @@ class BatchSchedule:
         return self._permutation
 
     def train_batches(self, epoch: int, env_id: int) -> list[torch.Tensor]:
-        """Index tensors of env `env_id`'s training batches in `epoch`."""
+        """Index tensors of env `env_id`'s training batches in `epoch`. A last batch of one image
+        joins the batch before it: BatchNorm cannot train on one value per channel (a host
+        block that works at 1x1 raised a ValueError mid-run)."""
         order = self.permutation(epoch)
         if self.env_data == "split":
             order = torch.tensor_split(order, self.envs)[env_id]
-        return list(torch.split(order, self.batch_size))
+        batches = list(torch.split(order, self.batch_size))
+        if len(batches) > 1 and len(batches[-1]) == 1:
+            batches[-2:] = [torch.cat(batches[-2:])]
+        return batches
 
     def val_indices(self, env_id: int) -> torch.Tensor | None:
         """Validation indices of env `env_id`: None means the whole validation set."""

@@ -126,15 +126,24 @@ def test_a_val_fraction_that_leaves_a_digits_set_empty_is_refused_before_the_run
 
 
 def test_a_batch_of_one_image_at_a_1x1_host_block_is_refused_before_the_run(tmp_path):
-    # digits are 8x8: block 3 of 4 works at 1x1, and 65 images in batches of 64 leave a batch
-    # of one, which BatchNorm cannot normalise (was a ValueError traceback mid-run, FAILED run)
+    # digits are 8x8: block 3 of 4 works at 1x1, where BatchNorm cannot normalise a batch of
+    # one image (was a ValueError traceback mid-run, a FAILED run)
     base = [QUICKSTART, "--no-mlflow", "--set", "host.n_blocks=4"]
-    _assert_refused(tmp_path, [*base, "--set", "task.max_train=65"], 2,
-                    "a training batch would hold one image (65 training images per env in batches "
-                    "of task.batch_size 64), and host block 3 of 4 works at 1x1 on these 8x8")
-    _assert_refused(tmp_path, [*base, "--set", "task.max_train=130", "--set", "task.env_data=split",
+    _assert_refused(tmp_path, [*base, "--set", "task.batch_size=1"], 2,
+                    "a training batch would hold one image (task.batch_size 1, ")
+    _assert_refused(tmp_path, [*base, "--set", "task.max_train=3", "--set", "task.env_data=split",
                                "--set", "training.envs=2"], 2,
-                    "a training batch would hold one image (65 training images per env")
+                    "(task.batch_size 64, 1 training image per env), and host block 3 of 4 "
+                    "works at 1x1 on these 8x8 images")
+
+
+def test_a_last_batch_of_one_image_at_a_1x1_host_block_trains(tmp_path):
+    # 65 images in batches of 64: the 65th joins the first batch instead of training alone
+    result = CliRunner().invoke(cli, ["run", QUICKSTART, *SMALL, "--set", "host.n_blocks=4",
+                                      "--set", "task.max_train=65", "--no-mlflow",
+                                      "--registry", str(tmp_path / "runs.db"), "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["status"] == "FINISHED"
 
 
 def test_a_data_set_that_does_not_fit_in_memory_is_refused_before_the_run(tmp_path):

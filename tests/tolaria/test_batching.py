@@ -14,6 +14,12 @@ def test_full_every_env_gets_the_same_order() -> None:
     assert schedule.val_indices(2) is None
 
 
+def test_a_last_batch_of_one_image_joins_the_batch_before_it() -> None:
+    schedule = BatchSchedule(65, 10, 32, seed=0, env_data="full", envs=1)
+    assert [len(b) for b in schedule.train_batches(0, 0)] == [32, 33]
+    assert [len(b) for b in BatchSchedule(1, 10, 32, 0, "full", 1).train_batches(0, 0)] == [1]
+
+
 def test_order_is_seeded_per_epoch() -> None:
     a = BatchSchedule(50, 10, 8, seed=1, env_data="full", envs=1)
     b = BatchSchedule(50, 10, 8, seed=1, env_data="full", envs=1)
