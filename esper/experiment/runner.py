@@ -103,13 +103,18 @@ def judge_run(spec: ExperimentSpec, runs_db: Registry, run_id: str, *,
     :param mlflow: the store of the run's MLflow run, when the caller holds it open (a sweep's
         driver, for each trial); None: opened from ``spec.tracking`` if the run has one
     """
-    learned = spec.policy.type in ("mlp", "lstm")  # a PPOPolicy: its updates are telemetry too
-    producers = (*spec.telemetry.probes, *((PPO,) if learned else ()))
-    wiring = evaluate_run(runs_db, run_id, producers, spec.wiring)
+    wiring = evaluate_run(runs_db, run_id, _producers(spec), spec.wiring)
     record = runs_db.run(run_id)
     if record.mlflow_run_id is not None:
         _log_wiring_to_mlflow(spec, runs_db, record, mlflow)
     return wiring, record
+
+
+def _producers(spec: ExperimentSpec) -> tuple[str, ...]:
+    """The telemetry producers `spec` switches on besides "core": its probes, and "ppo" for a
+    learned policy (a PPOPolicy: its updates are telemetry too)."""
+    learned = spec.policy.type in ("mlp", "lstm")
+    return (*spec.telemetry.probes, *((PPO,) if learned else ()))
 
 
 def wiring_warning(spec: ExperimentSpec) -> str | None:
@@ -136,8 +141,7 @@ def wiring_warning(spec: ExperimentSpec) -> str | None:
 def _expected_but_off(spec: ExperimentSpec) -> str | None:
     """A warning naming the ids of `wiring.expect` whose producer is off: their fields are SKIP
     (DESIGN.md section 6), so the expectation is never checked."""
-    learned = spec.policy.type in ("mlp", "lstm")
-    enabled = {CORE, *spec.telemetry.probes, *((PPO,) if learned else ())}
+    enabled = {CORE, *_producers(spec)}
     off = {tele_id: sorted({f.probe for f in BY_ID[tele_id]} - enabled)
            for tele_id in spec.wiring.expect if tele_id in BY_ID}
     off = {tele_id: probes for tele_id, probes in off.items() if probes}
