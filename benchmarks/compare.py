@@ -90,7 +90,8 @@ def stream(run_id: str, events: int, clock: random.Random) -> Iterator[Telemetry
                     (SlotSummary("r0c0", "TRAINING", "conv_light", 0.0, None),
                      SlotSummary("r0c1", "BLENDING", "attention", 0.5, 0.4),
                      SlotSummary("r0c2", "DORMANT", None, 0.0, None)),
-                    "WAIT", None, True, 0.1, RewardComponents(attribution=0.1)), batch, env, epoch)
+                    "WAIT", None, True, 0.1, RewardComponents(attribution=0.1),
+                    47.0 + (i + env) % 50, 46.0 + (i + env) % 50), batch, env, epoch)
                 step_ms = clock.uniform(20, 30)
                 yield event(T.THROUGHPUT_MEASURED, ThroughputPayload(
                     step_ms, "cpu", clock.uniform(1, 2), 1000 / step_ms), batch, env, epoch)
@@ -102,10 +103,10 @@ def stream(run_id: str, events: int, clock: random.Random) -> Iterator[Telemetry
                         "G1", False, "TRAINING", ("exists",), ("epochs_in_stage_below_min",)),
                         batch, env, epoch, "r0c0")
         for env in range(ENVS):
-            yield event(T.EPISODE_OUTCOME, EpisodeOutcomePayload(60.0, 1.1, 1, 0, 0, 0.8),
+            yield event(T.EPISODE_OUTCOME, EpisodeOutcomePayload(60.0, 1.1, 1, 0, 0, 0.8, 59.0, 58.0),
                         batch, env)
         yield event(T.PPO_UPDATE_COMPLETED, _ppo(batch, clock), batch)
-        yield event(T.BATCH_COMPLETED, BatchCompletedPayload(60.0, 0.8, ENVS), batch)
+        yield event(T.BATCH_COMPLETED, BatchCompletedPayload(60.0, 0.8, ENVS, 59.0, 58.0), batch)
         batch += 1
         if seq >= events:
             return

@@ -91,6 +91,8 @@ def heaviest(n: int = 1_000) -> list[Emission]:
                 reward_components=RewardComponents(
                     attribution=0.05 * (i % 5), stage_shaping=0.02
                 ),
+                committed_accuracy=46.0 + i % 50,
+                host_accuracy=45.0 + i % 50,
             ),
         )
         for i in range(n)

@@ -11,7 +11,8 @@ from collections.abc import Mapping
 
 from esper.compare.lifecycle import event_counts, field_counts
 from esper.leyline.events import TelemetryEventType
-from esper.nissa.metric_series import EPISODE_RETURN, EPISODE_VAL_ACCURACY
+from esper.nissa.metric_series import (EPISODE_COMMITTED_ACCURACY, EPISODE_HOST_ACCURACY,
+                                       EPISODE_RETURN, EPISODE_VAL_ACCURACY)
 from esper.registry import Registry
 from esper.registry.metrics import nan_if_null
 
@@ -22,6 +23,10 @@ _T = TelemetryEventType
 OUTCOME_METRICS: dict[str, str] = {
     "final_val_accuracy": "mean val accuracy over the envs at the end of the last batch, %",
     "best_val_accuracy": "highest mean val accuracy over the envs at the end of a batch, %",
+    "final_committed_accuracy": "mean accuracy of the kept model (fossilised seeds on, live seeds "
+                                "off) over the envs at the end of the last batch, %",
+    "final_host_accuracy": "mean accuracy with every seed off over the envs at the end of the "
+                           "last batch, %",
     "mean_episode_return": "mean over batches of the batch's mean episode return",
     "final_policy_loss": "PPO policy loss of the last update (None: no PPO update)",
     "final_value_loss": "PPO value loss of the last update (None: no PPO update)",
@@ -47,6 +52,8 @@ def outcome_metrics(registry: Registry, run_id: str, events: Mapping[str, int] |
 
     - final_val_accuracy: last ``episode/val_accuracy`` (mean over envs, end of the last batch), %
     - best_val_accuracy: max of ``episode/val_accuracy`` over the batches, %
+    - final_committed_accuracy, final_host_accuracy: last ``episode/committed_accuracy`` and
+      ``episode/host_accuracy`` (the model at the episodes' ends), %
     - mean_episode_return: mean of ``episode/return`` over the batches (NaN if one is NaN)
     - final_policy_loss, final_value_loss, final_entropy: ``ppo/...`` of the last PPO update
     - params_added: sum of ``params`` over the SEED_FOSSILIZED events
@@ -76,6 +83,8 @@ def outcome_metrics(registry: Registry, run_id: str, events: Mapping[str, int] |
     return {
         "final_val_accuracy": _last(registry, run_id, EPISODE_VAL_ACCURACY),
         "best_val_accuracy": _measured(best_count, best),
+        "final_committed_accuracy": _last(registry, run_id, EPISODE_COMMITTED_ACCURACY),
+        "final_host_accuracy": _last(registry, run_id, EPISODE_HOST_ACCURACY),
         "mean_episode_return": _measured(returns_count, mean_return),
         "final_policy_loss": _last(registry, run_id, "ppo/policy_loss"),
         "final_value_loss": _last(registry, run_id, "ppo/value_loss"),

@@ -54,6 +54,11 @@ def consistency_problems(document: ParsedDocument, resolved: dict[str, Any]) -> 
             document, ("policy", "init_from"),
             f"a {policy['type']} policy has no network to load a checkpoint into (expected "
             "policy.type mlp or lstm, or no init_from)"))
+    if not policy["train"] and policy["type"] not in ("mlp", "lstm"):
+        problems.append(problem_at(
+            document, ("policy", "train"),
+            f"a {policy['type']} policy never trains, so train: false changes nothing (expected "
+            "policy.type mlp or lstm for a frozen evaluation, or no policy.train)"))
     wiring = resolved["wiring"]
     if wiring is not None:
         problems += [problem_at(document, ("wiring", "expect", index), _unknown_tele_id(tele_id))

@@ -25,6 +25,8 @@ def run_summary(result: RunResult) -> dict[str, Any]:
         "status": record.status.value,
         "registry": str(result.registry_path),
         "final_accuracy": list(summary.final_accuracy),
+        "final_committed_accuracy": list(summary.final_committed_accuracy),
+        "final_host_accuracy": list(summary.final_host_accuracy),
         "mean_episode_return": summary.mean_episode_return,
         "seeds": {"germinated": summary.seeds_germinated, "fossilized": summary.seeds_fossilized,
                   "pruned": summary.seeds_pruned},
@@ -39,17 +41,22 @@ def run_summary(result: RunResult) -> dict[str, Any]:
 
 def render_summary(data: dict[str, Any]) -> str:
     """The summary as a few human lines."""
-    accuracies = ", ".join(f"env {i}: {acc:.2f}%" for i, acc in enumerate(data["final_accuracy"]))
     seeds = data["seeds"]
     return "\n".join([
         f"run {data['run_id']} ({data['name']}) {data['status']} in {data['duration_s']:.1f}s",
-        f"final val accuracy  {accuracies}",
+        f"final val accuracy  {_per_env(data['final_accuracy'])}",
+        f"committed model     {_per_env(data['final_committed_accuracy'])} (fossilised seeds only)",
+        f"host alone          {_per_env(data['final_host_accuracy'])} (every seed off)",
         f"seeds               {seeds['germinated']} germinated, {seeds['fossilized']} fossilised, "
         f"{seeds['pruned']} pruned",
         f"events recorded     {data['events']} in {data['registry']}",
         "wiring              " + ", ".join(f"{n} {k}" for k, n in data["wiring"].items() if n),
         f"next                esper show {data['run_id']}",
     ])
+
+
+def _per_env(accuracies: list[float]) -> str:
+    return ", ".join(f"env {i}: {acc:.2f}%" for i, acc in enumerate(accuracies))
 
 
 def wiring_failure(data: dict[str, Any]) -> WiringFailed:

@@ -16,14 +16,18 @@ from esper.leyline.config import ExperimentSpec
 from esper.nissa.hub import Sink
 from esper.nissa.recording import Recording, recording
 from esper.registry import NewRun, Registry, RunRecord
-from esper.registry.wiring import FAILING, WiringOutcome, evaluate_run
+from esper.registry.wiring import FAILING, WiringOutcome, evaluate_run, producers
 from esper.simic.env_loop import EnvLoop, TrainingSummary
 from esper.simic.ppo_policy import PPOPolicy
+from esper.tamiyo.policy import Policy
 
 if TYPE_CHECKING:  # mlflow is imported only by runs that record to it
     from esper.nissa.mlflow_store import MlflowStore
 
 log = logging.getLogger(__name__)
+
+TAG_EVALUATION = "esper.evaluation"  # "true" on a frozen evaluation (policy.train false)
+TAG_EVALUATED_CHECKPOINT = "esper.evaluated_checkpoint"  # the policy.init_from it evaluated
 
 
 @dataclass(frozen=True)
@@ -34,6 +38,7 @@ class RunResult:
     summary: TrainingSummary
     registry_path: Path
     wiring: list[WiringOutcome]  # every catalogue field's outcome
+    policy: Policy  # the policy the run acted with, as it ended (a learned one's weights)
 
     @property
     def wiring_failed(self) -> bool:
@@ -73,24 +78,26 @@ def run(
             tracking.append(open_mlflow_sink(spec.tracking, spec.name, runs_db))
         new = NewRun(experiment=spec.name, config=spec_to_dict(spec), seed=spec.seed, name=name,
                      spec_path=None if spec_path is None else str(spec_path),
-                     device=str(pipeline.device), tags=spec.tracking.tags, notes=spec.description,
+                     device=str(pipeline.device), tags=run_tags(spec), notes=spec.description,
                      group_id=group_id)
         with recording(runs_db, new, sinks=[*sinks, *tracking]) as rec:
             summary = train_recorded(spec, pipeline, rec)
         wiring, record = judge_run(spec, runs_db, rec.run_id)
-        return RunResult(record, summary, runs_db.path, wiring)
+        return RunResult(record, summary, runs_db.path, wiring, pipeline.policy)
 
 
 def train_recorded(spec: ExperimentSpec, pipeline: Pipeline, rec: Recording) -> TrainingSummary:
     """Run the env loop of `spec` inside the recording `rec`; record its files as artifacts
-    through `rec.registry` (the run's registry, or a sweep worker's relay to it)."""
+    through `rec.registry` (the run's registry, or a sweep worker's relay to it). A learned
+    policy's checkpoint is kept as the artifact "policy", except after a frozen evaluation
+    (`policy.train` false): its weights are those of `policy.init_from`, unchanged."""
     runs_db = rec.registry
     loop = EnvLoop(spec, pipeline.data, pipeline.policy, rec.hub, pipeline.device,
                    artifact_dir(runs_db.path, rec.run_id))
     summary = loop.run()
     for name, path in summary.artifacts.items():  # the probes' files (profiler traces)
         runs_db.record_artifact(rec.run_id, name, path)
-    if isinstance(pipeline.policy, PPOPolicy):
+    if isinstance(pipeline.policy, PPOPolicy) and spec.policy.train:
         _save_policy(pipeline.policy, runs_db, rec.run_id)
     return summary
 
@@ -110,11 +117,23 @@ def judge_run(spec: ExperimentSpec, runs_db: Registry, run_id: str, *,
     return wiring, record
 
 
+def run_tags(spec: ExperimentSpec) -> dict[str, str]:
+    """The registry (and MLflow) tags of a run of `spec`: its `tracking.tags`, and for a frozen
+    evaluation `esper.evaluation` = "true" and the absolute path of the checkpoint evaluated."""
+    tags = dict(spec.tracking.tags)
+    if not spec.policy.train:
+        tags[TAG_EVALUATION] = "true"
+        if spec.policy.init_from is not None:
+            tags[TAG_EVALUATED_CHECKPOINT] = os.path.abspath(spec.policy.init_from)
+    return tags
+
+
 def _producers(spec: ExperimentSpec) -> tuple[str, ...]:
     """The telemetry producers `spec` switches on besides "core": its probes, and "ppo" for a
-    learned policy (a PPOPolicy: its updates are telemetry too)."""
-    learned = spec.policy.type in ("mlp", "lstm")
-    return (*spec.telemetry.probes, *((PPO,) if learned else ()))
+    learned policy that trains (a PPOPolicy: its updates are telemetry too; a frozen
+    evaluation runs none)."""
+    updates = spec.policy.type in ("mlp", "lstm") and spec.policy.train
+    return (*spec.telemetry.probes, *((PPO,) if updates else ()))
 
 
 def wiring_warning(spec: ExperimentSpec) -> str | None:
@@ -142,15 +161,15 @@ def _expected_but_off(spec: ExperimentSpec) -> str | None:
     """A warning naming the ids of `wiring.expect` whose producer is off: their fields are SKIP
     (DESIGN.md section 6), so the expectation is never checked."""
     enabled = {CORE, *_producers(spec)}
-    off = {tele_id: sorted({f.probe for f in BY_ID[tele_id]} - enabled)
+    off = {tele_id: sorted(set().union(*(producers(f) for f in BY_ID[tele_id])) - enabled)
            for tele_id in spec.wiring.expect if tele_id in BY_ID}
     off = {tele_id: probes for tele_id, probes in off.items() if probes}
     if not off:
         return None
     named = ", ".join(f"{tele_id} (probe {'/'.join(probes)})" for tele_id, probes in off.items())
     return (f"wiring.expect lists {named} with its producer off: such a field is SKIP, never "
-            "checked; add the probe to telemetry.probes (ppo: policy.type mlp or lstm), or drop "
-            "the id from wiring.expect")
+            "checked; add the probe to telemetry.probes (ppo: policy.type mlp or lstm, with "
+            "policy.train true), or drop the id from wiring.expect")
 
 
 def artifact_dir(registry_path: Path, run_id: str) -> Path:

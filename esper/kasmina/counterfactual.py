@@ -1,10 +1,12 @@
 """Fused validation: the model's val loss/accuracy and every slot's counterfactual contribution
 from one pass over the data.
 
-K alpha configurations are stacked on the batch dimension: configuration 0 uses the current
-alphas, configuration j forces eligible slot j's alpha to 0. In eval mode every layer (BatchNorm
-with running stats, GroupNorm, per-sample gates) treats samples independently, so each
-configuration sees exactly what a separate evaluation would.
+K alpha configurations are stacked on the batch dimension: the current alphas; for each eligible
+slot, that slot's alpha at 0 (its counterfactual); the committed model (fossilised seeds on, live
+seeds at alpha 0: the model a user keeps); the host alone (every seed at alpha 0). Identical
+configurations are evaluated once, so a model with no blended seed costs one forward per sample,
+as before. In eval mode every layer (BatchNorm with running stats, GroupNorm, per-sample gates)
+treats samples independently, so each configuration sees exactly what a separate evaluation would.
 """
 
 from __future__ import annotations
@@ -16,6 +18,10 @@ from torch.nn import functional as F
 
 from esper.kasmina.host import MorphogeneticModel
 from esper.kasmina.slot import PRUNABLE_STAGES
+from esper.leyline.stages import ACTIVE_STAGES, SeedStage
+
+
+_SHARED_CONFIGS = ("current", "committed", "host")  # the configurations that are not a slot's
 
 
 @dataclass(frozen=True)
@@ -28,8 +34,29 @@ class FusedValidation:
     # the seed is not eligible (GERMINATED, TRAINING, or alpha still 0).
     contributions: dict[str, float | None]
     ablated_accuracy: dict[str, float]  # slot id -> accuracy with that slot's alpha at 0
-    n_configs: int  # K, configurations evaluated per sample
+    committed_accuracy: float  # fossilised seeds on, live seeds off
+    host_accuracy: float  # every seed off
+    n_configs: int  # K, distinct configurations evaluated per sample
     n_samples: int
+
+
+def alpha_configurations(model: MorphogeneticModel) -> dict[str, dict[str, float]]:
+    """The alpha configurations the fused validation measures, by name, each as slot id -> alpha
+    for every blended slot (an active seed with alpha > 0; the others act as the host alone).
+
+    Names: "current"; each eligible slot's id (that slot at 0: its counterfactual); "committed"
+    (live seeds at 0, fossils as they are); "host" (every seed at 0).
+    """
+    blended = {slot.slot_id: slot.alpha for slot in model.seed_slots()
+               if slot.stage in ACTIVE_STAGES and slot.alpha > 0.0}
+    fossils = {slot.slot_id for slot in model.seed_slots() if slot.stage is SeedStage.FOSSILIZED}
+    eligible = [slot.slot_id for slot in model.seed_slots() if slot.counterfactual_eligible]
+    return {
+        "current": blended,
+        **{sid: {**blended, sid: 0.0} for sid in eligible},
+        "committed": {sid: alpha if sid in fossils else 0.0 for sid, alpha in blended.items()},
+        "host": dict.fromkeys(blended, 0.0),
+    }
 
 
 def fused_validate(
@@ -40,14 +67,13 @@ def fused_validate(
     The model's train/eval mode is restored afterwards; nothing but the returned values changes.
     """
     assert images.shape[0] > 0, "empty validation set"
-    eligible = [slot.slot_id for slot in model.seed_slots() if slot.counterfactual_eligible]
-    n_configs = 1 + len(eligible)  # K
+    named = alpha_configurations(model)
+    distinct = list(dict.fromkeys(tuple(config.values()) for config in named.values()))
+    index = {name: distinct.index(tuple(config.values())) for name, config in named.items()}
+    n_configs = len(distinct)  # K; configuration 0 is "current"
     device = images.device
-    alphas = {}
-    for j, sid in enumerate(eligible):
-        config_alphas = torch.full((n_configs,), model.slot(sid).alpha, device=device)  # (K,)
-        config_alphas[j + 1] = 0.0
-        alphas[sid] = config_alphas
+    alphas = {sid: torch.tensor([config[j] for config in distinct], device=device)  # (K,)
+              for j, sid in enumerate(named["current"])} if n_configs > 1 else {}
     loss_sum = torch.zeros((), device=device)
     correct = torch.zeros(n_configs, device=device)  # (K,)
     was_training = model.training
@@ -67,18 +93,21 @@ def fused_validate(
         model.train(was_training)
     n = images.shape[0]
     values = torch.cat([loss_sum[None], correct]).tolist()  # the one transfer
-    accuracies = [100.0 * c / n for c in values[1:]]
-    ablated = {sid: accuracies[j + 1] for j, sid in enumerate(eligible)}
+    accuracy = {name: 100.0 * values[1 + k] / n for name, k in index.items()}
+    ablated = {sid: accuracy[sid] for sid in named if sid not in _SHARED_CONFIGS}
     contributions: dict[str, float | None] = {
-        slot.slot_id: (accuracies[0] - ablated[slot.slot_id]) if slot.slot_id in ablated else None
+        slot.slot_id: (accuracy["current"] - ablated[slot.slot_id])
+        if slot.slot_id in ablated else None
         for slot in model.seed_slots()
         if slot.stage in PRUNABLE_STAGES
     }
     return FusedValidation(
         loss=values[0] / n,
-        accuracy=accuracies[0],
+        accuracy=accuracy["current"],
         contributions=contributions,
         ablated_accuracy=ablated,
+        committed_accuracy=accuracy["committed"],
+        host_accuracy=accuracy["host"],
         n_configs=n_configs,
         n_samples=n,
     )

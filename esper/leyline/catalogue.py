@@ -61,6 +61,9 @@ CATALOGUE: tuple[TeleField, ...] = tuple([
     *_group("TELE-110", CORE, T.EPOCH_COMPLETED, {
         "train_loss": "host training loss of the epoch", "train_accuracy": "training accuracy, %",
         "val_loss": "validation loss", "val_accuracy": "validation accuracy, %",
+        "committed_accuracy": "validation accuracy of the committed model (fossilised seeds on, "
+                              "live seeds off), %",
+        "host_accuracy": "validation accuracy with every seed off, %",
         "seeds_live": "seeds germinated and not yet fossilized or pruned",
         "seeds_fossilized": "fossilized seeds", "action": "op the policy chose",
         "action_success": "the chosen action happened", "reward": "the step's reward"}),
@@ -73,18 +76,23 @@ CATALOGUE: tuple[TeleField, ...] = tuple([
         "action_slot": "slot the action was taken on"}, conditional=True),
     *_group("TELE-112", CORE, T.EPOCH_COMPLETED, {
         f"reward_components.{term}": f"reward term: {term.replace('_', ' ')}"
-        for term in ("attribution", "stage_shaping", "param_rent", "action_cost", "fossilize",
-                     "terminal", "governor")}),
+        for term in ("attribution", "escrow", "stage_shaping", "param_rent", "action_cost",
+                     "fossilize", "holding", "terminal", "governor")}),
     *_group("TELE-120", CORE, T.BATCH_COMPLETED, {
         "mean_val_accuracy": "mean final validation accuracy of the batch's episodes",
-        "mean_episode_return": "mean episode return of the batch", "episodes": "episodes"},
+        "mean_episode_return": "mean episode return of the batch", "episodes": "episodes",
+        "mean_committed_accuracy": "mean committed accuracy at the batch's episodes' ends, %",
+        "mean_host_accuracy": "mean host-only accuracy at the batch's episodes' ends, %"},
         prefix="batch_"),
     *_group("TELE-130", CORE, T.EPISODE_OUTCOME, {
         "final_accuracy": "validation accuracy at the end of the episode",
         "param_ratio": "(host + fossilized seed params) / host params",
         "seeds_germinated": "seeds germinated in the episode",
         "seeds_fossilized": "seeds fossilized in the episode",
-        "seeds_pruned": "seeds pruned in the episode", "episode_reward": "episode return"},
+        "seeds_pruned": "seeds pruned in the episode", "episode_reward": "episode return",
+        "committed_accuracy": "accuracy of the model kept at the episode's end (fossilised "
+                              "seeds on, live seeds off), %",
+        "host_accuracy": "accuracy at the episode's end with every seed off, %"},
         prefix="episode_"),
     *_group("TELE-140", CORE, T.SEED_GERMINATED, {
         "blueprint": "blueprint of the new seed", "params": "its trainable parameters",

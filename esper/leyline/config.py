@@ -102,7 +102,7 @@ class HeuristicConfig:
     stabilisation_epochs: int  # consecutive stable epochs before the host counts as stable
     stabilisation_min_change: float  # relative loss change, lower bound of "stable"
     stabilisation_max_change: float  # relative loss change, upper bound of "stable"
-    min_epoch: int  # no germination before this epoch
+    min_epoch: int  # no germination before this epoch, the germination deadline included
     plateau_epochs: int  # epochs of accuracy gain below plateau_min_gain
     plateau_min_gain: float  # accuracy points
     prune_min_epochs: int  # epochs in stage before a failing seed is pruned
@@ -119,6 +119,7 @@ class PolicyConfig:
     hidden_dim: int
     blueprint_embedding_dim: int
     init_from: str | None  # policy checkpoint path
+    train: bool  # false: a frozen evaluation, no PPO update (mlp, lstm only)
     heuristic: HeuristicConfig
 
 
@@ -169,6 +170,7 @@ class RewardWeights:
     fossilize_bonus_per_point: float
     fossilize_wrong_stage: float
     terminal_accuracy: float
+    holding_cost: float  # escrow: per seed left undecided in HOLDING, per step
     simplified_op_cost: float
     simplified_accuracy: float
     simplified_fossil: float
@@ -179,7 +181,7 @@ class RewardWeights:
 
 @dataclass(frozen=True)
 class RewardConfig:
-    mode: Literal["shaped", "simplified", "sparse"]
+    mode: Literal["escrow", "shaped", "simplified", "sparse"]
     weights: RewardWeights
 
 

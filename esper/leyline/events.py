@@ -122,6 +122,10 @@ class EpochCompletedPayload:
     action_success: bool  # False: impossible (executed as WAIT) or refused by a gate
     reward: float  # this step's reward, the sum of reward_components
     reward_components: RewardComponents
+    # Measured in the same validation pass as val_accuracy (percent); None only in runs recorded
+    # before esper measured them.
+    committed_accuracy: float | None = None  # fossilised seeds on, live seeds off
+    host_accuracy: float | None = None  # every seed off
 
 
 @dataclass(frozen=True)
@@ -129,6 +133,8 @@ class BatchCompletedPayload:
     mean_val_accuracy: float  # percent, over the batch's envs
     mean_episode_return: float
     episodes: int  # episodes completed in this batch
+    mean_committed_accuracy: float | None = None  # percent, over the batch's episodes' ends
+    mean_host_accuracy: float | None = None  # percent, over the batch's episodes' ends
     # memory probe, measured at the end of the batch; None: probe off (CUDA: or not on a GPU).
     rss_mb: float | None = None  # resident set size of the process, MiB
     cuda_allocated_mb: float | None = None  # torch.cuda.memory_allocated, MiB
@@ -254,6 +260,10 @@ class EpisodeOutcomePayload:
     seeds_fossilized: int
     seeds_pruned: int
     episode_reward: float
+    # The model at the episode's end, after its last action (percent); None only in runs recorded
+    # before esper measured them.
+    committed_accuracy: float | None = None  # fossilised seeds on, live seeds off: what is kept
+    host_accuracy: float | None = None  # every seed off
 
 
 @dataclass(frozen=True)

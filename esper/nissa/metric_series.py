@@ -25,6 +25,8 @@ ENV_TRAIN_LOSS = "env{env_id}/train_loss"
 ENV_TRAIN_ACCURACY = "env{env_id}/train_accuracy"  # percent
 ENV_VAL_LOSS = "env{env_id}/val_loss"
 ENV_VAL_ACCURACY = "env{env_id}/val_accuracy"  # percent
+ENV_COMMITTED_ACCURACY = "env{env_id}/committed_accuracy"  # percent, fossils on, live seeds off
+ENV_HOST_ACCURACY = "env{env_id}/host_accuracy"  # percent, every seed off
 ENV_REWARD = "env{env_id}/reward"  # the step's reward
 ENV_SEEDS_LIVE = "env{env_id}/seeds_live"
 ENV_SEEDS_FOSSILIZED = "env{env_id}/seeds_fossilized"
@@ -32,11 +34,14 @@ ENV_SEEDS_FOSSILIZED = "env{env_id}/seeds_fossilized"
 # Per env, step = batch (EPISODE_OUTCOME).
 ENV_EPISODE_RETURN = "env{env_id}/episode_return"
 ENV_EPISODE_FINAL_ACCURACY = "env{env_id}/episode_final_accuracy"  # percent
+ENV_EPISODE_COMMITTED_ACCURACY = "env{env_id}/episode_committed_accuracy"  # percent
 ENV_EPISODE_PARAM_RATIO = "env{env_id}/episode_param_ratio"
 
 # Over the envs, step = batch (BATCH_COMPLETED).
 EPISODE_RETURN = "episode/return"  # mean episode return of the batch
 EPISODE_VAL_ACCURACY = "episode/val_accuracy"  # mean validation accuracy of the batch, percent
+EPISODE_COMMITTED_ACCURACY = "episode/committed_accuracy"  # mean committed accuracy, percent
+EPISODE_HOST_ACCURACY = "episode/host_accuracy"  # mean host-only accuracy, percent
 
 # Per slot, step = global epoch (SEED_STAGE_CHANGED, slot_health probe): "{field}" is the
 # payload field (gradient_health, has_vanishing, ..., seed_gradient_norm_ratio).
@@ -118,10 +123,13 @@ class MetricMapper:
                 (ENV_TRAIN_ACCURACY, data.train_accuracy),
                 (ENV_VAL_LOSS, data.val_loss),
                 (ENV_VAL_ACCURACY, data.val_accuracy),
+                (ENV_COMMITTED_ACCURACY, data.committed_accuracy),
+                (ENV_HOST_ACCURACY, data.host_accuracy),
                 (ENV_REWARD, data.reward),
                 (ENV_SEEDS_LIVE, data.seeds_live),
                 (ENV_SEEDS_FOSSILIZED, data.seeds_fossilized),
             )
+            if value is not None  # a run recorded before the field existed
         ]
 
     def _slot_probes(self, event: TelemetryEvent) -> list[MetricPoint]:
@@ -143,15 +151,21 @@ def _episode(event: TelemetryEvent) -> list[MetricPoint]:
         for key, value in (
             (ENV_EPISODE_RETURN, data.episode_reward),
             (ENV_EPISODE_FINAL_ACCURACY, data.final_accuracy),
+            (ENV_EPISODE_COMMITTED_ACCURACY, data.committed_accuracy),
             (ENV_EPISODE_PARAM_RATIO, data.param_ratio),
         )
+        if value is not None  # a run recorded before the field existed
     ]
 
 
 def _batch(event: TelemetryEvent) -> list[MetricPoint]:
     data = event.data
-    return [MetricPoint(EPISODE_RETURN, event.batch, data.mean_episode_return, event.ts),
-            MetricPoint(EPISODE_VAL_ACCURACY, event.batch, data.mean_val_accuracy, event.ts)]
+    return [MetricPoint(key, event.batch, value, event.ts) for key, value in (
+        (EPISODE_RETURN, data.mean_episode_return),
+        (EPISODE_VAL_ACCURACY, data.mean_val_accuracy),
+        (EPISODE_COMMITTED_ACCURACY, data.mean_committed_accuracy),
+        (EPISODE_HOST_ACCURACY, data.mean_host_accuracy),
+    ) if value is not None]  # a run recorded before the field existed
 
 
 def numeric_fields(payload: Any, prefix: str = "") -> list[tuple[str, float]]:

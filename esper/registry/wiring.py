@@ -4,6 +4,8 @@ A field is *observed* when at least one event carries a non-null, finite value f
 (booleans and text count). Outcomes (DESIGN.md section 6): PASS (expected, observed), FAIL
 (expected, not observed), XFAIL (declared gap, not observed), XPASS (declared gap, observed:
 strict, it fails until the xfail is removed), SKIP (its probe is off, or nothing expects it).
+A field a PPO update emits also needs the "ppo" producer: without an update (a fixed policy,
+or a frozen evaluation) it is SKIP, never FAIL.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
-from esper.leyline.catalogue import CATALOGUE, CORE, TeleField
+from esper.leyline.catalogue import CATALOGUE, CORE, PPO, TeleField
 from esper.leyline.config import WiringConfig
 from esper.leyline.events import TelemetryEvent, TelemetryEventType
 from esper.registry.registry import Registry
@@ -29,6 +31,19 @@ class Outcome(Enum):
 
 
 FAILING = (Outcome.FAIL, Outcome.XPASS)
+
+# The events only a PPO update emits: a probe's fields on them (lstm_health's update part,
+# head_grad_norms, gradient_drift, anomalies) are produced only while "ppo" runs too.
+_UPDATE_EVENTS = frozenset({
+    TelemetryEventType.PPO_UPDATE_COMPLETED, TelemetryEventType.GRADIENT_PATHOLOGY_DETECTED,
+    TelemetryEventType.RATIO_EXPLOSION_DETECTED, TelemetryEventType.RATIO_COLLAPSE_DETECTED,
+    TelemetryEventType.VALUE_COLLAPSE_DETECTED, TelemetryEventType.NUMERICAL_INSTABILITY_DETECTED})
+
+
+def producers(f: TeleField) -> frozenset[str]:
+    """The producers that must be on for `f` to be measured: its probe ("core" is always on),
+    and "ppo" for a field a PPO update emits."""
+    return frozenset({f.probe, *((PPO,) if f.event_type in _UPDATE_EVENTS else ())}) - {CORE}
 
 
 @dataclass
@@ -103,8 +118,9 @@ def judge(observations: dict[str, FieldObservation], probes: Iterable[str],
     for f in fields:
         seen = observations[f.name]
         observed = seen.observed > 0
-        if f.probe != CORE and f.probe not in enabled:
-            outcomes.append(WiringOutcome(f, "none", Outcome.SKIP, seen, f"probe {f.probe} is off"))
+        off = producers(f) - enabled
+        if off:
+            outcomes.append(WiringOutcome(f, "none", Outcome.SKIP, seen, _off_reason(f, off)))
             continue
         if wiring is not None and f.tele_id in wiring.xfail:
             reason = wiring.xfail[f.tele_id]
@@ -126,6 +142,12 @@ def judge(observations: dict[str, FieldObservation], probes: Iterable[str],
             outcomes.append(WiringOutcome(f, "none", Outcome.SKIP, seen,
                                           "observed, not expected" if observed else "not expected"))
     return outcomes
+
+
+def _off_reason(f: TeleField, off: frozenset[str]) -> str:
+    if f.probe in off:
+        return f"probe {f.probe} is off"
+    return "no PPO update ran (producer ppo is off: a fixed policy, or policy.train false)"
 
 
 def wiring_rows(run_id: str, outcomes: Iterable[WiringOutcome]) -> list[dict[str, Any]]:

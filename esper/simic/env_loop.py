@@ -8,6 +8,7 @@ before the action, and the epoch is recorded. Data is loaded once and shared by 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -26,11 +27,11 @@ from esper.simic.action_executor import ActionOutcome, execute
 from esper.simic.env_state import EnvState
 from esper.simic.lifecycle_events import LifecycleReporter, StepContext
 from esper.simic.probes.env_probes import EnvProbes
-from esper.simic.rewards import RewardInputs, SeedCredit, compute_reward
+from esper.simic.rewards import RewardInputs, SeedCredit, compute_reward, escrow_targets
 from esper.tamiyo.observation import EnvObservation
 from esper.tamiyo.policy import Policy, ProbeEvent
 from esper.tolaria.datasets import TaskData
-from esper.tolaria.host_step import run_epoch
+from esper.tolaria.host_step import run_epoch, validate
 
 _LIVE = (SeedStage.GERMINATED, SeedStage.TRAINING, SeedStage.BLENDING, SeedStage.HOLDING)
 
@@ -40,6 +41,8 @@ class TrainingSummary:
     """What a finished env loop did."""
 
     final_accuracy: tuple[float, ...]  # per env, at the end of the last episode, percent
+    final_committed_accuracy: tuple[float, ...]  # per env, the kept model (fossils only), percent
+    final_host_accuracy: tuple[float, ...]  # per env, every seed off, percent
     mean_episode_return: float  # over the last batch's envs
     seeds_germinated: int
     seeds_fossilized: int
@@ -71,16 +74,18 @@ class EnvLoop:
             experiment=spec.name, seed=spec.seed, envs=spec.training.envs,
             batches=spec.training.batches, episode_length=spec.training.episode_length,
             policy=spec.policy.type, probes=spec.telemetry.probes))
-        envs: list[EnvState] = []
+        outcomes: list[EpisodeOutcomePayload] = []
         self.probes.run_started()
         try:
             for batch in range(spec.training.batches):
-                envs = self._run_episode(batch)
+                outcomes = self._run_episode(batch)
         finally:
             artifacts = self.probes.run_finished()
         return TrainingSummary(
-            final_accuracy=tuple(env.signals.accuracies[-1] for env in envs),
-            mean_episode_return=sum(env.episode_return for env in envs) / len(envs),
+            final_accuracy=tuple(o.final_accuracy for o in outcomes),
+            final_committed_accuracy=tuple(o.committed_accuracy for o in outcomes),
+            final_host_accuracy=tuple(o.host_accuracy for o in outcomes),
+            mean_episode_return=sum(o.episode_reward for o in outcomes) / len(outcomes),
             seeds_germinated=self.tallies[SeedStage.GERMINATED],
             seeds_fossilized=self.tallies[SeedStage.FOSSILIZED],
             seeds_pruned=self.tallies[SeedStage.PRUNED],
@@ -88,7 +93,7 @@ class EnvLoop:
             artifacts=artifacts,
         )
 
-    def _run_episode(self, batch: int) -> list[EnvState]:
+    def _run_episode(self, batch: int) -> list[EpisodeOutcomePayload]:
         spec, length = self.spec, self.spec.training.episode_length
         envs = [EnvState.fresh(e, spec, self.data, self.device) for e in range(spec.training.envs)]
         self.probes.episode_started(envs)
@@ -101,20 +106,20 @@ class EnvLoop:
             self.policy.record_rewards([
                 self._act(env, obs, action, penalised, StepContext(batch, env.env_id, epoch))
                 for env, obs, action, penalised in zip(envs, observations, actions, rolled_back)])
-        for env in envs:
-            self._report_episode(env, batch)
+        outcomes = [self._report_episode(env, batch) for env in envs]
         report = self.policy.end_episode([env.observe(length, length) for env in envs], batch)
         if report is not None:
             self.hub.emit(TelemetryEventType.PPO_UPDATE_COMPLETED, report.metrics, batch=batch)
             self._emit_probe_events(report.events, batch, None)
-        finals = [env.signals.accuracies[-1] for env in envs]
         completed = self.probes.batch_fields(BatchCompletedPayload(
-            mean_val_accuracy=sum(finals) / len(finals),
-            mean_episode_return=sum(env.episode_return for env in envs) / len(envs),
-            episodes=len(envs)))
+            mean_val_accuracy=_mean(o.final_accuracy for o in outcomes),
+            mean_episode_return=_mean(o.episode_reward for o in outcomes),
+            episodes=len(outcomes),
+            mean_committed_accuracy=_mean(o.committed_accuracy for o in outcomes),
+            mean_host_accuracy=_mean(o.host_accuracy for o in outcomes)))
         self.hub.emit(TelemetryEventType.BATCH_COMPLETED, completed, batch=batch)
         self.probes.batch_completed(batch, completed)
-        return envs
+        return outcomes
 
     def _emit_probe_events(self, events: tuple[ProbeEvent, ...], batch: int,
                            epoch: int | None) -> None:
@@ -133,11 +138,13 @@ class EnvLoop:
         self.probes.step_finished(env, ctx)
         self.env_epochs += 1
         env.last_result = result
+        env.validated_model_changed = False
         for slot in env.model.seed_slots():
             slot.record_accuracy(result.val_accuracy)
             slot.record_contribution(result.contributions.get(slot.slot_id))
         rollback = env.governor.observe(env.model, env.host_optimizer, epoch + 1, result.val_loss)
         if rollback is not None:
+            env.validated_model_changed = True  # the snapshot replaced the validated model
             self.hub.emit(TelemetryEventType.GOVERNOR_ROLLBACK, GovernorRollbackPayload(
                 reason=rollback.reason,
                 val_loss=result.val_loss,
@@ -163,8 +170,11 @@ class EnvLoop:
         if env.seeds_fossilized > fossilized_before:  # by FOSSILIZE or by G5 in auto_forward:
             # the governor snapshots after each fossilization (PIPELINE.md section 6)
             env.governor.snapshot(env.model, env.host_optimizer, ctx.epoch + 1)
-        reward = compute_reward(self.spec.reward, self.spec.ppo.gamma,
-                                replace(state_before, potential_after=env.potential))
+            env.validated_model_changed = True  # the committed model grew
+        reward = compute_reward(self.spec.reward, self.spec.ppo.gamma, replace(
+            state_before, potential_after=env.potential,
+            fossil_potential_after=env.fossil_potential,
+            escrow=self._settle_escrow(env, state_before)))
         if rolled_back:
             reward = replace(reward, governor=self.spec.ppo.governor_penalty)
         env.episode_return += reward.total
@@ -177,17 +187,25 @@ class EnvLoop:
         """The reward's inputs in the state before `action` (PIPELINE.md section 6); the
         potential after it is filled in once the action and the epoch step are done."""
         target = obs.slots[action.slot] if action.op is not Op.WAIT else None
-        model = env.model
+        model, result = env.model, env.last_result
+        assert result is not None
+        decided = action.op in (Op.FOSSILIZE, Op.PRUNE) and target is not None \
+            and target.stage is SeedStage.HOLDING
         return RewardInputs(
             op=action.op,
             target_stage=None if target is None else target.stage,
             target_contribution=None if target is None else target.contribution,
             potential_before=env.potential,
             potential_after=env.potential,
-            credits=tuple(SeedCredit(view.contribution, view.total_improvement)
-                          for view in obs.slots if view.contribution is not None
-                          and view.stage is not SeedStage.FOSSILIZED),
-            total_improvement=None,  # all-seeds-off accuracy is not measured by the fused pass
+            fossil_potential_after=env.fossil_potential,
+            holding_undecided=obs.count(SeedStage.HOLDING) - decided,
+            escrow=0.0,
+            credits=tuple(SeedCredit(slot.state.seed_id, view.contribution, view.total_improvement)
+                          for view, slot in zip(obs.slots, model.seed_slots())
+                          if view.contribution is not None and view.stage in _LIVE
+                          and slot.state is not None),
+            total_improvement=result.val_accuracy - result.host_accuracy,
+            committed_accuracy=result.committed_accuracy,
             params_added=model.seed_param_count,
             host_params=model.host_param_count,
             val_accuracy=obs.val_accuracy,
@@ -195,6 +213,18 @@ class EnvLoop:
             contributing_fossils=env.contributing_fossils(),
             fossil_params=model.fossilized_param_count,
         )
+
+    @staticmethod
+    def _settle_escrow(env: EnvState, state_before: RewardInputs) -> float:
+        """The escrow's reward for this step, after the action and the epoch step: live seeds
+        are paid their new targets, fossils keep their credit, every other seed's (pruned, or
+        live at the episode's end) is taken back."""
+        seeds = {slot.state.seed_id: slot.stage for slot in env.model.seed_slots()
+                 if slot.state is not None}
+        live = () if state_before.last_epoch else [s for s, stage in seeds.items() if stage in _LIVE]
+        kept = [s for s, stage in seeds.items() if stage is SeedStage.FOSSILIZED]
+        return env.escrow.settle(
+            escrow_targets(state_before.credits, state_before.total_improvement), live, kept)
 
     def _report(self, update: SlotUpdate, env: EnvState, ctx: StepContext) -> None:
         self.reporter.report(update, env.model, ctx)
@@ -219,16 +249,37 @@ class EnvLoop:
         self.hub.emit(TelemetryEventType.EPOCH_COMPLETED, EpochCompletedPayload(
             train_loss=result.train_loss, train_accuracy=result.train_accuracy,
             val_loss=result.val_loss, val_accuracy=result.val_accuracy,
+            committed_accuracy=result.committed_accuracy, host_accuracy=result.host_accuracy,
             seeds_live=obs.count(*_LIVE), seeds_fossilized=obs.count(SeedStage.FOSSILIZED),
             slots=slots, action=action.op.name, action_slot=outcome.slot_id,
             action_success=outcome.success, reward=reward.total, reward_components=reward),
             batch=ctx.batch, env_id=ctx.env_id, epoch=ctx.epoch)
 
-    def _report_episode(self, env: EnvState, batch: int) -> None:
+    def _report_episode(self, env: EnvState, batch: int) -> EpisodeOutcomePayload:
         model = env.model
-        self.hub.emit(TelemetryEventType.EPISODE_OUTCOME, EpisodeOutcomePayload(
+        committed, host = self._final_accuracies(env)
+        outcome = EpisodeOutcomePayload(
             final_accuracy=env.signals.accuracies[-1],
             param_ratio=(model.host_param_count + model.fossilized_param_count) / model.host_param_count,
             seeds_germinated=model.seeds_germinated, seeds_fossilized=env.seeds_fossilized,
-            seeds_pruned=env.seeds_pruned, episode_reward=env.episode_return),
-            batch=batch, env_id=env.env_id)
+            seeds_pruned=env.seeds_pruned, episode_reward=env.episode_return,
+            committed_accuracy=committed, host_accuracy=host)
+        self.hub.emit(TelemetryEventType.EPISODE_OUTCOME, outcome, batch=batch, env_id=env.env_id)
+        return outcome
+
+    def _final_accuracies(self, env: EnvState) -> tuple[float, float]:
+        """Committed and host-only accuracy of the model at the episode's end: the last
+        validation's, unless the last step fossilised a seed or rolled the model back, in which
+        case the final model is validated once more."""
+        result = env.last_result
+        assert result is not None
+        if not env.validated_model_changed:
+            return result.committed_accuracy, result.host_accuracy
+        final = validate(env.model, self.data, self.schedule.batch_size,
+                         self.schedule.val_indices(env.env_id))
+        return final.committed_accuracy, final.host_accuracy
+
+
+def _mean(values: Iterable[float]) -> float:
+    items = list(values)
+    return sum(items) / len(items)

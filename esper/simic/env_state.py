@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import torch
@@ -11,6 +12,7 @@ from esper.leyline.actions import Op
 from esper.leyline.config import ExperimentSpec
 from esper.leyline.seed_telemetry import SeedTelemetry
 from esper.leyline.stages import SeedStage
+from esper.simic.escrow import CreditEscrow
 from esper.simic.rewards import slot_potential
 from esper.tamiyo.observation import EnvObservation, SlotView
 from esper.tamiyo.signal_tracker import SignalTracker
@@ -35,6 +37,9 @@ class EnvState:
     seeds_fossilized: int = 0
     seeds_pruned: int = 0
     last_result: EpochResult | None = field(default=None, repr=False)
+    # The model changed after `last_result` was measured (a fossilisation, a rollback).
+    validated_model_changed: bool = False
+    escrow: CreditEscrow = field(default_factory=CreditEscrow, repr=False)  # reward mode escrow
     # seed_telemetry probe: slot id -> its seed's last snapshot; None: the probe is off.
     seed_telemetry: dict[str, SeedTelemetry] | None = field(default=None, repr=False)
 
@@ -54,8 +59,18 @@ class EnvState:
     @property
     def potential(self) -> float:
         """Summed stage potential of the slots, for potential-based reward shaping."""
-        return sum(slot_potential(slot.stage, slot.state.epochs_in_stage)
-                   for slot in self.model.seed_slots() if slot.state is not None)
+        return sum(potential for _, potential in self._slot_potentials())
+
+    @property
+    def fossil_potential(self) -> float:
+        """The fossilised slots' part of `potential` (what reward mode escrow keeps at the end)."""
+        return sum(potential for stage, potential in self._slot_potentials()
+                   if stage is SeedStage.FOSSILIZED)
+
+    def _slot_potentials(self) -> Iterator[tuple[SeedStage, float]]:
+        for slot in self.model.seed_slots():
+            if slot.state is not None:
+                yield slot.stage, slot_potential(slot.stage, slot.state.epochs_in_stage)
 
     def observe(self, epoch: int, episode_length: int) -> EnvObservation:
         """What the policy sees after this epoch's training and validation."""

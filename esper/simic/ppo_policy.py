@@ -33,7 +33,8 @@ class CheckpointError(EsperError):
 class PPOPolicy:
     """Samples factored actions from the actor-critic, records the rollout of each batch of
     episodes and runs one PPO update at its end. Observation statistics are frozen during the
-    rollout and updated before the update."""
+    rollout and updated before the update. With `policy.train` false (a frozen evaluation) it
+    acts the same way but learns nothing: no update, no optimiser step, no statistics update."""
 
     def __init__(self, spec: ExperimentSpec) -> None:
         self.spec = spec
@@ -85,11 +86,14 @@ class PPOPolicy:
         assert self.buffer is not None
         self.buffer.add_rewards(torch.tensor(rewards, dtype=torch.float32))
 
-    def end_episode(self, final: list[EnvObservation], batch: int) -> UpdateReport:
+    def end_episode(self, final: list[EnvObservation], batch: int) -> UpdateReport | None:
         """Bootstrap from V of the final states, update the observation statistics, learn;
-        the update's metrics come with its probe fields and events."""
+        the update's metrics come with its probe fields and events. None when frozen
+        (`policy.train` false): nothing is learned."""
         buffer = self.buffer
         assert buffer is not None and buffer.full, "the rollout is not complete"
+        if not self.spec.policy.train:
+            return None
         raw, blueprints = encode_batch(final)
         with torch.no_grad():
             last_values = self.network(self.obs_stats.normalize(raw).unsqueeze(0),

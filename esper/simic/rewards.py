@@ -1,4 +1,4 @@
-"""Rewards `shaped`, `simplified` and `sparse` (PIPELINE.md section 6), with components.
+"""Rewards `escrow`, `shaped`, `simplified` and `sparse` (PIPELINE.md section 6), with components.
 
 Accuracies are percentage points. Every step records its components so a run can be audited.
 """
@@ -21,6 +21,7 @@ STAGE_POTENTIAL = {
     SeedStage.FOSSILIZED: 6.0,
 }
 MAX_STAGE_AGE_BONUS = 2.0  # potential bonus for time in a stage, 0.3 per epoch up to this
+TOGETHER_HURT_DISCOUNT = 0.5  # positive credit is halved while the seeds together hurt
 
 
 def slot_potential(stage: SeedStage | None, epochs_in_stage: int) -> float:
@@ -34,6 +35,7 @@ def slot_potential(stage: SeedStage | None, epochs_in_stage: int) -> float:
 class SeedCredit:
     """A seed whose counterfactual contribution was measured this epoch."""
 
+    seed_id: str
     contribution: float  # accuracy with the seed minus without it
     progress: float  # accuracy now minus accuracy at germination
 
@@ -47,8 +49,12 @@ class RewardInputs:
     target_contribution: float | None
     potential_before: float  # summed slot potentials before the action
     potential_after: float  # summed slot potentials after the action and the epoch step
+    fossil_potential_after: float  # the fossilised slots' part of potential_after
+    holding_undecided: int  # seeds in HOLDING that the action neither fossilises nor prunes
+    escrow: float  # what the credit escrow paid (+) or took back (-) this step
     credits: tuple[SeedCredit, ...]
     total_improvement: float | None  # accuracy with all seeds minus with all seeds off
+    committed_accuracy: float  # fossilised seeds on, live seeds off, percent
     params_added: int  # seed parameters in the model
     host_params: int
     val_accuracy: float
@@ -61,6 +67,8 @@ def compute_reward(config: RewardConfig, gamma: float, inputs: RewardInputs) -> 
     """The reward of one step under `config.mode`."""
     w = config.weights
     shaping = w.stage_shaping * (gamma * inputs.potential_after - inputs.potential_before)
+    if config.mode == "escrow":
+        return _escrow(w, gamma, inputs)
     if config.mode == "shaped":
         return _shaped(w, shaping, inputs)
     if config.mode == "simplified":
@@ -79,16 +87,54 @@ def compute_reward(config: RewardConfig, gamma: float, inputs: RewardInputs) -> 
 def _shaped(w: RewardWeights, shaping: float, inputs: RewardInputs) -> RewardComponents:
     attribution = sum(_attribution(credit) for credit in inputs.credits)
     if inputs.total_improvement is not None and inputs.total_improvement < 0:
-        attribution *= 0.5  # seeds together hurt: discount their individual credit
-    host = max(inputs.host_params, w.host_param_floor)
-    rent = -min(w.param_rent_scale * math.log1p(inputs.params_added / host), w.param_rent_max)
-    cost = {Op.GERMINATE: w.germinate_cost, Op.PRUNE: w.prune_cost,
-            Op.FOSSILIZE: w.fossilize_cost, Op.SET_ALPHA_TARGET: w.set_alpha_cost}.get(inputs.op, 0.0)
+        attribution *= TOGETHER_HURT_DISCOUNT  # seeds together hurt: discount their credit
     return RewardComponents(
-        attribution=attribution, stage_shaping=shaping, param_rent=rent, action_cost=cost,
-        fossilize=_fossilize_term(w, inputs),
+        attribution=attribution, stage_shaping=shaping, param_rent=_rent(w, inputs),
+        action_cost=_action_cost(w, inputs), fossilize=_fossilize_term(w, inputs),
         terminal=w.terminal_accuracy * inputs.val_accuracy if inputs.last_epoch else 0.0,
     )
+
+
+def _escrow(w: RewardWeights, gamma: float, inputs: RewardInputs) -> RewardComponents:
+    """Growth that is kept: escrowed credit, shaping whose live part is taken back at the end,
+    a charge for each undecided HOLDING seed, and a terminal term on the committed model."""
+    potential_after = inputs.fossil_potential_after if inputs.last_epoch else inputs.potential_after
+    return RewardComponents(
+        escrow=inputs.escrow,
+        stage_shaping=w.stage_shaping * (gamma * potential_after - inputs.potential_before),
+        param_rent=_rent(w, inputs), action_cost=_action_cost(w, inputs),
+        holding=w.holding_cost * inputs.holding_undecided,
+        fossilize=w.fossilize_wrong_stage if _fossilizes_wrong_stage(inputs) else 0.0,
+        terminal=w.terminal_accuracy * inputs.committed_accuracy if inputs.last_epoch else 0.0,
+    )
+
+
+def escrow_targets(credits: tuple[SeedCredit, ...], total_improvement: float | None
+                   ) -> dict[str, float]:
+    """Seed id -> credit target of each measured live seed (mode `escrow`): its attribution
+    (bounded by its progress), with the positive credits together bounded by the real gain of
+    the model over the host alone, and halved while the seeds together hurt."""
+    targets = {credit.seed_id: _attribution(credit) for credit in credits}
+    if total_improvement is None:
+        return targets
+    positive = sum(t for t in targets.values() if t > 0)
+    if total_improvement < 0:
+        scale = TOGETHER_HURT_DISCOUNT
+    elif positive > total_improvement:
+        scale = total_improvement / positive
+    else:
+        return targets
+    return {seed: t * scale if t > 0 else t for seed, t in targets.items()}
+
+
+def _rent(w: RewardWeights, inputs: RewardInputs) -> float:
+    host = max(inputs.host_params, w.host_param_floor)
+    return -min(w.param_rent_scale * math.log1p(inputs.params_added / host), w.param_rent_max)
+
+
+def _action_cost(w: RewardWeights, inputs: RewardInputs) -> float:
+    return {Op.GERMINATE: w.germinate_cost, Op.PRUNE: w.prune_cost,
+            Op.FOSSILIZE: w.fossilize_cost, Op.SET_ALPHA_TARGET: w.set_alpha_cost}.get(inputs.op, 0.0)
 
 
 def _attribution(credit: SeedCredit) -> float:
@@ -103,9 +149,13 @@ def _attribution(credit: SeedCredit) -> float:
 def _fossilize_term(w: RewardWeights, inputs: RewardInputs) -> float:
     if inputs.op is not Op.FOSSILIZE:
         return 0.0
-    if inputs.target_stage is not SeedStage.HOLDING:
+    if _fossilizes_wrong_stage(inputs):
         return w.fossilize_wrong_stage
     c = inputs.target_contribution
     if c is not None and c >= 1.0:
         return w.fossilize_bonus + w.fossilize_bonus_per_point * c
     return 0.0
+
+
+def _fossilizes_wrong_stage(inputs: RewardInputs) -> bool:
+    return inputs.op is Op.FOSSILIZE and inputs.target_stage is not SeedStage.HOLDING

@@ -31,7 +31,7 @@ from types import FrameType
 from typing import TYPE_CHECKING
 
 from esper.experiment import spec_from_dict, spec_to_dict
-from esper.experiment.runner import judge_run
+from esper.experiment.runner import judge_run, run_tags
 from esper.leyline.config import ExperimentSpec
 from esper.nissa.recording import RunTerminated
 from esper.registry import NewRun, Registry, RunRecord, RunStatus
@@ -205,7 +205,7 @@ class _Dispatcher:
 
     def _start(self, trial: Trial) -> None:
         spec, parent = trial.spec, self._parent
-        tags = {**spec.tracking.tags, TAG_SWEEP: parent.run_id, TAG_TRIAL: str(trial.index),
+        tags = {**run_tags(spec), TAG_SWEEP: parent.run_id, TAG_TRIAL: str(trial.index),
                 TAG_REPLICATE: str(trial.replicate),
                 **{PARAM_TAG + k: json.dumps(v) for k, v in trial.params.items()}}
         if self._mlflow is not None and self._mlflow.mlflow_run_id is not None:

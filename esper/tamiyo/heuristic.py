@@ -1,17 +1,24 @@
-"""The heuristic policy of PIPELINE.md section 5: no learning, fixed rules."""
+"""The heuristic policy of PIPELINE.md section 5: no learning, fixed rules.
+
+It germinates when the host has stabilised and plateaued, and at the latest at its
+*germination deadline*: the last epoch from which a seed at STANDARD tempo can still pass
+its gates and be fossilised before the episode ends (a host trained from scratch improves
+for the whole of a short episode, so it may never plateau).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from esper.leyline.actions import WAIT, FactoredAction, GerminationStyle, Op
-from esper.leyline.config import HeuristicConfig
+from esper.leyline.actions import TEMPO_EPOCHS, WAIT, FactoredAction, GerminationStyle, Op
+from esper.leyline.config import GatesConfig, HeuristicConfig
 from esper.leyline.stages import SeedStage
 from esper.tamiyo.action_masks import slot_allows
 from esper.tamiyo.policy import FixedPolicy
 from esper.tamiyo.observation import EnvObservation, SlotView
 
 PRUNE_PENALTY = 2.0  # added to a blueprint's penalty per prune; halved every epoch
+FAST_TEMPO = 0  # index of the 3-epoch tempo
 STANDARD_TEMPO = 1  # index of the 5-epoch tempo
 FULL_ALPHA = 2  # index of alpha target 1.0
 
@@ -23,15 +30,37 @@ class _EnvMemory:
     penalties: dict[int, float] = field(default_factory=dict)  # blueprint index -> penalty
 
 
-class HeuristicPolicy(FixedPolicy):
-    """Germinate on a plateau of a stabilised host, round-robin over the blueprints;
-    advance seeds through their gates, prune failing ones, fossilise contributing ones."""
+def epochs_to_fossilise(gates: GatesConfig, tempo: int) -> int:
+    """Epochs from a germination to the earliest FOSSILIZE when the policy advances at every
+    chance: one to enter TRAINING, G2's epochs in TRAINING, the blend (G3: alpha at target
+    after `tempo`'s epochs; strict mode also its minimum epochs in BLENDING), and one in
+    HOLDING, where the contribution is measured."""
+    blend = TEMPO_EPOCHS[tempo]
+    if gates.mode == "strict":
+        blend = max(blend, gates.G3.min_blending_epochs)
+    return 1 + gates.G2.min_training_epochs + blend + 1
 
-    def __init__(self, config: HeuristicConfig, n_blueprints: int, min_prune_age: int) -> None:
+
+class HeuristicPolicy(FixedPolicy):
+    """Germinate on a plateau of a stabilised host or at the germination deadline,
+    round-robin over the blueprints; advance seeds through their gates, prune failing ones,
+    fossilise contributing ones.
+
+    :param gates: the experiment's gates, which set how long a seed needs to be fossilised.
+    """
+
+    def __init__(self, config: HeuristicConfig, n_blueprints: int, min_prune_age: int,
+                 gates: GatesConfig) -> None:
         self.config = config
         self.n_blueprints = n_blueprints
         self.min_prune_age = min_prune_age
+        self.gates = gates
         self.memory: list[_EnvMemory] = []
+
+    def germination_deadline(self, episode_length: int) -> int:
+        """The last epoch from which a seed at STANDARD tempo can be fossilised by the
+        episode's last epoch (negative when no STANDARD seed can)."""
+        return episode_length - 1 - epochs_to_fossilise(self.gates, STANDARD_TEMPO)
 
     def start_episode(self, n_envs: int) -> None:
         self.memory = [_EnvMemory() for _ in range(n_envs)]
@@ -76,8 +105,7 @@ class HeuristicPolicy(FixedPolicy):
         cfg = self.config
         recently_pruned = (memory.last_prune_epoch is not None
                            and obs.epoch - memory.last_prune_epoch < cfg.prune_cooldown_epochs)
-        if (not obs.host_stabilised or obs.epoch < cfg.min_epoch or recently_pruned
-                or obs.plateau_epochs < cfg.plateau_epochs):
+        if obs.epoch < cfg.min_epoch or recently_pruned or not self._time_to_grow(obs):
             return WAIT
         free = [i for i, view in enumerate(obs.slots)
                 if slot_allows(Op.GERMINATE, view, obs, self.min_prune_age)]
@@ -87,8 +115,23 @@ class HeuristicPolicy(FixedPolicy):
         if blueprint is None:
             return WAIT
         return FactoredAction(Op.GERMINATE, slot=free[0], blueprint=blueprint,
-                              style=GerminationStyle.LINEAR_ADD, tempo=STANDARD_TEMPO,
+                              style=GerminationStyle.LINEAR_ADD, tempo=self._tempo(obs),
                               alpha_target=FULL_ALPHA)
+
+    def _time_to_grow(self, obs: EnvObservation) -> bool:
+        """The host has stabilised and plateaued, or the germination deadline is reached
+        while a seed at FAST tempo can still be fossilised."""
+        plateau = obs.host_stabilised and obs.plateau_epochs >= self.config.plateau_epochs
+        deadline = obs.epoch >= self.germination_deadline(obs.episode_length)
+        return plateau or (deadline and self._fits(obs, FAST_TEMPO))
+
+    def _tempo(self, obs: EnvObservation) -> int:
+        """STANDARD while a STANDARD seed can still be fossilised this episode, else FAST."""
+        return STANDARD_TEMPO if self._fits(obs, STANDARD_TEMPO) else FAST_TEMPO
+
+    def _fits(self, obs: EnvObservation, tempo: int) -> bool:
+        """A seed germinated now at `tempo` can be fossilised by the last epoch."""
+        return obs.epoch + epochs_to_fossilise(self.gates, tempo) <= obs.episode_length - 1
 
     def _next_blueprint(self, memory: _EnvMemory) -> int | None:
         for offset in range(self.n_blueprints):

@@ -36,6 +36,8 @@ class EpochResult:
     val_accuracy: float  # percent, 0-100
     contributions: dict[str, float | None]  # slot id -> counterfactual contribution
     ablated_accuracy: dict[str, float]
+    committed_accuracy: float  # percent: fossilised seeds on, live seeds off
+    host_accuracy: float  # percent: every seed off
     gradients: dict[str, GradientStats]
 
 
@@ -98,8 +100,8 @@ def train_epoch(
 
 def validate(model: MorphogeneticModel, data: TaskData, batch_size: int,
              indices: torch.Tensor | None = None) -> FusedValidation:
-    """Fused validation (current alphas and each eligible slot's alpha at 0) on the validation
-    set, or on its `indices` when envs split the data."""
+    """Fused validation (current alphas, each eligible slot's alpha at 0, the committed model and
+    the host alone) on the validation set, or on its `indices` when envs split the data."""
     images, labels = data.val_images, data.val_labels
     if indices is not None:
         images, labels = images[indices], labels[indices]
@@ -128,5 +130,7 @@ def run_epoch(
         val_accuracy=val.accuracy,
         contributions=val.contributions,
         ablated_accuracy=val.ablated_accuracy,
+        committed_accuracy=val.committed_accuracy,
+        host_accuracy=val.host_accuracy,
         gradients=train.gradients,
     )

@@ -191,7 +191,9 @@ def test_memory_readings_are_not_a_divergence(tmp_path: Path):
         return [TelemetryEvent(run_id, seq, 1000.0 + seq, T.BATCH_COMPLETED, Severity.INFO, seq,
                                None, None, None, None, "",
                                BatchCompletedPayload(accuracy if seq == 2 else 40.0, 0.5, 1,
-                                                     rss_mb + seq, rss_mb / 2, rss_mb))
+                                                     rss_mb=rss_mb + seq,
+                                                     cuda_allocated_mb=rss_mb / 2,
+                                                     cuda_reserved_mb=rss_mb))
                 for seq in range(4)]
 
     with Registry.open(tmp_path / "runs.db") as registry:

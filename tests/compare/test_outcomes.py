@@ -31,6 +31,10 @@ def test_outcome_metrics_agree_with_the_decoded_events(runs):
     assert list(metrics) == list(OUTCOME_METRICS)
     assert metrics["final_val_accuracy"] == batches[-1].data.mean_val_accuracy
     assert metrics["best_val_accuracy"] == max(e.data.mean_val_accuracy for e in batches)
+    assert metrics["final_committed_accuracy"] == batches[-1].data.mean_committed_accuracy
+    assert metrics["final_host_accuracy"] == batches[-1].data.mean_host_accuracy
+    assert metrics["final_committed_accuracy"] is not None
+    assert metrics["final_host_accuracy"] is not None
     assert metrics["mean_episode_return"] == pytest.approx(
         sum(e.data.mean_episode_return for e in batches) / len(batches))
     assert metrics["seeds_germinated"] == len(of(T.SEED_GERMINATED)) > 0

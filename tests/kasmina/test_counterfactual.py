@@ -8,7 +8,7 @@ from torch.nn import functional as F
 
 from esper.kasmina.counterfactual import fused_validate
 from esper.kasmina.host import MorphogeneticModel
-from esper.leyline.stages import AlphaAlgorithm
+from esper.leyline.stages import AlphaAlgorithm, SeedStage
 
 from .models import tiny_batch, tiny_model, to_holding
 
@@ -39,7 +39,7 @@ def test_contributions_equal_explicit_evaluations() -> None:
     x, y = tiny_batch(n=200, seed=3)
     model = three_slot_model()
     result = fused_validate(model, x, y, batch_size=64)
-    assert result.n_configs == 3 and result.n_samples == 200
+    assert result.n_configs == 4 and result.n_samples == 200  # current, 2 ablations, no seed
     assert result.contributions["r0c2"] is None  # TRAINING: no counterfactual
     assert set(result.contributions) == {"r0c0", "r0c1", "r0c2"}
     base = accuracy(model, x, y)
@@ -99,4 +99,38 @@ def test_fossilized_and_alpha_zero_seeds_are_not_measured() -> None:
     assert slot.fossilize().ok
     model.germinate("r0c1", "norm", accuracy=0.0)
     result = fused_validate(model, x, y, batch_size=8)
-    assert result.n_configs == 1 and result.contributions == {"r0c1": None}
+    assert result.contributions == {"r0c1": None}
+    assert result.n_configs == 2  # current (= committed: the TRAINING seed is off) and host
+
+
+def fossil_and_live_model() -> MorphogeneticModel:
+    """r0c0 FOSSILIZED (conv_heavy), r0c1 HOLDING (conv_light, GATE, alpha 0.6)."""
+    model = three_slot_model()
+    slot = model.slot("r0c0")
+    slot.record_contribution(5.0)
+    assert slot.fossilize().ok
+    return model
+
+
+def test_committed_accuracy_equals_an_evaluation_with_live_seeds_off() -> None:
+    x, y = tiny_batch(n=200, seed=5)
+    model = fossil_and_live_model()
+    result = fused_validate(model, x, y, batch_size=64)
+    committed = copy.deepcopy(model)
+    committed.prune_live_seeds()  # the live seeds leave the forward; the fossil stays
+    assert committed.slot("r0c0").stage is SeedStage.FOSSILIZED
+    assert result.committed_accuracy == pytest.approx(accuracy(committed, x, y))
+    host = copy.deepcopy(committed)
+    host.slot("r0c0").alpha_controller.alpha = 0.0  # type: ignore[union-attr]
+    assert result.host_accuracy == pytest.approx(accuracy(host, x, y))
+    # not vacuous: the three models differ on this data
+    assert len({result.accuracy, result.committed_accuracy, result.host_accuracy}) == 3
+    # current, r0c1 ablated (= committed: the only live blended seed), host
+    assert result.n_configs == 3
+
+
+def test_no_seeds_needs_no_extra_configuration() -> None:
+    x, y = tiny_batch(n=20)
+    result = fused_validate(tiny_model(), x, y, batch_size=7)
+    assert result.n_configs == 1
+    assert result.committed_accuracy == result.host_accuracy == result.accuracy

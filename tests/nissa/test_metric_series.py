@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import replace
 import math
 import typing
 
@@ -38,7 +39,8 @@ def started(episode_length: int = 5) -> TelemetryEvent:
 
 def epoch_payload(val_accuracy: float, val_loss: float = 1.5) -> EpochCompletedPayload:
     return EpochCompletedPayload(2.0, 40.0, val_loss, val_accuracy, 1, 0, (), "WAIT", None, True,
-                                 0.25, RewardComponents(attribution=0.25))
+                                 0.25, RewardComponents(attribution=0.25),
+                                 committed_accuracy=55.0, host_accuracy=50.0)
 
 
 def test_epoch_values_are_per_env_series_stepped_by_global_epoch():
@@ -52,6 +54,8 @@ def test_epoch_values_are_per_env_series_stepped_by_global_epoch():
         MetricPoint("env1/train_accuracy", step, 40.0, ts),
         MetricPoint("env1/val_loss", step, 1.5, ts),
         MetricPoint("env1/val_accuracy", step, 61.0, ts),
+        MetricPoint("env1/committed_accuracy", step, 55.0, ts),
+        MetricPoint("env1/host_accuracy", step, 50.0, ts),
         MetricPoint("env1/reward", step, 0.25, ts),
         MetricPoint("env1/seeds_live", step, 1.0, ts),
         MetricPoint("env1/seeds_fossilized", step, 0.0, ts),
@@ -68,17 +72,32 @@ def test_a_nan_loss_is_kept_as_measured():
 
 def test_episode_and_batch_series_are_stepped_by_batch():
     points = MetricMapper().points([
-        event(1, T.EPISODE_OUTCOME, EpisodeOutcomePayload(70.0, 1.2, 2, 1, 1, 3.5), batch=4,
-              env_id=0),
-        event(2, T.BATCH_COMPLETED, BatchCompletedPayload(65.0, 3.0, 2), batch=4),
+        event(1, T.EPISODE_OUTCOME, EpisodeOutcomePayload(70.0, 1.2, 2, 1, 1, 3.5, 68.0, 60.0),
+              batch=4, env_id=0),
+        event(2, T.BATCH_COMPLETED, BatchCompletedPayload(65.0, 3.0, 2, 63.0, 58.0), batch=4),
     ])
     assert [(p.key, p.step, p.value) for p in points] == [
         ("env0/episode_return", 4, 3.5),
         ("env0/episode_final_accuracy", 4, 70.0),
+        ("env0/episode_committed_accuracy", 4, 68.0),
         ("env0/episode_param_ratio", 4, 1.2),
         ("episode/return", 4, 3.0),
         ("episode/val_accuracy", 4, 65.0),
+        ("episode/committed_accuracy", 4, 63.0),
+        ("episode/host_accuracy", 4, 58.0),
     ]
+
+
+def test_a_run_recorded_before_committed_accuracy_has_no_such_points():
+    """Events of an older esper lack the committed and host-only accuracy: None is "not
+    measured", so no point (a 0 would plot a measurement that never happened)."""
+    old_epoch = replace(epoch_payload(61.0), committed_accuracy=None, host_accuracy=None)
+    points = MetricMapper().points([
+        started(), event(1, T.EPOCH_COMPLETED, old_epoch, batch=0, env_id=0, epoch=0),
+        event(2, T.BATCH_COMPLETED, BatchCompletedPayload(65.0, 3.0, 2), batch=0)])
+    keys = {p.key for p in points}
+    assert "env0/val_accuracy" in keys and "episode/val_accuracy" in keys
+    assert not any("committed" in key or "host" in key for key in keys)
 
 
 def test_every_numeric_ppo_field_is_a_batch_series_nested_heads_included():

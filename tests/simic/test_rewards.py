@@ -11,8 +11,10 @@ from tests.spec_factory import tiny_spec
 GAMMA = 0.995
 BASE = RewardInputs(
     op=Op.WAIT, target_stage=None, target_contribution=None, potential_before=0.0,
-    potential_after=0.0, credits=(), total_improvement=None, params_added=0, host_params=1000,
-    val_accuracy=80.0, last_epoch=False, contributing_fossils=0, fossil_params=0,
+    potential_after=0.0, fossil_potential_after=0.0, holding_undecided=0, escrow=0.0,
+    credits=(), total_improvement=None, committed_accuracy=70.0, params_added=0,
+    host_params=1000, val_accuracy=80.0, last_epoch=False, contributing_fossils=0,
+    fossil_params=0,
 )
 
 
@@ -31,12 +33,12 @@ def test_waiting_in_an_empty_host_earns_nothing():
     (-2.0, 1.0, -2.0),  # harm passes through
 ])
 def test_attribution_is_bounded_by_progress(contribution, progress, expected):
-    components = reward("shaped", credits=(SeedCredit(contribution, progress),))
+    components = reward("shaped", credits=(SeedCredit("s", contribution, progress),))
     assert components.attribution == pytest.approx(expected)
 
 
 def test_attribution_is_discounted_when_the_seeds_together_hurt():
-    credit = (SeedCredit(1.0, 3.0),)
+    credit = (SeedCredit("s", 1.0, 3.0),)
     assert reward("shaped", credits=credit, total_improvement=-0.5).attribution == 0.5
 
 

@@ -9,7 +9,8 @@ from tests.tamiyo.observations import EMPTY, observation, seed
 
 def policy(n_blueprints: int = 3) -> HeuristicPolicy:
     spec = tiny_spec()
-    heuristic = HeuristicPolicy(spec.policy.heuristic, n_blueprints, spec.slots.min_prune_age)
+    heuristic = HeuristicPolicy(spec.policy.heuristic, n_blueprints, spec.slots.min_prune_age,
+                                spec.gates)
     heuristic.start_episode(1)
     return heuristic
 
@@ -50,7 +51,7 @@ def test_prunes_a_failing_seed_then_waits_out_the_cooldown():
 def test_a_pruned_blueprint_is_skipped_while_its_decaying_penalty_is_at_the_limit():
     spec = tiny_spec(policy={"heuristic": {"blueprint_penalty_limit": 1.0,
                                            "prune_cooldown_epochs": 0}})
-    heuristic = HeuristicPolicy(spec.policy.heuristic, 2, spec.slots.min_prune_age)
+    heuristic = HeuristicPolicy(spec.policy.heuristic, 2, spec.slots.min_prune_age, spec.gates)
     heuristic.start_episode(1)
     failing = seed(SeedStage.TRAINING, blueprint_index=0, epochs_in_stage=5,
                    improvement_since_stage_start=-3.0)

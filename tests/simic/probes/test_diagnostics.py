@@ -38,8 +38,11 @@ def test_a_snapshot_every_other_epoch_per_env_with_the_epochs_measures(overfitti
         data, step = event.data, epochs[(event.env_id, event.epoch)]
         assert data.kind == "diagnostic_snapshot"
         assert [layer.layer for layer in data.layers] == LAYERS
-        assert all(layer.gradient_norm > 0 and 0 <= layer.gradient_health <= 1
+        # measured for every layer; a host block upstream of a seed blended in at alpha 1 while
+        # still isolated (BLENDING) measures exactly 0: the seed replaced its output
+        assert all(layer.gradient_norm >= 0 and 0 <= layer.gradient_health <= 1
                    for layer in data.layers)
+        assert data.layers[-1].gradient_norm > 0  # the head always learns
         assert (data.train_accuracy, data.val_accuracy) == (step.train_accuracy,
                                                             step.val_accuracy)
         assert data.train_val_gap == pytest.approx(step.train_accuracy - step.val_accuracy)
