@@ -67,6 +67,12 @@ CATALOGUE: tuple[TeleField, ...] = tuple([
         "seeds_live": "seeds germinated and not yet fossilized or pruned",
         "seeds_fossilized": "fossilized seeds", "action": "op the policy chose",
         "action_success": "the chosen action happened", "reward": "the step's reward"}),
+    *_group("TELE-114", CORE, T.EPOCH_COMPLETED, {
+        "reference_accuracy": "validation accuracy of the reference host (the host trained alone "
+                              "on the same batches; reward mode escrow), %"}, conditional=True),
+    *_group("TELE-131", CORE, T.EPISODE_OUTCOME, {
+        "reference_accuracy": "the reference host's accuracy at the episode's end (reward mode "
+                              "escrow), %"}, prefix="episode_", conditional=True),
     *_group("TELE-111", CORE, T.EPOCH_COMPLETED, {
         "slots.*.slot_id": "slot id", "slots.*.stage": "stage of each slot",
         "slots.*.alpha": "blend weight of each slot"}),

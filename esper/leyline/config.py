@@ -171,6 +171,7 @@ class RewardWeights:
     fossilize_wrong_stage: float
     terminal_accuracy: float
     holding_cost: float  # escrow: per seed left undecided in HOLDING, per step
+    terminal_gain: float  # escrow: per point of committed accuracy over the reference host
     simplified_op_cost: float
     simplified_accuracy: float
     simplified_fossil: float
@@ -183,6 +184,11 @@ class RewardWeights:
 class RewardConfig:
     mode: Literal["escrow", "shaped", "simplified", "sparse"]
     weights: RewardWeights
+
+    @property
+    def trains_reference_host(self) -> bool:
+        """Mode escrow measures real gain against a copy of the host trained alone."""
+        return self.mode == "escrow"
 
 
 @dataclass(frozen=True)

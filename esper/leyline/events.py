@@ -126,6 +126,9 @@ class EpochCompletedPayload:
     # before esper measured them.
     committed_accuracy: float | None = None  # fossilised seeds on, live seeds off
     host_accuracy: float | None = None  # every seed off
+    # Reward mode escrow: the validation accuracy of the env's reference host, a copy of the host
+    # trained alone (never a seed) on the same batches; None when no reference host is trained.
+    reference_accuracy: float | None = None
 
 
 @dataclass(frozen=True)
@@ -264,6 +267,7 @@ class EpisodeOutcomePayload:
     # before esper measured them.
     committed_accuracy: float | None = None  # fossilised seeds on, live seeds off: what is kept
     host_accuracy: float | None = None  # every seed off
+    reference_accuracy: float | None = None  # the reference host's (mode escrow), else None
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ ENV_VAL_LOSS = "env{env_id}/val_loss"
 ENV_VAL_ACCURACY = "env{env_id}/val_accuracy"  # percent
 ENV_COMMITTED_ACCURACY = "env{env_id}/committed_accuracy"  # percent, fossils on, live seeds off
 ENV_HOST_ACCURACY = "env{env_id}/host_accuracy"  # percent, every seed off
+ENV_REFERENCE_ACCURACY = "env{env_id}/reference_accuracy"  # percent, host trained alone (escrow)
 ENV_REWARD = "env{env_id}/reward"  # the step's reward
 ENV_SEEDS_LIVE = "env{env_id}/seeds_live"
 ENV_SEEDS_FOSSILIZED = "env{env_id}/seeds_fossilized"
@@ -35,6 +36,7 @@ ENV_SEEDS_FOSSILIZED = "env{env_id}/seeds_fossilized"
 ENV_EPISODE_RETURN = "env{env_id}/episode_return"
 ENV_EPISODE_FINAL_ACCURACY = "env{env_id}/episode_final_accuracy"  # percent
 ENV_EPISODE_COMMITTED_ACCURACY = "env{env_id}/episode_committed_accuracy"  # percent
+ENV_EPISODE_REFERENCE_ACCURACY = "env{env_id}/episode_reference_accuracy"  # percent (escrow)
 ENV_EPISODE_PARAM_RATIO = "env{env_id}/episode_param_ratio"
 
 # Over the envs, step = batch (BATCH_COMPLETED).
@@ -125,11 +127,12 @@ class MetricMapper:
                 (ENV_VAL_ACCURACY, data.val_accuracy),
                 (ENV_COMMITTED_ACCURACY, data.committed_accuracy),
                 (ENV_HOST_ACCURACY, data.host_accuracy),
+                (ENV_REFERENCE_ACCURACY, data.reference_accuracy),
                 (ENV_REWARD, data.reward),
                 (ENV_SEEDS_LIVE, data.seeds_live),
                 (ENV_SEEDS_FOSSILIZED, data.seeds_fossilized),
             )
-            if value is not None  # a run recorded before the field existed
+            if value is not None  # not measured: no reference host, or an older esper
         ]
 
     def _slot_probes(self, event: TelemetryEvent) -> list[MetricPoint]:
@@ -152,9 +155,10 @@ def _episode(event: TelemetryEvent) -> list[MetricPoint]:
             (ENV_EPISODE_RETURN, data.episode_reward),
             (ENV_EPISODE_FINAL_ACCURACY, data.final_accuracy),
             (ENV_EPISODE_COMMITTED_ACCURACY, data.committed_accuracy),
+            (ENV_EPISODE_REFERENCE_ACCURACY, data.reference_accuracy),
             (ENV_EPISODE_PARAM_RATIO, data.param_ratio),
         )
-        if value is not None  # a run recorded before the field existed
+        if value is not None  # not measured: no reference host, or an older esper
     ]
 
 

@@ -136,6 +136,7 @@ class EnvLoop:
         result = run_epoch(env.model, env.host_optimizer, self.data, self.schedule, global_epoch,
                            env.env_id, self.spec.host.grad_clip)
         self.probes.step_finished(env, ctx)
+        self._train_reference(env, global_epoch)
         self.env_epochs += 1
         env.last_result = result
         env.validated_model_changed = False
@@ -156,6 +157,16 @@ class EnvLoop:
         stabilised = env.signals.update(result.val_loss, result.val_accuracy)
         self.probes.epoch_validated(env, ctx, stabilised)
         return rollback is not None
+
+    def _train_reference(self, env: EnvState, global_epoch: int) -> None:
+        """Train and validate the env's reference host, if it has one, on the env's batches."""
+        reference = env.reference
+        if reference is None:
+            return
+        result = run_epoch(reference.model, reference.optimizer, self.data, self.schedule,
+                           global_epoch, env.env_id, self.spec.host.grad_clip,
+                           measure_gradients=False)
+        reference.accuracy = result.val_accuracy
 
     def _act(self, env: EnvState, obs: EnvObservation, action: FactoredAction,
              rolled_back: bool, ctx: StepContext) -> float:
@@ -206,6 +217,7 @@ class EnvLoop:
                           and slot.state is not None),
             total_improvement=result.val_accuracy - result.host_accuracy,
             committed_accuracy=result.committed_accuracy,
+            reference_accuracy=_reference_accuracy(env),
             params_added=model.seed_param_count,
             host_params=model.host_param_count,
             val_accuracy=obs.val_accuracy,
@@ -224,7 +236,7 @@ class EnvLoop:
         live = () if state_before.last_epoch else [s for s, stage in seeds.items() if stage in _LIVE]
         kept = [s for s, stage in seeds.items() if stage is SeedStage.FOSSILIZED]
         return env.escrow.settle(
-            escrow_targets(state_before.credits, state_before.total_improvement), live, kept)
+            escrow_targets(state_before.credits, state_before.real_gain), live, kept)
 
     def _report(self, update: SlotUpdate, env: EnvState, ctx: StepContext) -> None:
         self.reporter.report(update, env.model, ctx)
@@ -250,7 +262,7 @@ class EnvLoop:
             train_loss=result.train_loss, train_accuracy=result.train_accuracy,
             val_loss=result.val_loss, val_accuracy=result.val_accuracy,
             committed_accuracy=result.committed_accuracy, host_accuracy=result.host_accuracy,
-            seeds_live=obs.count(*_LIVE), seeds_fossilized=obs.count(SeedStage.FOSSILIZED),
+            reference_accuracy=_reference_accuracy(env), seeds_live=obs.count(*_LIVE), seeds_fossilized=obs.count(SeedStage.FOSSILIZED),
             slots=slots, action=action.op.name, action_slot=outcome.slot_id,
             action_success=outcome.success, reward=reward.total, reward_components=reward),
             batch=ctx.batch, env_id=ctx.env_id, epoch=ctx.epoch)
@@ -263,7 +275,8 @@ class EnvLoop:
             param_ratio=(model.host_param_count + model.fossilized_param_count) / model.host_param_count,
             seeds_germinated=model.seeds_germinated, seeds_fossilized=env.seeds_fossilized,
             seeds_pruned=env.seeds_pruned, episode_reward=env.episode_return,
-            committed_accuracy=committed, host_accuracy=host)
+            committed_accuracy=committed, host_accuracy=host,
+            reference_accuracy=_reference_accuracy(env))
         self.hub.emit(TelemetryEventType.EPISODE_OUTCOME, outcome, batch=batch, env_id=env.env_id)
         return outcome
 
@@ -278,6 +291,10 @@ class EnvLoop:
         final = validate(env.model, self.data, self.schedule.batch_size,
                          self.schedule.val_indices(env.env_id))
         return final.committed_accuracy, final.host_accuracy
+
+
+def _reference_accuracy(env: EnvState) -> float | None:
+    return None if env.reference is None else env.reference.accuracy
 
 
 def _mean(values: Iterable[float]) -> float:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -19,6 +20,16 @@ from esper.tamiyo.signal_tracker import SignalTracker
 from esper.tolaria.datasets import TaskData
 from esper.tolaria.governor import Governor
 from esper.tolaria.host_step import EpochResult, build_host_optimizer
+
+
+@dataclass
+class ReferenceHost:
+    """A copy of an env's fresh host trained alone (never a seed) on the same batches: what the
+    host would reach without growth, against which reward mode escrow measures real gain."""
+
+    model: MorphogeneticModel
+    optimizer: torch.optim.Optimizer
+    accuracy: float | None = None  # of its last validation, percent; None before the first
 
 
 @dataclass
@@ -40,6 +51,7 @@ class EnvState:
     # The model changed after `last_result` was measured (a fossilisation, a rollback).
     validated_model_changed: bool = False
     escrow: CreditEscrow = field(default_factory=CreditEscrow, repr=False)  # reward mode escrow
+    reference: ReferenceHost | None = field(default=None, repr=False)  # reward mode escrow
     # seed_telemetry probe: slot id -> its seed's last snapshot; None: the probe is off.
     seed_telemetry: dict[str, SeedTelemetry] | None = field(default=None, repr=False)
 
@@ -53,8 +65,12 @@ class EnvState:
         optimizer = build_host_optimizer(model, spec.host)
         governor = Governor(data.num_classes)
         governor.snapshot(model, optimizer, 0)
+        reference = None
+        if spec.reward.trains_reference_host:
+            twin = copy.deepcopy(model)  # the same initial weights, no RNG drawn
+            reference = ReferenceHost(twin, build_host_optimizer(twin, spec.host))
         return cls(env_id, model, optimizer, governor, SignalTracker(spec.policy.heuristic),
-                   spec.blueprints)
+                   spec.blueprints, reference=reference)
 
     @property
     def potential(self) -> float:

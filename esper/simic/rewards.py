@@ -21,7 +21,7 @@ STAGE_POTENTIAL = {
     SeedStage.FOSSILIZED: 6.0,
 }
 MAX_STAGE_AGE_BONUS = 2.0  # potential bonus for time in a stage, 0.3 per epoch up to this
-TOGETHER_HURT_DISCOUNT = 0.5  # positive credit is halved while the seeds together hurt
+TOGETHER_HURT_DISCOUNT = 0.5  # shaped: positive credit is halved while the seeds together hurt
 
 
 def slot_potential(stage: SeedStage | None, epochs_in_stage: int) -> float:
@@ -55,12 +55,20 @@ class RewardInputs:
     credits: tuple[SeedCredit, ...]
     total_improvement: float | None  # accuracy with all seeds minus with all seeds off
     committed_accuracy: float  # fossilised seeds on, live seeds off, percent
+    reference_accuracy: float | None  # the reference host's (mode escrow), percent
     params_added: int  # seed parameters in the model
     host_params: int
     val_accuracy: float
     last_epoch: bool
     contributing_fossils: int  # fossilized seeds with contribution >= 1
     fossil_params: int
+
+    @property
+    def real_gain(self) -> float | None:
+        """Accuracy of the model over the reference host's (None without one)."""
+        if self.reference_accuracy is None:
+            return None
+        return self.val_accuracy - self.reference_accuracy
 
 
 def compute_reward(config: RewardConfig, gamma: float, inputs: RewardInputs) -> RewardComponents:
@@ -89,7 +97,8 @@ def _shaped(w: RewardWeights, shaping: float, inputs: RewardInputs) -> RewardCom
     if inputs.total_improvement is not None and inputs.total_improvement < 0:
         attribution *= TOGETHER_HURT_DISCOUNT  # seeds together hurt: discount their credit
     return RewardComponents(
-        attribution=attribution, stage_shaping=shaping, param_rent=_rent(w, inputs),
+        attribution=attribution, stage_shaping=shaping,
+        param_rent=_rent(w, inputs.params_added, inputs.host_params),
         action_cost=_action_cost(w, inputs), fossilize=_fossilize_term(w, inputs),
         terminal=w.terminal_accuracy * inputs.val_accuracy if inputs.last_epoch else 0.0,
     )
@@ -97,39 +106,38 @@ def _shaped(w: RewardWeights, shaping: float, inputs: RewardInputs) -> RewardCom
 
 def _escrow(w: RewardWeights, gamma: float, inputs: RewardInputs) -> RewardComponents:
     """Growth that is kept: escrowed credit, shaping whose live part is taken back at the end,
-    a charge for each undecided HOLDING seed, and a terminal term on the committed model."""
+    rent on the kept (fossilised) parameters, a charge for each undecided HOLDING seed, and a
+    terminal term on the committed model's gain over the reference host."""
+    assert inputs.reference_accuracy is not None, "mode escrow trains a reference host"
     potential_after = inputs.fossil_potential_after if inputs.last_epoch else inputs.potential_after
+    kept_gain = inputs.committed_accuracy - inputs.reference_accuracy
     return RewardComponents(
         escrow=inputs.escrow,
         stage_shaping=w.stage_shaping * (gamma * potential_after - inputs.potential_before),
-        param_rent=_rent(w, inputs), action_cost=_action_cost(w, inputs),
-        holding=w.holding_cost * inputs.holding_undecided,
+        param_rent=_rent(w, inputs.fossil_params, inputs.host_params),
+        action_cost=_action_cost(w, inputs), holding=w.holding_cost * inputs.holding_undecided,
         fossilize=w.fossilize_wrong_stage if _fossilizes_wrong_stage(inputs) else 0.0,
-        terminal=w.terminal_accuracy * inputs.committed_accuracy if inputs.last_epoch else 0.0,
+        terminal=w.terminal_gain * kept_gain if inputs.last_epoch else 0.0,
     )
 
 
-def escrow_targets(credits: tuple[SeedCredit, ...], total_improvement: float | None
-                   ) -> dict[str, float]:
+def escrow_targets(credits: tuple[SeedCredit, ...], real_gain: float | None) -> dict[str, float]:
     """Seed id -> credit target of each measured live seed (mode `escrow`): its attribution
     (bounded by its progress), with the positive credits together bounded by the real gain of
-    the model over the host alone, and halved while the seeds together hurt."""
+    the model over the reference host, so none while the seeds together hurt. A contribution
+    measures dependency (the host adapts to a blended seed), the real gain what was added."""
     targets = {credit.seed_id: _attribution(credit) for credit in credits}
-    if total_improvement is None:
-        return targets
     positive = sum(t for t in targets.values() if t > 0)
-    if total_improvement < 0:
-        scale = TOGETHER_HURT_DISCOUNT
-    elif positive > total_improvement:
-        scale = total_improvement / positive
-    else:
+    if real_gain is None or positive <= max(real_gain, 0.0):
         return targets
+    scale = max(real_gain, 0.0) / positive
     return {seed: t * scale if t > 0 else t for seed, t in targets.items()}
 
 
-def _rent(w: RewardWeights, inputs: RewardInputs) -> float:
-    host = max(inputs.host_params, w.host_param_floor)
-    return -min(w.param_rent_scale * math.log1p(inputs.params_added / host), w.param_rent_max)
+def _rent(w: RewardWeights, params: int, host_params: int) -> float:
+    """The rent of `params` seed parameters in a host of `host_params`."""
+    host = max(host_params, w.host_param_floor)
+    return -min(w.param_rent_scale * math.log1p(params / host), w.param_rent_max)
 
 
 def _action_cost(w: RewardWeights, inputs: RewardInputs) -> float:

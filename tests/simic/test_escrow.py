@@ -3,6 +3,7 @@ back when it is pruned or still live at the episode's end."""
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from dataclasses import replace
 
@@ -62,13 +63,15 @@ def credits(*contributions: float) -> tuple[SeedCredit, ...]:
 
 
 def test_positive_credits_together_are_bounded_by_the_real_gain():
-    targets = escrow_targets(credits(30.0, 10.0, -1.0), total_improvement=4.0)
+    # a contribution of 30 points is dependency: the model is only 4 points above the host alone
+    targets = escrow_targets(credits(30.0, 10.0, -1.0), real_gain=4.0)
     assert targets == pytest.approx({"s0": 3.0, "s1": 1.0, "s2": -1.0})
-    assert escrow_targets(credits(2.0), total_improvement=4.0) == {"s0": 2.0}  # within the gain
+    assert escrow_targets(credits(2.0), real_gain=4.0) == {"s0": 2.0}  # within the gain
+    assert escrow_targets(credits(), real_gain=-1.0) == {}
 
 
-def test_positive_credit_is_halved_while_the_seeds_together_hurt():
-    assert escrow_targets(credits(2.0, -1.0), total_improvement=-0.5) == {"s0": 1.0, "s1": -1.0}
+def test_no_positive_credit_while_the_seeds_together_hurt():
+    assert escrow_targets(credits(2.0, -1.0), real_gain=-0.5) == {"s0": 0.0, "s1": -1.0}
 
 
 def test_escrow_mode_pays_the_escrow_and_charges_indecision():
@@ -77,9 +80,11 @@ def test_escrow_mode_pays_the_escrow_and_charges_indecision():
     assert components.holding == pytest.approx(-0.2)  # holding_cost -0.1 per undecided seed
 
 
-def test_escrow_terminal_is_on_the_committed_model():
-    components = reward("escrow", last_epoch=True, val_accuracy=90.0, committed_accuracy=70.0)
-    assert components.terminal == pytest.approx(0.05 * 70.0)
+def test_escrow_terminal_is_on_the_committed_models_gain_over_the_reference_host():
+    components = reward("escrow", last_epoch=True, val_accuracy=90.0, committed_accuracy=70.0,
+                        reference_accuracy=66.0)
+    assert components.terminal == pytest.approx(1.0 * (70.0 - 66.0))  # terminal_gain 1.0
+    assert reward("escrow", committed_accuracy=70.0, reference_accuracy=66.0).terminal == 0.0
 
 
 def test_escrow_takes_back_the_live_seeds_shaping_at_the_end():
@@ -129,3 +134,34 @@ def test_a_run_that_fossilises_keeps_credit(tmp_path):
     paid, fossils, _ = escrow_by_episode(tmp_path, growing_spec(reward={"mode": "escrow"}))
     assert fossils[0] >= 1 or fossils[1] >= 1
     assert any(paid[env] != pytest.approx(0.0, abs=1e-9) for env in fossils if fossils[env])
+
+
+def accuracy_series(tmp_path, spec, name: str, field: str) -> dict[tuple[int, int], float]:
+    result = run(spec, registry=tmp_path / f"{name}.db")
+    with Registry.open(tmp_path / f"{name}.db") as registry:
+        return {(e.env_id, e.epoch): getattr(e.data, field)
+                for e in registry.events(result.record.run_id, types=[T.EPOCH_COMPLETED])}
+
+
+def test_the_reference_host_is_the_host_trained_alone(tmp_path):
+    """Mode escrow's reference host is the env's host as a run where no seed ever grows trains
+    it: the same initial weights and batches, epoch by epoch."""
+    grown = growing_spec(reward={"mode": "escrow"})
+    alone = replace(grown, policy=replace(grown.policy, heuristic=replace(
+        grown.policy.heuristic, min_epoch=1000)))
+    reference = accuracy_series(tmp_path, grown, "grown", "reference_accuracy")
+    assert reference == accuracy_series(tmp_path, alone, "alone", "val_accuracy")
+    seeded = accuracy_series(tmp_path, grown, "grown2", "val_accuracy")
+    assert seeded != reference  # not vacuous: the seeds changed the grown model
+
+
+def test_no_reference_host_is_trained_outside_mode_escrow(tmp_path):
+    reference = accuracy_series(tmp_path, growing_spec(), "shaped", "reference_accuracy")
+    assert set(reference.values()) == {None}
+
+
+def test_escrow_rent_is_paid_on_the_kept_parameters_only():
+    assert reward("escrow", params_added=500, fossil_params=0).param_rent == 0.0
+    kept = reward("escrow", params_added=500, fossil_params=500).param_rent
+    assert kept == pytest.approx(-0.5 * math.log1p(500 / 1000))
+    assert reward("shaped", params_added=500, fossil_params=0).param_rent == pytest.approx(kept)

@@ -12,7 +12,8 @@ GAMMA = 0.995
 BASE = RewardInputs(
     op=Op.WAIT, target_stage=None, target_contribution=None, potential_before=0.0,
     potential_after=0.0, fossil_potential_after=0.0, holding_undecided=0, escrow=0.0,
-    credits=(), total_improvement=None, committed_accuracy=70.0, params_added=0,
+    credits=(), total_improvement=None, committed_accuracy=70.0, reference_accuracy=68.0,
+    params_added=0,
     host_params=1000, val_accuracy=80.0, last_epoch=False, contributing_fossils=0,
     fossil_params=0,
 )
