@@ -101,6 +101,9 @@ class EnvState:
             last_op=self.last_op, last_success=self.last_success,
             slots=tuple(self._slot_view(slot) for slot in self.model.seed_slots()),
             seed_telemetry=self.seed_telemetry is not None,
+            committed_accuracy=result.committed_accuracy,
+            real_gain=(None if self.reference is None or self.reference.accuracy is None
+                       else result.val_accuracy - self.reference.accuracy),
         )
 
     def _slot_view(self, slot) -> SlotView:

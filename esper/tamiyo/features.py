@@ -22,7 +22,7 @@ UNMEASURED = -1.0  # sentinel beside a 0 "measured" flag
 _STAGES = (None, SeedStage.GERMINATED, SeedStage.TRAINING, SeedStage.BLENDING, SeedStage.HOLDING,
            SeedStage.FOSSILIZED, SeedStage.PRUNED, SeedStage.EMBARGOED, SeedStage.RESETTING)
 _STAGE_INDEX = {stage: i for i, stage in enumerate(_STAGES)}
-BASE_FEATURES = 4 + 2 * HISTORY + 3 + len(Op) + 1
+BASE_FEATURES = 4 + 2 * HISTORY + 3 + len(Op) + 1 + 2 + 2
 SLOT_FEATURES = len(_STAGES) + 5 + 2 * 4 + 2 + 2
 SEED_TELEMETRY_FEATURES = 10  # per slot, with the seed_telemetry probe on
 _MAX_STAGE = max(stage.value for stage in SeedStage)  # SeedStage values start at 0 (UNKNOWN)
@@ -104,6 +104,8 @@ def encode(obs: EnvObservation) -> list[float]:
         obs.count(SeedStage.TRAINING) / n_slots, obs.count(SeedStage.BLENDING) / n_slots,
         obs.count(SeedStage.HOLDING, SeedStage.FOSSILIZED) / n_slots,
         *last_op, float(obs.last_success),
+        *_measured(None if obs.committed_accuracy is None else obs.committed_accuracy / 100),
+        *_measured(obs.real_gain, 10.0),
     ]
     slots = [x for view in obs.slots for x in _slot_features(view)
              + (telemetry_features(view.telemetry) if obs.seed_telemetry else [])]

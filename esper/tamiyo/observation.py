@@ -54,6 +54,9 @@ class EnvObservation:
     last_success: bool
     slots: tuple[SlotView, ...]
     seed_telemetry: bool = False  # the seed_telemetry probe is on: 10 more features per slot
+    committed_accuracy: float | None = None  # percent: fossils on, live seeds off
+    # val_accuracy minus the reference host's (reward mode escrow); None without a reference host
+    real_gain: float | None = None
 
     def count(self, *stages: SeedStage) -> int:
         """Number of slots whose seed is in one of `stages`."""
