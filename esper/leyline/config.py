@@ -208,8 +208,8 @@ class AnomalyOptions:
     ratio_max: float
     ratio_min: float
     min_explained_variance: float
-    warmup_batches: int  # explained-variance check starts after this many updates
-    max_value_loss: float
+    warmup_batches: int  # the value-collapse checks start after this many updates
+    max_value_loss: float  # a multiple of the mean square of the update's returns
 
 
 @dataclass(frozen=True)

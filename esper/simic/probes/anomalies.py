@@ -3,8 +3,10 @@
 Per update (thresholds in `telemetry.anomalies`):
 - ratio_max > ratio_max -> RATIO_EXPLOSION_DETECTED;
 - ratio_min < ratio_min -> RATIO_COLLAPSE_DETECTED;
-- value_loss > max_value_loss, or explained_variance < min_explained_variance once
-  `warmup_batches` updates have run (a fresh critic explains nothing) -> VALUE_COLLAPSE_DETECTED;
+- once `warmup_batches` updates have run (a fresh critic neither explains nor predicts anything):
+  value_loss > max_value_loss x the mean square of the returns (scale-free: a critic that predicts
+  0 has value_loss 0.5 x that mean square), or explained_variance <
+  min_explained_variance -> VALUE_COLLAPSE_DETECTED;
 - a NaN or infinity in a loss or a ratio statistic -> NUMERICAL_INSTABILITY_DETECTED.
 The metrics are the same for the recurrent and the feed-forward policy, so both are checked.
 """
@@ -21,12 +23,26 @@ _T = TelemetryEventType
 
 
 def _non_finite(metrics: PPOUpdatePayload) -> list[str]:
-    """Names of the losses and ratio statistics that are NaN or infinite."""
+    """Names of the losses and ratio statistics that are NaN or infinite; a statistic that was not
+    measured (None, e.g. ratio_std of a one-sample batch) is not a number gone wrong."""
     checked = {"policy_loss": metrics.policy_loss, "value_loss": metrics.value_loss,
                "entropy": metrics.entropy, "approx_kl": metrics.approx_kl,
                "ratio_mean": metrics.ratio_mean, "ratio_min": metrics.ratio_min,
                "ratio_max": metrics.ratio_max, "ratio_std": metrics.ratio_std}
-    return [name for name, value in checked.items() if not math.isfinite(value)]
+    return [name for name, value in checked.items() if value is not None and not math.isfinite(value)]
+
+
+def _value_collapse(m: PPOUpdatePayload, o: AnomalyOptions) -> list[str]:
+    """Why the critic has collapsed (after the warm-up), if it has."""
+    found = []
+    mean_square = m.return_mean ** 2 + (m.return_std or 0.0) ** 2  # std None: one sample
+    if m.value_loss > o.max_value_loss * mean_square:
+        found.append(f"value_loss {m.value_loss:.4g} > {o.max_value_loss:g} x mean square "
+                     f"return {mean_square:.4g}")
+    if m.explained_variance is not None and m.explained_variance < o.min_explained_variance:
+        found.append(f"explained_variance {m.explained_variance:.4g} < "
+                     f"{o.min_explained_variance:g} after {o.warmup_batches} warm-up updates")
+    return found
 
 
 class AnomalyDetector:
@@ -49,13 +65,7 @@ class AnomalyDetector:
         if m.ratio_min < o.ratio_min:
             found.append((_T.RATIO_COLLAPSE_DETECTED, "ratio_collapse",
                           f"ratio_min {m.ratio_min:.4g} < {o.ratio_min:g}", Severity.WARNING))
-        value = []
-        if m.value_loss > o.max_value_loss:
-            value.append(f"value_loss {m.value_loss:.4g} > {o.max_value_loss:g}")
-        if (batch >= o.warmup_batches and m.explained_variance is not None
-                and m.explained_variance < o.min_explained_variance):
-            value.append(f"explained_variance {m.explained_variance:.4g} < "
-                         f"{o.min_explained_variance:g} after {o.warmup_batches} warm-up updates")
+        value = _value_collapse(m, o) if batch >= o.warmup_batches else []
         if value:
             found.append((_T.VALUE_COLLAPSE_DETECTED, "value_collapse", "; ".join(value),
                           Severity.WARNING))

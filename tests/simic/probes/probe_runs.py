@@ -30,13 +30,16 @@ PROBE_EVENTS = (T.LSTM_HEALTH_WARNING, T.GRADIENT_PATHOLOGY_DETECTED, T.RATIO_EX
 
 
 def probe_spec(policy: str = "lstm", probes: tuple[str, ...] = (), *,
-               ppo: dict[str, Any] | None = None, **options: Any) -> ExperimentSpec:
-    """A small experiment with `probes` on; `options` are telemetry sections (lstm_health=...)."""
+               ppo: dict[str, Any] | None = None, training: dict[str, Any] | None = None,
+               reward: dict[str, Any] | None = None, **options: Any) -> ExperimentSpec:
+    """A small experiment with `probes` on; `training` replaces keys of the training section,
+    `reward` is the reward section, `options` are telemetry sections (lstm_health=...)."""
     return tiny_spec(
         task={"dataset": "digits", "max_train": 128, "max_val": 64, "batch_size": 64},
         policy={"type": policy, "feature_dim": 16, "hidden_dim": 16},
-        training={"envs": 2, "batches": 2, "episode_length": 4},
+        training={"envs": 2, "batches": 2, "episode_length": 4, **(training or {})},
         ppo=ppo or {},
+        reward=reward or {},
         telemetry={"probes": list(probes), **options},
         tracking={"mlflow": False},
     )

@@ -7,6 +7,7 @@ import math
 import pytest
 
 from esper.leyline.events import PPOAnomalyPayload, Severity
+from esper.registry import RunStatus
 from esper.simic.ppo_policy import PPOPolicy
 from tests.simic.probes.probe_runs import PROBE_EVENTS, Recorded, T, probe_spec, rollout
 
@@ -67,10 +68,11 @@ def test_anomaly_events_follow_their_update_before_the_batch_ends(tight):
 
 def test_a_value_loss_past_its_bound_is_a_value_collapse_on_the_mlp_path(mlp_all_on):
     collapses = _at(mlp_all_on, T.VALUE_COLLAPSE_DETECTED)
-    assert sorted(collapses) == [0, 1]  # the value-loss bound has no warm-up
+    assert sorted(collapses) == [0, 1]  # no warm-up
     for batch, payload in collapses.items():
         assert "value_loss" in payload.detail
-        assert mlp_all_on.updates[batch].value_loss > 1e-6
+        update = mlp_all_on.updates[batch]
+        assert update.value_loss > 1e-6 * (update.return_mean ** 2 + update.return_std ** 2)
 
 
 def test_with_the_probe_off_nothing_is_detected(lstm_all_off):
@@ -89,3 +91,25 @@ def test_a_nan_reward_is_a_numerical_instability(policy_type):
     assert event.payload.anomaly_type == "numerical_instability"
     assert "value_loss" in event.payload.detail and "policy_loss" in event.payload.detail
     assert "ratio" not in event.payload.detail  # the ratios were computed before the NaN
+
+
+def test_a_one_sample_batch_is_judged_without_its_unmeasured_ratio_spread(tmp_path):
+    """One env x one epoch: a single sample, so ratio_std is None (not measured), not a crash."""
+    spec = probe_spec("lstm", ("anomalies",),
+                      training={"envs": 1, "episode_length": 1, "batches": 1})
+    recorded = Recorded(spec, tmp_path / "runs.db")
+    assert recorded.result.record.status is RunStatus.FINISHED
+    (update,) = recorded.updates
+    assert update.ratio_std is None
+    assert recorded.of(T.NUMERICAL_INSTABILITY_DETECTED) == []
+
+
+def test_the_value_loss_bound_is_scale_free(tmp_path):
+    """Raw rewards 20x the default terminal weight: value losses far past 5 from a critic no
+    worse than predicting 0; judged against the returns' scale, nothing collapsed."""
+    spec = probe_spec("lstm", ("anomalies",), ppo={"normalize_rewards": False},
+                      reward={"weights": {"terminal_accuracy": 1.0}},
+                      anomalies={"warmup_batches": 0, "min_explained_variance": -1e9})
+    recorded = Recorded(spec, tmp_path / "runs.db")
+    assert max(u.value_loss for u in recorded.updates) > 5.0  # the default bound, if absolute
+    assert recorded.of(T.VALUE_COLLAPSE_DETECTED) == []
