@@ -367,6 +367,7 @@ class SeedSlot(nn.Module):
         if state.stage not in PRUNABLE_STAGES:
             raise LifecycleError(f"slot {self.slot_id}: cannot prune a seed in {state.stage.name}")
         transition = self._transition(SeedStage.PRUNED, initiator, reason)
+        state.forget_gradients()
         self.seed = None
         self.optimizer = None
         self.alpha_controller = None

@@ -114,6 +114,12 @@ class SeedState:
         else:
             self.seed_gradient_norm_ratio = stats.gradient_norm / host_gradient_norm
 
+    def forget_gradients(self) -> None:
+        """The seed's module is gone (pruned): its gradient signals are no longer measured, so
+        they read None from now on, not the last values before the pruning."""
+        self.gradient_norm = self.gradient_health = self.seed_gradient_norm_ratio = None
+        self.has_vanishing = self.has_exploding = None
+
 
 @dataclass(frozen=True)
 class StageTransition:

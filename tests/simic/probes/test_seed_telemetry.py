@@ -2,7 +2,7 @@
 observation of the learned policies."""
 
 import time
-from dataclasses import replace
+from dataclasses import asdict, replace
 
 import pytest
 import torch
@@ -130,3 +130,30 @@ def test_the_lstm_policy_learns_from_the_larger_observation(tmp_path):
     [update] = recorded.of(T.PPO_UPDATE_COMPLETED)
     assert torch.isfinite(torch.tensor(update.data.policy_loss))
     assert len(recorded.of(T.EPOCH_COMPLETED)) == 2 * 6
+
+
+@pytest.fixture(scope="module")
+def pruning(tmp_path_factory):
+    """The growing experiment with a fossilisation bar no seed meets: HOLDING seeds are pruned,
+    then cool down (EMBARGOED, RESETTING) within the episode."""
+    heuristic_options = {**asdict(growing_spec().policy.heuristic),
+                         "fossilize_min_contribution": 100.0}
+    return record_run(tmp_path_factory.mktemp("pruning"), ["seed_telemetry"],
+                      policy={"heuristic": heuristic_options},
+                      training={"envs": 1, "batches": 1, "episode_length": 16})
+
+
+def test_a_pruned_seed_has_no_gradient_signals_while_it_cools_down(pruning):
+    """The module is gone from PRUNED on: nothing is measured, so the snapshot, the policy's
+    observation and the stage-change events read None, not the last values before the prune."""
+    cooling = [slot.telemetry for _, slot in _slots(pruning)
+               if slot.stage in ("PRUNED", "EMBARGOED", "RESETTING")]
+    assert cooling
+    assert all((s.gradient_norm, s.gradient_health, s.has_vanishing, s.has_exploding)
+               == (None,) * 4 for s in cooling)
+    changes = [e.data for e in pruning.of(T.SEED_STAGE_CHANGED)
+               if e.data.to_stage in ("PRUNED", "EMBARGOED", "RESETTING")]
+    assert changes and all(c.gradient_health is None and c.seed_gradient_norm_ratio is None
+                           for c in changes)
+    measured = [e.data for e in pruning.of(T.SEED_STAGE_CHANGED) if e.data.to_stage == "HOLDING"]
+    assert measured and measured[0].gradient_health is not None  # measured while it lived
