@@ -6,6 +6,7 @@ per parameter group, the global norm and the vanishing / exploding tensor counts
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import torch
@@ -74,3 +75,14 @@ def measure_gradient_groups(groups: Sequence[Sequence[torch.nn.Parameter]]) -> l
             )
         )
     return stats
+
+
+def combined(stats: Sequence[GradientStats]) -> GradientStats:
+    """The stats of the union of disjoint parameter groups: the global norm of their norms, the
+    counts summed, the health of the summed counts."""
+    n_tensors = sum(s.n_tensors for s in stats)
+    n_vanishing = sum(s.n_vanishing for s in stats)
+    n_exploding = sum(s.n_exploding for s in stats)
+    return GradientStats(gradient_norm=math.sqrt(sum(s.gradient_norm ** 2 for s in stats)),
+                         n_tensors=n_tensors, n_vanishing=n_vanishing, n_exploding=n_exploding,
+                         gradient_health=gradient_health(n_tensors, n_vanishing, n_exploding))

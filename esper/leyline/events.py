@@ -324,8 +324,8 @@ class GradientPathologyPayload:
     anomaly_type: str  # gradient_norm_drift, gradient_health_drift
     detail: str
     value: float  # this update's gradient norm, or health in [0, 1]
-    ema: float  # the running average before this update
-    drift: float  # |value - ema| / (ema + eps)
+    ema: float | None  # the running average before this update; None: none yet
+    drift: float  # |value - ema| / (ema + eps); NaN for a non-finite value
     threshold: float  # the drift above which this event is emitted
 
 
@@ -393,7 +393,7 @@ class DiagnosticSnapshotPayload:
     kind: str  # "diagnostic_snapshot"
     layers: tuple[LayerGradient, ...]  # the host's layers with parameters, in module order
     classes: tuple[ClassAccuracy, ...]  # val accuracy per class, with the current alphas
-    train_accuracy: float  # percent
+    train_accuracy: float  # percent, eval mode, on the epoch's training images
     val_accuracy: float  # percent
     train_val_gap: float  # train - val accuracy, points; positive = the host overfits
     red_flags: tuple[str, ...]  # plateau, vanishing_gradients, exploding_gradients, overfitting

@@ -16,8 +16,12 @@ class RunningMeanStd:
         self.count = epsilon
 
     def update(self, batch: torch.Tensor) -> None:
-        """Fold in a batch (B, *shape)."""
+        """Fold in a batch (B, *shape); a sample with a NaN or an infinity is left out (one
+        would make the statistics NaN for the rest of the run)."""
         batch = batch.double().reshape(-1, *self.mean.shape)
+        batch = batch[torch.isfinite(batch).reshape(batch.shape[0], -1).all(dim=1)]
+        if batch.shape[0] == 0:
+            return
         batch_mean, batch_var, n = batch.mean(0), batch.var(0, unbiased=False), batch.shape[0]
         delta, total = batch_mean - self.mean, self.count + n
         self.mean = self.mean + delta * n / total

@@ -61,12 +61,22 @@ def _normalized(advantages: torch.Tensor, std_floor: float) -> torch.Tensor:
     return (advantages - advantages.mean()) / advantages.std().clamp_min(std_floor)
 
 
+def _finite(loss: torch.Tensor, grad_norm: torch.Tensor) -> bool:
+    """Whether the loss and the gradient norm are finite (one device-to-host transfer)."""
+    return bool(torch.isfinite(loss).logical_and(torch.isfinite(grad_norm)).item())
+
+
 def ppo_update(network: FactoredActorCritic, optimizer: torch.optim.Optimizer,
                reward_stats: RunningMeanStd, config: PPOConfig, inputs: UpdateInputs,
                probes: UpdateProbes | None = None) -> PPOUpdatePayload:
     """One PPO update from a full rollout; returns its core metrics. `probes` (the probes that
     are on, if any) observe the evaluation and the gradients; their fields are filled by the
-    caller (`PPOProbes.report`)."""
+    caller (`PPOProbes.report`).
+
+    A non-finite loss or gradient norm (a NaN or infinite reward, say) is never stepped into
+    the weights: the update stops there, the policy acts on with its last finite weights, and the
+    metrics report the non-finite losses with the epochs completed before (the `anomalies` probe
+    raises NUMERICAL_INSTABILITY_DETECTED from them)."""
     start = time.perf_counter()
     buf = inputs.buffer
     T, N = buf.rewards.shape
@@ -129,6 +139,8 @@ def ppo_update(network: FactoredActorCritic, optimizer: torch.optim.Optimizer,
         if probes is not None:
             probes.after_backward(causal)  # head_grad_norms, gradient_drift: before clipping
         grad_norm = torch.nn.utils.clip_grad_norm_(network.parameters(), config.max_grad_norm)
+        if not _finite(loss, grad_norm):
+            break  # the same rollout would fail again: the policy keeps its finite weights
         optimizer.step()
         epochs_completed += 1
 

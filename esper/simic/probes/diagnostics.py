@@ -5,14 +5,17 @@ are recorded per layer as backward accumulates them, before clipping (a post-acc
 each host parameter, removed after the epoch; the last training batch's values are kept). Right
 after validation, before the governor may roll the model back, one extra no-grad pass over the
 env's validation data gives the accuracy per class: the model the validation measured, so the
-classes add up to its val accuracy even on an epoch the governor rolls back.
+classes add up to its val accuracy even on an epoch the governor rolls back. The same pass over
+the env's training images of the epoch gives the train accuracy the gap is measured with: the
+same model in the same (eval) mode, not the epoch's running train-mode accuracy, which BatchNorm's
+batch statistics and the epoch's early batches make look like overfitting early on.
 The ANALYTICS_SNAPSHOT (kind diagnostic_snapshot) carries those, the train/val accuracy gap and
 the red flags:
 - plateau: the host's accuracy gained less than `policy.heuristic.plateau_min_gain` on each of
   the last PLATEAU_EPOCHS epochs (the signal tracker's plateau count, PIPELINE.md section 5);
 - vanishing_gradients / exploding_gradients: a host layer has a vanishing (norm < 1e-7) or an
   exploding (norm > 100, or not finite) parameter gradient (kasmina.gradients thresholds);
-- overfitting: train accuracy exceeds val accuracy by more than OVERFITTING_GAP points.
+- overfitting: that train accuracy exceeds val accuracy by more than OVERFITTING_GAP points.
 """
 
 from __future__ import annotations
@@ -101,6 +104,13 @@ def class_accuracy(model: MorphogeneticModel, images: torch.Tensor, labels: torc
                  for c, (n, h) in enumerate(zip(counts, hits)))
 
 
+def overall_accuracy(classes: tuple[ClassAccuracy, ...]) -> float:
+    """The accuracy over every sample of `classes`, percent."""
+    samples = sum(c.samples for c in classes)
+    hits = sum(c.samples * c.accuracy / 100.0 for c in classes if c.accuracy is not None)
+    return 100.0 * hits / samples
+
+
 class DiagnosticsProbe:
     """Snapshots each env every `options.every` epochs."""
 
@@ -109,6 +119,7 @@ class DiagnosticsProbe:
         self.every, self.hub, self.data, self.schedule = options.every, hub, data, schedule
         self._recorders: dict[int, LayerGradientRecorder] = {}  # env id -> this epoch's
         self._classes: dict[int, tuple[ClassAccuracy, ...]] = {}  # env id -> this epoch's
+        self._train_accuracy: dict[int, float] = {}  # env id -> this epoch's, eval mode
 
     def _due(self, epoch: int) -> bool:
         return (epoch + 1) % self.every == 0
@@ -118,31 +129,40 @@ class DiagnosticsProbe:
             self._recorders[env.env_id] = LayerGradientRecorder(env.model.host)
 
     def step_finished(self, env: EnvState, ctx: StepContext) -> None:
-        """After validation, before the governor: the accuracy per class of the validated model."""
+        """After validation, before the governor: the accuracy per class of the validated model,
+        and its accuracy on the env's training images of the epoch."""
         if not self._due(ctx.epoch):
             return
         images, labels = self.data.val_images, self.data.val_labels
         indices = self.schedule.val_indices(env.env_id)
         if indices is not None:
             images, labels = images[indices], labels[indices]
-        self._classes[env.env_id] = class_accuracy(env.model, images, labels,
-                                                   self.data.num_classes, self.schedule.batch_size)
+        self._classes[env.env_id] = self._classes_of(env, images, labels)
+        trained = torch.cat(self.schedule.train_batches(ctx.epoch, env.env_id))
+        self._train_accuracy[env.env_id] = overall_accuracy(self._classes_of(
+            env, self.data.train_images[trained], self.data.train_labels[trained]))
+
+    def _classes_of(self, env: EnvState, images: torch.Tensor,
+                    labels: torch.Tensor) -> tuple[ClassAccuracy, ...]:
+        return class_accuracy(env.model, images, labels, self.data.num_classes,
+                              self.schedule.batch_size)
 
     def epoch_validated(self, env: EnvState, ctx: StepContext, stabilised: bool) -> None:
         if not self._due(ctx.epoch):
             return
         layers = self._recorders.pop(env.env_id).finish()
         classes = self._classes.pop(env.env_id)
+        train_accuracy = self._train_accuracy.pop(env.env_id)
         result = env.last_result
         assert result is not None
-        gap = result.train_accuracy - result.val_accuracy
+        gap = train_accuracy - result.val_accuracy
         flags = (("plateau", env.signals.plateau_epochs >= PLATEAU_EPOCHS),
                  ("vanishing_gradients", any(layer.has_vanishing for layer in layers)),
                  ("exploding_gradients", any(layer.has_exploding for layer in layers)),
                  ("overfitting", gap > OVERFITTING_GAP))
         red_flags = tuple(name for name, raised in flags if raised)
         self.hub.emit(TelemetryEventType.ANALYTICS_SNAPSHOT, DiagnosticSnapshotPayload(
-            kind=KIND, layers=layers, classes=classes, train_accuracy=result.train_accuracy,
+            kind=KIND, layers=layers, classes=classes, train_accuracy=train_accuracy,
             val_accuracy=result.val_accuracy, train_val_gap=gap, red_flags=red_flags),
             severity=Severity.WARNING if red_flags else Severity.INFO,
             batch=ctx.batch, env_id=ctx.env_id, epoch=ctx.epoch,

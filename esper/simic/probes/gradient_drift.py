@@ -3,9 +3,13 @@
 Per PPO update, the policy's gradient norm and gradient health (as kasmina defines it for seeds:
 clamp(1 - 0.5 vanishing_ratio - 0.8 exploding_ratio, 0, 1) over the parameter gradients, see
 `esper.kasmina.gradients`), measured after every backward pass before clipping and averaged over
-the update's epochs. An EMA of each (momentum `telemetry.gradient_drift.momentum`, 0.99) gives
-drift = |x - ema| / (ema + eps), computed before the EMA takes x in; the first update initialises
-the EMA and reports 0. Drift above `threshold` raises GRADIENT_PATHOLOGY_DETECTED.
+the update's epochs. Only the parameters the batch could train count: an action head that no
+sample's op needs is cut off by the causal masks, and its exact-zero gradient is not vanishing
+(else the action mix alone would move the health). An EMA of each (momentum `telemetry.gradient_drift.momentum`, 0.99) gives
+drift = |x - ema| / (ema + eps), computed before the EMA takes x in; the first update reports 0
+(nothing to drift from) and its reading, if finite, initialises the EMA. Drift above `threshold`
+raises GRADIENT_PATHOLOGY_DETECTED, and so does every non-finite reading, the first included (its
+drift is NaN later on; a non-finite reading never enters the EMA).
 
 The tracker belongs to the run's policy and is saved in its checkpoint (state_dict).
 """
@@ -18,6 +22,7 @@ from dataclasses import dataclass, replace
 
 import torch
 
+from esper.kasmina.gradients import combined
 from esper.kasmina.state import GradientStats
 from esper.leyline.config import GradientDriftOptions
 from esper.leyline.events import (GradientPathologyPayload, PPOUpdatePayload, Severity,
@@ -40,14 +45,19 @@ class PolicyGradientRecorder:
     """The policy gradient of one PPO update, one measurement per backward pass."""
 
     def __init__(self, network: FactoredActorCritic) -> None:
-        #: one parameter group: every parameter of the policy
-        self.groups: list[list[torch.nn.Parameter]] = [list(network.parameters())]
+        heads = [list(head.parameters()) for head in network.heads]
+        in_heads = {id(p) for head in heads for p in head}
+        #: parameter groups: everything but the action heads, then each action head
+        self.groups: list[list[torch.nn.Parameter]] = [
+            [p for p in network.parameters() if id(p) not in in_heads], *heads]
         self._stats: list[GradientStats] = []
 
-    def record(self, stats: Sequence[GradientStats]) -> None:
-        """One backward pass: the stats of `groups`."""
-        (policy,) = stats
-        self._stats.append(policy)
+    def record(self, stats: Sequence[GradientStats], relevant: Sequence[bool]) -> None:
+        """One backward pass: the stats of `groups`; `relevant[h]`: action head h matters for at
+        least one sample of the batch (the others are left out)."""
+        trunk, *heads = stats
+        self._stats.append(combined(
+            [trunk, *(head for head, needed in zip(heads, relevant, strict=True) if needed)]))
 
     def result(self) -> GradientReading:
         assert self._stats, "no backward pass was measured"
@@ -66,14 +76,14 @@ class EMA:
     def drift(self, x: float) -> float:
         """|x - ema| / (ema + eps) against the average before `x`, then take `x` in.
 
-        The first value initialises the average (drift 0). A non-finite `x` has drift NaN or
-        inf and is not taken in: one NaN gradient would otherwise poison every later drift.
+        The first value has drift 0 and, if finite, initialises the average. A non-finite `x`
+        has drift NaN or inf later on and is not taken in: one NaN gradient would otherwise
+        poison every later drift.
         """
         if self.value is None:
             if math.isfinite(x):
                 self.value = x
-                return 0.0
-            return math.nan
+            return 0.0
         drift = abs(x - self.value) / (self.value + EPS)
         if math.isfinite(x):
             self.value = self.momentum * self.value + (1 - self.momentum) * x
@@ -107,17 +117,19 @@ class GradientDriftTracker:
                              health_drift=self.health.drift(reading.health))
 
     def events(self, drift: GradientDrift) -> list[ProbeEvent]:
-        """GRADIENT_PATHOLOGY_DETECTED for each drift above the threshold (NaN included)."""
+        """GRADIENT_PATHOLOGY_DETECTED for each drift above the threshold (NaN included) and
+        each non-finite reading (the first update's included)."""
         events = []
         for kind, value, ema, amount in (
                 ("gradient_norm_drift", drift.reading.norm, drift.norm_ema, drift.norm_drift),
                 ("gradient_health_drift", drift.reading.health, drift.health_ema,
                  drift.health_drift)):
-            if ema is None or amount <= self.threshold:
+            if math.isfinite(value) and (ema is None or amount <= self.threshold):
                 continue
             what = kind.removesuffix("_drift").replace("_", " ")
-            detail = (f"{what} {value:.4g} drifted {amount:.3g} from its running average "
-                      f"{ema:.4g} (threshold {self.threshold:g})")
+            against = "no running average yet" if ema is None else f"running average {ema:.4g}"
+            detail = (f"{what} {value:.4g} drifted {amount:.3g} from its {against} "
+                      f"(threshold {self.threshold:g})")
             events.append(ProbeEvent(
                 TelemetryEventType.GRADIENT_PATHOLOGY_DETECTED,
                 GradientPathologyPayload(anomaly_type=kind, detail=detail, value=value, ema=ema,

@@ -47,12 +47,13 @@ class UpdateProbes:
         if not self._groups:
             return
         stats = measure_gradient_groups(self._groups)
+        if self._relevant is None:  # the same actions every epoch
+            self._relevant = causal.any(dim=0).tolist()
+        n_heads = len(self.heads.groups) if self.heads is not None else 0
         if self.heads is not None:
-            if self._relevant is None:  # the same actions every epoch
-                self._relevant = causal.any(dim=0).tolist()
-            self.heads.record(stats[:len(self.heads.groups)], self._relevant)
+            self.heads.record(stats[:n_heads], self._relevant)
         if self.gradient is not None:
-            self.gradient.record(stats[len(self._groups) - 1:])
+            self.gradient.record(stats[n_heads:], self._relevant)
 
     def finish(self, metrics: PPOUpdatePayload) -> tuple[PPOUpdatePayload, list[ProbeEvent]]:
         """`metrics` with the measured probe fields, and the events of the measurements."""

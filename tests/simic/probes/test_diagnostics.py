@@ -18,10 +18,10 @@ EVERY_2 = {"diagnostics": {"every": 2}}
 
 @pytest.fixture(scope="module")
 def overfitting(tmp_path_factory):
-    """40 training images, 150 for validation: the host soon fits its few images."""
+    """20 training images, 150 for validation: the host soon fits its few images."""
     return record_run(tmp_path_factory.mktemp("run"), ["diagnostics"], EVERY_2,
-                      task={"dataset": "digits", "max_train": 40, "max_val": 150,
-                            "batch_size": 20},
+                      task={"dataset": "digits", "max_train": 20, "max_val": 150,
+                            "batch_size": 10},
                       training={"envs": 2, "batches": 1, "episode_length": 8})
 
 
@@ -43,9 +43,9 @@ def test_a_snapshot_every_other_epoch_per_env_with_the_epochs_measures(overfitti
         assert all(layer.gradient_norm >= 0 and 0 <= layer.gradient_health <= 1
                    for layer in data.layers)
         assert data.layers[-1].gradient_norm > 0  # the head always learns
-        assert (data.train_accuracy, data.val_accuracy) == (step.train_accuracy,
-                                                            step.val_accuracy)
-        assert data.train_val_gap == pytest.approx(step.train_accuracy - step.val_accuracy)
+        # train accuracy in eval mode on the 20 training images, as the validation measures
+        assert data.val_accuracy == step.val_accuracy and (20 * data.train_accuracy / 100) % 1 == 0
+        assert data.train_val_gap == pytest.approx(data.train_accuracy - step.val_accuracy)
         # per class, on the same model as the validation: the classes add up to its accuracy
         assert [c.label for c in data.classes] == list(range(10))
         assert sum(c.samples for c in data.classes) == 150
@@ -122,3 +122,15 @@ def test_the_classes_measure_the_validated_model_on_an_epoch_the_governor_rolls_
     n = sum(c.samples for c in data.classes)
     hits = sum(c.accuracy * c.samples for c in data.classes if c.accuracy is not None)
     assert hits / n == pytest.approx(data.val_accuracy)
+
+
+def test_an_underfit_host_is_not_flagged_overfitting(tmp_path):
+    """1000 training images, 300 for validation, four epochs: train and val accuracy are measured
+    alike (eval mode) and stay within the gap on every snapshot."""
+    recorded = record_run(tmp_path, ["diagnostics"], {"diagnostics": {"every": 1}},
+                          task={"dataset": "digits", "max_train": 1000, "max_val": 300,
+                                "batch_size": 50},
+                          training={"envs": 1, "batches": 1, "episode_length": 4})
+    snapshots = recorded.of(T.ANALYTICS_SNAPSHOT)
+    assert len(snapshots) == 4
+    assert all("overfitting" not in e.data.red_flags for e in snapshots)

@@ -35,7 +35,7 @@ def test_a_zero_ema_gives_a_finite_drift_and_a_non_finite_value_is_not_taken_in(
     assert ema.drift(1e-9) == pytest.approx(1e-9 / EPS)
     assert math.isnan(ema.drift(math.nan)) and ema.value == pytest.approx(0.99 * 0 + 0.01 * 1e-9)
     fresh = EMA(0.99)
-    assert math.isnan(fresh.drift(math.nan)) and fresh.value is None
+    assert fresh.drift(math.nan) == 0.0 and fresh.value is None  # the first update reports 0
 
 
 def test_the_tracker_state_round_trips_and_continues_identically():
@@ -114,3 +114,13 @@ def test_a_tiny_threshold_detects_the_drift_of_the_second_update(tmp_path):
     policy = PPOPolicy(spec)
     policy.load(checkpoint)
     assert policy.probes.gradient_drift.state_dict() == saved
+
+
+def test_heads_cut_off_by_the_causal_masks_are_not_counted_as_vanishing(lstm_all_on):
+    """No op of the run needs alpha_speed / alpha_curve (head_grad_norms: None): their exact-zero
+    gradients are left out, so a healthy policy gradient reads health 1, whatever the action mix."""
+    first = lstm_all_on.updates[0]
+    assert first.head_alpha_speed_grad_norm is None and first.head_alpha_curve_grad_norm is None
+    drift = lstm_all_on.result.policy.probes.gradient_drift
+    assert drift.health.value == 1.0
+    assert all(u.gradient_health_drift == 0.0 for u in lstm_all_on.updates)

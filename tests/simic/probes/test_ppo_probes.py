@@ -25,8 +25,9 @@ def test_every_probe_on_measures_inside_the_update():
     policy = PPOPolicy(spec)
     update = policy.probes.begin_update()
     assert update.lstm is not None and update.heads is not None and update.gradient is not None
-    # 8 action heads + the value head; the whole policy (measured together after backward)
-    assert len(update.heads.groups) == 9 and len(update.gradient.groups) == 1
+    # 8 action heads + the value head; the policy as everything but the action heads + each
+    # action head (measured together after backward)
+    assert len(update.heads.groups) == 9 and len(update.gradient.groups) == 1 + 8
 
 
 def test_a_policy_reports_the_same_update_with_only_its_probe_fields_added():
