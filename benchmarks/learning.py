@@ -24,7 +24,7 @@ episode) and which of the two conditions holds. The last line, `RESULT diff=.. l
 p=.. fossils_lstm=.. fossils_heuristic=..`, is for scripts.
 
     python benchmarks/learning.py [--reward MODE] [--train-seeds 2] [--held-out 10]
-                                  [--train-batches 40] [--eval-batches 2] [--quick]
+                                  [--train-batches 60] [--eval-batches 2] [--quick]
 
 --reward sets reward.mode (shaped, escrow, ...) of the learned policy's runs; without it, the
 experiment's. The learned policy (training, then its held-out runs) and the baselines (the
@@ -320,8 +320,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--held-out", type=int, metavar="N", default=10,
                         help=f"held-out seeds {FIRST_HELD_OUT}..{FIRST_HELD_OUT - 1}+N "
                              "(default 10)")
-    parser.add_argument("--train-batches", type=int, metavar="N", default=40,
-                        help="PPO batches of the lstm's training run (default 40)")
+    parser.add_argument("--train-batches", type=int, metavar="N", default=60,
+                        help="PPO batches of the lstm's training run (default 60)")
     parser.add_argument("--eval-batches", type=int, metavar="N", default=2,
                         help="batches per seed of every evaluation, 8 episodes each (default 2)")
     parser.add_argument("--quick", action="store_true",

@@ -122,7 +122,7 @@ def escrow_by_episode(tmp_path, spec) -> tuple[dict[int, float], dict[int, int],
 def test_a_run_that_fossilises_nothing_nets_no_escrow(tmp_path):
     # the heuristic never fossilises here (an impossible contribution bar): whatever it was
     # paid while its seeds lived is taken back by the episode's end
-    spec = growing_spec(reward={"mode": "escrow"})
+    spec = growing_spec()  # mode escrow is the default
     spec = replace(spec, policy=replace(spec.policy, heuristic=replace(
         spec.policy.heuristic, fossilize_min_contribution=1000.0)))
     paid, fossils, moving = escrow_by_episode(tmp_path, spec)
@@ -156,7 +156,8 @@ def test_the_reference_host_is_the_host_trained_alone(tmp_path):
 
 
 def test_no_reference_host_is_trained_outside_mode_escrow(tmp_path):
-    reference = accuracy_series(tmp_path, growing_spec(), "shaped", "reference_accuracy")
+    shaped = growing_spec(reward={"mode": "shaped"})
+    reference = accuracy_series(tmp_path, shaped, "shaped", "reference_accuracy")
     assert set(reference.values()) == {None}
 
 

@@ -10,7 +10,7 @@ from tests.growing_spec import growing_spec
 
 
 def test_a_germinate_step_pays_no_rent_for_the_seed_it_creates(tmp_path):
-    result = run(growing_spec(), registry=tmp_path / "runs.db")
+    result = run(growing_spec(reward={"mode": "shaped"}), registry=tmp_path / "runs.db")
     with Registry.open(tmp_path / "runs.db") as registry:
         steps = [e for e in registry.events(result.record.run_id, types=[T.EPOCH_COMPLETED])]
     for env_id in (0, 1):
