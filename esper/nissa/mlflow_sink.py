@@ -23,7 +23,7 @@ import shutil
 import tempfile
 import time
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from mlflow.entities import Metric, RunTag
 
@@ -166,11 +166,12 @@ class MlflowSink:
         self._flush()
         self._archive.close()
         client.log_artifact(run_id, str(self._folder / EVENTS_FILE), EVENTS_ARTIFACT_DIR)
+        last = self._last
+        assert last is not None, "the write that started the run set it"
+        self._log_run_files(last.run_id)
         figure = self._curves.figure(self._title)
         if figure is not None:
             client.log_figure(run_id, figure, learning_curves.ARTIFACT)
-        last = self._last
-        assert last is not None, "the write that started the run set it"
         if last.event_type is TelemetryEventType.RUN_FINISHED:
             status, reason = RunStatus(last.data.status), last.message
         else:  # the process died before RUN_FINISHED (a CRASHED run pushed by esper sync)
@@ -180,6 +181,19 @@ class MlflowSink:
             tags.append(RunTag(TAG_EXIT_REASON, reason))
         client.log_batch(run_id, tags=tags)
         client.set_terminated(run_id, MLFLOW_STATUS[status], end_time=to_ms(last.ts))
+
+    def _log_run_files(self, run_id: str) -> None:
+        """The files the registry records as artifacts of run `run_id` (profiler traces, the
+        policy checkpoint), each in the folder its artifact name gives ("profiler/x.json" goes
+        to profiler/; "policy" to the root); a file no longer on disk is reported, not fatal."""
+        for name, path in self._registry.artifacts(run_id).items():
+            if not Path(path).is_file():
+                logger.warning("artifact %s of run %s not logged to MLflow: %s is gone",
+                               name, run_id, path)
+                continue
+            folder = PurePosixPath(name).parent
+            self._target.store.client.log_artifact(self._mlflow_run_id, path,
+                                                   None if folder.name == "" else str(folder))
 
     def _abandon(self, target: MlflowTarget) -> None:
         """After a failure: try once not to leave the partial MLflow run RUNNING."""

@@ -3,8 +3,12 @@
 import json
 from pathlib import Path
 
-from esper.experiment.runner import artifact_dir
-from tests.simic.probes.env_runs import record_run
+from mlflow.tracking import MlflowClient
+
+from esper.experiment.runner import artifact_dir, run
+from esper.registry import Registry
+from tests.growing_spec import growing_spec
+from tests.simic.probes.env_runs import CORE_PROBES, record_run
 
 
 def test_each_recorded_window_is_a_tensorboard_trace_recorded_as_an_artifact(tmp_path):
@@ -19,3 +23,20 @@ def test_each_recorded_window_is_a_tensorboard_trace_recorded_as_an_artifact(tmp
         trace = json.loads(Path(path).read_text())
         names = {event.get("name") for event in trace["traceEvents"]}
         assert any("conv2d" in str(name) for name in names)  # the host's forward was profiled
+
+
+def test_the_traces_reach_the_mlflow_run_as_artifacts(tmp_path):
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    telemetry = {"probes": [*CORE_PROBES, "profiler"],
+                 "profiler": {"wait": 1, "warmup": 1, "active": 1, "repeat": 1}}
+    spec = growing_spec(telemetry=telemetry, tracking={"mlflow": True, "uri": uri},
+                        training={"envs": 1, "batches": 1, "episode_length": 3})
+    result = run(spec, registry=tmp_path / "runs.db")
+    with Registry.open(tmp_path / "runs.db") as registry:
+        recorded = registry.artifacts(result.record.run_id)
+    client = MlflowClient(tracking_uri=uri)
+    logged = client.list_artifacts(result.record.mlflow_run_id, "profiler")
+    assert len(recorded) == 1
+    assert [a.path for a in logged] == list(recorded)
+    local = client.download_artifacts(result.record.mlflow_run_id, logged[0].path, str(tmp_path))
+    assert Path(local).read_bytes() == Path(next(iter(recorded.values()))).read_bytes()
