@@ -35,7 +35,8 @@ class TrendsProbe:
         assert result is not None
         self.hub.emit(TelemetryEventType.TAMIYO_INITIATED, TamiyoInitiatedPayload(
             val_loss=result.val_loss, val_accuracy=result.val_accuracy,
-            stable_epochs=env.signals.stable_epochs),
+            stable_epochs=env.signals.stable_epochs,
+            stabilisation_epochs=env.signals.config.stabilisation_epochs),
             batch=ctx.batch, env_id=ctx.env_id, epoch=ctx.epoch,
             message="host stabilised: the policy may grow seeds")
 
@@ -49,13 +50,15 @@ class TrendsProbe:
         older, recent = sum(values[:window]) / window, sum(values[window:]) / window
         delta = recent - older
         options = self.options
+        # one trend per batch, a move before a plateau: thresholds that overlap (a plateau
+        # wider than the degradation bound) never give a batch two verdicts
         checks = (
-            (abs(delta) < options.plateau, TelemetryEventType.PLATEAU_DETECTED,
-             options.plateau, Severity.INFO, "accuracy plateau"),
             (delta < options.degradation, TelemetryEventType.DEGRADATION_DETECTED,
              options.degradation, Severity.WARNING, "accuracy degrading"),
             (delta > options.improvement, TelemetryEventType.IMPROVEMENT_DETECTED,
              options.improvement, Severity.INFO, "accuracy improving"),
+            (abs(delta) < options.plateau, TelemetryEventType.PLATEAU_DETECTED,
+             options.plateau, Severity.INFO, "accuracy plateau"),
         )
         for detected, event_type, threshold, severity, what in checks:
             if detected:
@@ -63,3 +66,4 @@ class TrendsProbe:
                     delta=delta, recent_mean=recent, older_mean=older, window=window,
                     threshold=threshold), severity=severity, batch=batch,
                     message=f"{what}: {delta:+.2f} points, window of {window} batch(es)")
+                return

@@ -18,7 +18,7 @@ SHORT = {"envs": 2, "batches": 3, "episode_length": 3}
 @pytest.fixture(scope="module")
 def every_trend(tmp_path_factory):
     """Window 1 and thresholds that make every delta a plateau (|delta| < 100) and either an
-    improvement (> 0) or a degradation (< 0)."""
+    improvement (> 0) or a degradation (< 0): overlapping thresholds."""
     return record_run(tmp_path_factory.mktemp("run"), ["trends"],
                       {"trends": {"window": 1, "plateau": 100.0, "degradation": 0.0,
                                   "improvement": 0.0}}, training=SHORT)
@@ -38,11 +38,9 @@ def test_each_batch_after_the_first_window_gets_the_trend_its_accuracies_show(ev
     for batch in (1, 2):
         delta = means[batch] - means[batch - 1]
         assert delta != 0.0
-        expected = {T.PLATEAU_DETECTED,
-                    T.IMPROVEMENT_DETECTED if delta > 0 else T.DEGRADATION_DETECTED}
-        assert {e.event_type for e in trends if e.batch == batch} == expected
-    thresholds = {e.event_type: e.data.threshold for e in trends}
-    assert thresholds[T.PLATEAU_DETECTED] == 100.0
+        expected = [T.IMPROVEMENT_DETECTED if delta > 0 else T.DEGRADATION_DETECTED]
+        assert [e.event_type for e in trends if e.batch == batch] == expected  # one verdict
+    assert {e.data.threshold for e in trends} == {0.0}
 
 
 def test_tamiyo_initiated_once_per_env_per_episode_on_the_epoch_the_host_stabilised(every_trend):
@@ -55,7 +53,15 @@ def test_tamiyo_initiated_once_per_env_per_episode_on_the_epoch_the_host_stabili
         assert event.epoch == 1
         step = epochs[(event.batch, event.env_id, event.epoch)]
         assert (event.data.val_loss, event.data.val_accuracy) == (step.val_loss, step.val_accuracy)
-        assert event.data.stable_epochs == 1
+        assert event.data.stable_epochs == event.data.stabilisation_epochs == 1
+
+
+def test_a_delta_within_every_threshold_is_one_plateau(tmp_path):
+    recorded = record_run(tmp_path, ["trends"], {"trends": {"window": 1, "plateau": 100.0,
+                                                            "degradation": -100.0,
+                                                            "improvement": 100.0}},
+                          training={"envs": 1, "batches": 2, "episode_length": 3})
+    assert [e.event_type for e in recorded.of(*TRENDS)] == [T.PLATEAU_DETECTED]
 
 
 def test_a_wider_window_compares_window_means(tmp_path):
