@@ -28,8 +28,8 @@ from esper.registry import Registry, RunStatus, render
 from esper.registry.connection import unusable
 from esper.regress.cli import regress_command
 from esper.sweep.cli import sweep_command
-from esper.registry.wiring_report import (wiring_counts, wiring_markdown, wiring_runs,
-                                          wiring_table)
+from esper.registry.wiring_report import (no_opportunity, wiring_counts, wiring_markdown,
+                                          wiring_runs, wiring_table)
 
 
 class _UserError(click.ClickException):
@@ -342,8 +342,10 @@ def wiring_command(run_refs: tuple[str, ...], registry_path: str | None, markdow
                    as_json: bool) -> None:
     """Show the telemetry wiring outcome of every catalogue field of RUN (default: the latest run).
 
-    PASS expected and observed; FAIL expected, never observed; XFAIL a declared gap; XPASS a
-    declared gap that was observed (remove its xfail); SKIP probe off or not expected.
+    PASS expected and observed; FAIL expected, never observed although it had its opportunity;
+    NO_OPPORTUNITY expected, but the event that gives it its chance never happened (no seed
+    germinated, say: not a failure); XFAIL a declared gap; XPASS a declared gap that was observed
+    (remove its xfail); SKIP probe off or not expected.
 
     Example:
 
@@ -363,6 +365,8 @@ def wiring_command(run_refs: tuple[str, ...], registry_path: str | None, markdow
         for record, rows in reports:
             click.echo(f"run {record.run_id} ({record.name}): " + ", ".join(
                 f"{n} {k}" for k, n in wiring_counts(rows).items() if n))
+            for line in no_opportunity(rows):
+                click.echo(f"  not exercised: {line}")
             render.console().print(wiring_table(rows))
 
 

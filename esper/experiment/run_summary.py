@@ -6,7 +6,8 @@ from typing import Any
 
 from esper.experiment.runner import RunResult
 from esper.leyline.errors import EsperError
-from esper.registry.wiring import FAILING, summary_counts
+from esper.registry.wiring import FAILING, summary_counts, wiring_rows
+from esper.registry.wiring_report import no_opportunity
 
 
 class WiringFailed(EsperError):
@@ -36,6 +37,7 @@ def run_summary(result: RunResult) -> dict[str, Any]:
         "wiring": summary_counts(result.wiring),
         "wiring_failures": [f"{o.field.label} {o.outcome.value}: {o.reason}"
                             for o in result.wiring if o.outcome in FAILING],
+        "wiring_no_opportunity": no_opportunity(wiring_rows(record.run_id, result.wiring)),
     }
 
 
@@ -51,6 +53,7 @@ def render_summary(data: dict[str, Any]) -> str:
         f"{seeds['pruned']} pruned",
         f"events recorded     {data['events']} in {data['registry']}",
         "wiring              " + ", ".join(f"{n} {k}" for k, n in data["wiring"].items() if n),
+        *(f"  not exercised     {line}" for line in data["wiring_no_opportunity"]),
         f"next                esper show {data['run_id']}",
     ])
 

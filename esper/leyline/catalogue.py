@@ -5,6 +5,11 @@ with `*` stepping into every item of a tuple (`slots.*.contribution`). Fields sh
 per group (`TELE-340` is the six LSTM-health fields). `conditional` fields only appear when
 something happens (a pruning, a rollback, a detected anomaly), so a healthy run may never
 observe them; they are expected only where an experiment's `wiring.expect` names them.
+A field's `opportunity`, where it has one, is the event (or the condition on an event) that gives
+it its chance to be observed: a seed field has one only in a run where a slot held a seed, a field
+on SEED_FOSSILIZED only when a seed was fossilised. Without it, the producer running is the chance
+(a detector's event is itself the measurement). Expected and never observed is FAIL only when the
+opportunity came (registry/wiring.py).
 The producer is a probe name, "core" (always on) or "ppo" (on for the learned policies).
 """
 
@@ -21,6 +26,26 @@ PPO = "ppo"
 
 
 @dataclass(frozen=True)
+class Opportunity:
+    """What gives a field its chance to be observed: an event of `event_type` with a value at
+    payload `path` ("": the event itself), one of `values` when they are given."""
+
+    event_type: T
+    meaning: str  # when it comes, e.g. "a seed is fossilised"
+    path: str = ""
+    values: frozenset[str] = frozenset()
+
+
+_LIVE_STAGES = frozenset({"GERMINATED", "TRAINING", "BLENDING", "HOLDING"})
+SEEDED = Opportunity(T.EPOCH_COMPLETED, "a slot holds a seed", "slots.*.blueprint")
+LIVE_SEED = Opportunity(T.EPOCH_COMPLETED, "a slot holds a live seed (its gates are "
+                        "checked)", "slots.*.stage", _LIVE_STAGES)
+TRAINED_SEED_MOVED = Opportunity(T.SEED_STAGE_CHANGED, "a seed that has trained (TRAINING, "
+                                 "BLENDING or HOLDING) changes stage", "from_stage",
+                                 _LIVE_STAGES - {"GERMINATED"})
+
+
+@dataclass(frozen=True)
 class TeleField:
     """One catalogued telemetry field."""
 
@@ -31,6 +56,7 @@ class TeleField:
     probe: str  # the probe that produces it, or "core"
     meaning: str
     conditional: bool = False  # emitted only when something happens (see module docstring)
+    opportunity: Opportunity | None = None  # None: the producer running is its chance
 
     @property
     def label(self) -> str:
@@ -44,10 +70,11 @@ def field_label(tele_id: str, name: str) -> str:
 
 
 def _group(tele_id: str, probe: str, event_type: T, fields: dict[str, str], *,
-           prefix: str = "", conditional: bool = False) -> list[TeleField]:
+           prefix: str = "", conditional: bool = False,
+           opportunity: Opportunity | None = None) -> list[TeleField]:
     """Fields of one group; `fields` maps the payload path to its meaning."""
     return [TeleField(tele_id, (prefix + path).replace(".*.", "_").replace(".", "_"), event_type,
-                      path, probe, meaning, conditional)
+                      path, probe, meaning, conditional, opportunity)
             for path, meaning in fields.items()]
 
 
@@ -102,19 +129,24 @@ CATALOGUE: tuple[TeleField, ...] = tuple([
         prefix="episode_"),
     *_group("TELE-140", CORE, T.SEED_GERMINATED, {
         "blueprint": "blueprint of the new seed", "params": "its trainable parameters",
-        "alpha_style": "its blend algorithm and curve"}, prefix="germinated_", conditional=True),
+        "alpha_style": "its blend algorithm and curve"}, prefix="germinated_", conditional=True,
+        opportunity=Opportunity(T.SEED_GERMINATED, "a seed germinates")),
     *_group("TELE-141", CORE, T.SEED_STAGE_CHANGED, {
-        "from_stage": "stage left", "to_stage": "stage entered"}, conditional=True),
+        "from_stage": "stage left", "to_stage": "stage entered"}, conditional=True,
+        opportunity=Opportunity(T.SEED_STAGE_CHANGED, "a seed changes stage")),
     *_group("TELE-142", CORE, T.SEED_FOSSILIZED, {
         "blueprint": "blueprint", "params": "parameters made permanent",
         "contribution": "counterfactual contribution at fossilization",
-        "total_improvement": "accuracy points since germination"}, prefix="fossilized_", conditional=True),
+        "total_improvement": "accuracy points since germination"}, prefix="fossilized_", conditional=True,
+        opportunity=Opportunity(T.SEED_FOSSILIZED, "a seed is fossilised")),
     *_group("TELE-143", CORE, T.SEED_PRUNED, {
         "blueprint": "blueprint", "reason": "why", "initiator": "policy, governor, ...",
-        "total_improvement": "accuracy points since germination"}, prefix="pruned_", conditional=True),
+        "total_improvement": "accuracy points since germination"}, prefix="pruned_", conditional=True,
+        opportunity=Opportunity(T.SEED_PRUNED, "a seed is pruned")),
     *_group("TELE-150", CORE, T.GOVERNOR_ROLLBACK, {
         "reason": "nan_loss, lobotomy or divergence", "val_loss": "the loss that triggered it",
-        "seeds_pruned": "live seeds pruned by the rollback"}, prefix="rollback_", conditional=True),
+        "seeds_pruned": "live seeds pruned by the rollback"}, prefix="rollback_", conditional=True,
+        opportunity=Opportunity(T.GOVERNOR_ROLLBACK, "the governor rolls back")),
     *_group("TELE-160", CORE, T.RUN_FINISHED, {
         "status": "how the run ended", "events_emitted": "events emitted before the end",
         "events_dropped": "events a sink never got"}, prefix="run_"),
@@ -172,13 +204,15 @@ CATALOGUE: tuple[TeleField, ...] = tuple([
           prefix=f"trend_{kind}_", conditional=True)],
     *_group("TELE-403", "trends", T.TAMIYO_INITIATED, {
         "val_loss": "val loss when the host stabilised", "val_accuracy": "val accuracy then",
-        "stable_epochs": "steady epochs that made it stable"}, prefix="initiated_",
+        "stable_epochs": "steady epochs that made it stable",
+        "stabilisation_epochs": "steady epochs the policy asks for (its option)"},
+        prefix="initiated_",
         conditional=True),
     *_group("TELE-430", "seed_telemetry", T.EPOCH_COMPLETED, {
         f"slots.*.telemetry.{name}": f"seed telemetry: {name.replace('_', ' ')}" for name in (
             "seed_id", "blueprint", "stage", "epochs_in_stage", "alpha", "accuracy",
             "accuracy_delta", "epoch", "max_epochs", "gradient_norm", "gradient_health",
-            "has_vanishing", "has_exploding", "captured_at")}),
+            "has_vanishing", "has_exploding", "captured_at")}, opportunity=SEEDED),
     *_group("TELE-500", "throughput", T.THROUGHPUT_MEASURED, {
         "dataloader_wait_ms": "time building the epoch's training batches",
         "fps": "env steps per second, 1000 / step_time_ms"}),
@@ -211,13 +245,14 @@ CATALOGUE: tuple[TeleField, ...] = tuple([
     *_group("TELE-410", "gate_events", T.SEED_GATE_EVALUATED, {
         "gate": "gate checked", "passed": "whether it passed",
         "target_stage": "stage it guards", "checks_passed": "checks that passed",
-        "checks_failed": "checks that failed, by name"}, prefix="gate_"),
+        "checks_failed": "checks that failed, by name", "message": "the verdict in words"},
+        prefix="gate_", opportunity=LIVE_SEED),
     *_group("TELE-420", "slot_health", T.SEED_STAGE_CHANGED, {
         "gradient_health": "seed gradient health at the transition, [0, 1]",
         "has_vanishing": "a seed parameter's gradient vanished",
         "has_exploding": "a seed parameter's gradient exploded",
         "isolation_violations": "host gradients seen flowing from the isolated seed",
-        "seed_gradient_norm_ratio": "seed / host gradient norm"}),
+        "seed_gradient_norm_ratio": "seed / host gradient norm"}, opportunity=TRAINED_SEED_MOVED),
 ])
 
 BY_ID: dict[str, tuple[TeleField, ...]] = {}

@@ -289,6 +289,7 @@ class SeedGateEvaluatedPayload:
     target_stage: str  # SeedStage name the gate leads to
     checks_passed: tuple[str, ...]
     checks_failed: tuple[str, ...]
+    message: str | None = None  # the gate's verdict in words (also the envelope's message)
 
 
 @dataclass(frozen=True)
@@ -350,6 +351,7 @@ class TamiyoInitiatedPayload:
     val_loss: float
     val_accuracy: float  # percent
     stable_epochs: int  # consecutive epochs of steady val loss that made the host stable
+    stabilisation_epochs: int | None = None  # the policy's threshold (heuristic option)
 
 
 @dataclass(frozen=True)

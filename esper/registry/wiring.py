@@ -2,8 +2,14 @@
 
 A field is *observed* when at least one event carries a non-null, finite value for it
 (booleans and text count). Outcomes (DESIGN.md section 6): PASS (expected, observed), FAIL
-(expected, not observed), XFAIL (declared gap, not observed), XPASS (declared gap, observed:
-strict, it fails until the xfail is removed), SKIP (its probe is off, or nothing expects it).
+(expected, not observed although it had its opportunity), NO_OPPORTUNITY (expected, not observed,
+and the event that gives it its chance, TeleField.opportunity, never happened in this run: no seed
+germinated, none was fossilised; not a failure, counted and shown), XFAIL (declared gap, not
+observed), XPASS (declared gap, observed: strict, it fails until the xfail is removed), SKIP (its
+probe is off, or nothing expects it). `wiring.expect` is no stricter about opportunities: an
+expected field whose chance never came is NO_OPPORTUNITY, since the run could not show whether it
+is wired; a field without an opportunity (a detector's event is itself the measurement) that an
+experiment expects is FAIL when it is never observed.
 A field a PPO update emits also needs the "ppo" producer: without an update (a fixed policy,
 or a frozen evaluation) it is SKIP, never FAIL.
 """
@@ -16,7 +22,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
-from esper.leyline.catalogue import CATALOGUE, CORE, PPO, TeleField
+from esper.leyline.catalogue import CATALOGUE, CORE, PPO, Opportunity, TeleField
 from esper.leyline.config import WiringConfig
 from esper.leyline.events import TelemetryEvent, TelemetryEventType
 from esper.registry.registry import Registry
@@ -27,6 +33,7 @@ class Outcome(Enum):
     FAIL = "FAIL"
     XFAIL = "XFAIL"
     XPASS = "XPASS"
+    NO_OPPORTUNITY = "NO_OPPORTUNITY"
     SKIP = "SKIP"
 
 
@@ -53,6 +60,7 @@ class FieldObservation:
     observed: int = 0  # events with a non-null, finite value
     null_count: int = 0  # events of the field's type where it was None
     first_seq: int | None = None  # first event with a value
+    opportunities: int = 0  # events that gave it its opportunity (TeleField.opportunity)
 
 
 @dataclass(frozen=True)
@@ -67,6 +75,7 @@ class WiringOutcome:
 
 
 def _values(payload: Any, path: list[str]) -> Iterable[Any]:
+    """The values at `path` in `payload` (every item at a `*`); None where a step is None."""
     if not path:
         yield payload
         return
@@ -88,15 +97,28 @@ def _is_value(value: Any) -> bool:
     return True
 
 
+def _gives(opportunity: Opportunity, payload: Any) -> bool:
+    """Whether an event of the opportunity's type with `payload` gives it."""
+    if not opportunity.path:
+        return True
+    return any(_is_value(value) and (not opportunity.values or value in opportunity.values)
+               for value in _values(payload, opportunity.path.split(".")))
+
+
 def observe(events: Iterable[TelemetryEvent],
             fields: Iterable[TeleField] = CATALOGUE) -> dict[str, FieldObservation]:
     """Observation of each field (by name) over a run's events, in one pass."""
+    fields = tuple(fields)
     by_type: dict[TelemetryEventType, list[tuple[TeleField, list[str]]]] = {}
     observations: dict[str, FieldObservation] = {}
     for f in fields:
         by_type.setdefault(f.event_type, []).append((f, f.path.split(".")))
         observations[f.name] = FieldObservation()
+    chances = dict.fromkeys((f.opportunity for f in fields if f.opportunity is not None), 0)
     for event in events:
+        for opportunity in chances:
+            if opportunity.event_type is event.event_type and _gives(opportunity, event.data):
+                chances[opportunity] += 1
         for f, path in by_type.get(event.event_type, ()):
             seen = observations[f.name]
             for value in _values(event.data, path):
@@ -106,6 +128,9 @@ def observe(events: Iterable[TelemetryEvent],
                         seen.first_seq = event.seq
                 elif value is None:
                     seen.null_count += 1
+    for f in fields:
+        if f.opportunity is not None:
+            observations[f.name].opportunities = chances[f.opportunity]
     return observations
 
 
@@ -134,14 +159,26 @@ def judge(observations: dict[str, FieldObservation], probes: Iterable[str],
         else:
             expected = not f.conditional
         if expected:
-            verdict = Outcome.PASS if observed else Outcome.FAIL
-            reason = "observed" if observed else (
-                "never measured: every event had None" if seen.null_count else "no event carried it")
-            outcomes.append(WiringOutcome(f, "expect", verdict, seen, reason))
+            outcomes.append(_expected(f, seen))
         else:
             outcomes.append(WiringOutcome(f, "none", Outcome.SKIP, seen,
                                           "observed, not expected" if observed else "not expected"))
     return outcomes
+
+
+def _expected(f: TeleField, seen: FieldObservation) -> WiringOutcome:
+    """The outcome of an expected field: PASS, NO_OPPORTUNITY, or FAIL."""
+    if seen.observed:
+        return WiringOutcome(f, "expect", Outcome.PASS, seen, "observed")
+    if f.opportunity is not None and not seen.opportunities:
+        return WiringOutcome(f, "expect", Outcome.NO_OPPORTUNITY, seen,
+                             f"no opportunity: measured only when {f.opportunity.meaning} "
+                             f"({f.opportunity.event_type.value}), which never happened in this run")
+    reason = "never measured: every event had None" if seen.null_count else "no event carried it"
+    if f.opportunity is not None:
+        reason += (f", although {f.opportunity.meaning} in {seen.opportunities} "
+                   f"{f.opportunity.event_type.value} event(s)")
+    return WiringOutcome(f, "expect", Outcome.FAIL, seen, reason)
 
 
 def _off_reason(f: TeleField, off: frozenset[str]) -> str:

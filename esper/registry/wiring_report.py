@@ -13,8 +13,10 @@ from esper.registry.records import RunRecord
 from esper.registry.registry import Registry
 from esper.registry.render import markdown_table
 
-_SEVERITY = {"FAIL": 4, "XPASS": 4, "XFAIL": 3, "PASS": 2, "SKIP": 1}
-_STYLE = {"PASS": "green", "FAIL": "bold red", "XPASS": "bold red", "XFAIL": "yellow", "SKIP": "dim"}
+# A field observed in one run and given no opportunity in another is PASS over the runs.
+_SEVERITY = {"FAIL": 5, "XPASS": 5, "XFAIL": 4, "PASS": 3, "NO_OPPORTUNITY": 2, "SKIP": 1}
+_STYLE = {"PASS": "green", "FAIL": "bold red", "XPASS": "bold red", "XFAIL": "yellow",
+          "NO_OPPORTUNITY": "cyan", "SKIP": "dim"}
 
 
 def wiring_table(rows: list[dict[str, Any]]) -> Table:
@@ -29,6 +31,17 @@ def wiring_table(rows: list[dict[str, Any]]) -> Table:
     return table
 
 
+def no_opportunity(rows: list[dict[str, Any]]) -> list[str]:
+    """One line per TELE group whose fields had no opportunity in the run (NO_OPPORTUNITY), with
+    why: "TELE-430 (14 fields): no opportunity: measured only when ..."."""
+    groups: dict[tuple[str, str], int] = defaultdict(int)
+    for row in rows:
+        if row["outcome"] == "NO_OPPORTUNITY":
+            groups[row["tele_id"], row["reason"]] += 1
+    return [f"{tele_id} ({n} field{'s' * (n > 1)}): {reason}"
+            for (tele_id, reason), n in groups.items()]
+
+
 def wiring_counts(rows: list[dict[str, Any]]) -> dict[str, int]:
     """Fields per outcome."""
     counts = dict.fromkeys(_SEVERITY, 0)
@@ -39,7 +52,7 @@ def wiring_counts(rows: list[dict[str, Any]]) -> dict[str, int]:
 
 def wiring_markdown(runs: list[tuple[RunRecord, list[dict[str, Any]]]]) -> str:
     """The wiring-gaps document of `runs` (each with its wiring rows), per TELE group: worst
-    status over the runs, the runs that observed it, and why it is a gap. From data only."""
+    status over the runs, the runs that observed it (of the runs), and why. From data only."""
     groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for _record, rows in runs:
         for row in rows:
@@ -54,15 +67,19 @@ def wiring_markdown(runs: list[tuple[RunRecord, list[dict[str, Any]]]]) -> str:
         rows = groups[tele_id]
         status = max((row["outcome"] for row in rows), key=_SEVERITY.__getitem__)
         observed_runs = {row["run_id"] for row in rows if row["observed"]}
-        judged_runs = {row["run_id"] for row in rows if row["outcome"] != "SKIP"}
+        all_runs = {row["run_id"] for row in rows}
         reasons = sorted({row["reason"] for row in rows if row["outcome"] == status})
         fields = ", ".join(f.name for f in BY_ID.get(tele_id, ()))
         table.append((tele_id, rows[0]["probe"], fields, status,
-                      f"{len(observed_runs)}/{len(judged_runs)}", "; ".join(reasons)))
+                      f"{len(observed_runs)}/{len(all_runs)}", "; ".join(reasons)))
     lines += markdown_table(["TELE", "probe", "fields", "status", "runs observed", "reason"], table)
     gaps = sum(1 for rows in groups.values()
                if max((r["outcome"] for r in rows), key=_SEVERITY.__getitem__) in ("FAIL", "XPASS", "XFAIL"))
-    lines += ["", f"{gaps} of {len(groups)} TELE groups have a gap (FAIL, XPASS or XFAIL)."]
+    unexercised = sum(1 for rows in groups.values()
+                      if max((r["outcome"] for r in rows), key=_SEVERITY.__getitem__) == "NO_OPPORTUNITY")
+    lines += ["", f"{gaps} of {len(groups)} TELE groups have a gap (FAIL, XPASS or XFAIL); "
+              f"{unexercised} had no opportunity to be observed (NO_OPPORTUNITY: the event that "
+              "gives them their chance never happened)."]
     return "\n".join(lines) + "\n"
 
 

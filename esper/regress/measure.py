@@ -5,7 +5,7 @@ The runs are ordinary runs, tagged `esper.suite: <suite name>`. `regression.repl
 the experiment N times with seeds seed..seed+N-1 as one replicate group (it takes the place of
 `training.replicates`); a metric is the mean over the replicates, None unless every replicate
 measured it. A field's wiring outcome is the worst over the replicates (FAIL, XPASS, XFAIL, PASS,
-SKIP in that order).
+NO_OPPORTUNITY, SKIP in that order: a field observed in one replicate is PASS).
 """
 
 from __future__ import annotations
@@ -24,14 +24,15 @@ from esper.regress.baselines import rounded
 from esper.regress.suite import SuiteExperiment
 
 SUITE_TAG = "esper.suite"
-_WORST_FIRST = (Outcome.FAIL, Outcome.XPASS, Outcome.XFAIL, Outcome.PASS, Outcome.SKIP)
+_WORST_FIRST = (Outcome.FAIL, Outcome.XPASS, Outcome.XFAIL, Outcome.PASS, Outcome.NO_OPPORTUNITY,
+                Outcome.SKIP)
 
 
 @dataclass(frozen=True)
 class FieldOutcome:
     """A catalogue field's wiring outcome over the replicates, and why."""
 
-    outcome: str  # PASS / FAIL / XFAIL / XPASS / SKIP
+    outcome: str  # PASS / FAIL / XFAIL / XPASS / NO_OPPORTUNITY / SKIP
     reason: str
 
 
@@ -77,8 +78,8 @@ def measure(experiment: SuiteExperiment, suite: str, *, mlflow: bool = True,
 
 
 def worst_outcomes(runs: list[list[WiringOutcome]]) -> dict[str, FieldOutcome]:
-    """Each field's worst outcome over the `runs` (FAIL, XPASS, XFAIL, PASS, SKIP) with its
-    reason, by field label (TeleField.label), in label order."""
+    """Each field's worst outcome over the `runs` (FAIL, XPASS, XFAIL, PASS, NO_OPPORTUNITY,
+    SKIP) with its reason, by field label (TeleField.label), in label order."""
     worst: dict[str, WiringOutcome] = {}
     for outcomes in runs:
         for outcome in outcomes:

@@ -2,8 +2,11 @@
 
 A field is a regression when it is FAIL (expected, never observed) or XPASS (a declared gap that
 was observed), whatever the baseline says; or when it was PASS in the baseline and is not any
-more (its probe was switched off: SKIP, or it stopped being expected). Other differences from
-the baseline (a field newly observed, a field gone from the catalogue) are reported, not failed.
+more (its probe was switched off: SKIP, or it stopped being expected), or when the suite
+experiment no longer gives it an opportunity (NO_OPPORTUNITY: no seed germinates any more, say):
+the telemetry is not shown broken, but the suite no longer verifies that it is wired, so the
+baseline's coverage is lost. Other differences from the baseline (a field newly observed, a field
+gone from the catalogue) are reported, not failed.
 """
 
 from __future__ import annotations
@@ -34,6 +37,13 @@ class WiringFinding:
         return f"{self.key}: {before}{self.outcome or 'gone'} ({self.reason})"
 
 
+def _lost_reason(field: FieldOutcome) -> str:
+    """Why a field that passed in the baseline is a regression now."""
+    if field.outcome == Outcome.NO_OPPORTUNITY.value:
+        return f"no longer verified, not shown broken: {field.reason}"
+    return f"no longer passes: {field.reason}"
+
+
 def recorded_wiring(wiring: dict[str, FieldOutcome]) -> dict[str, str]:
     """The outcomes a baseline records: every field that is not SKIP."""
     return {key: field.outcome for key, field in wiring.items() if field.outcome != _SKIP}
@@ -51,7 +61,7 @@ def wiring_findings(wiring: dict[str, FieldOutcome],
                                           against_baseline=False))
         elif baseline is not None and before != now.get(key):
             lost = before == Outcome.PASS.value
-            reason = f"no longer passes: {field.reason}" if lost else field.reason
+            reason = _lost_reason(field) if lost else field.reason
             findings.append(WiringFinding(key, before, field.outcome, reason, lost,
                                           against_baseline=True))
     findings += [WiringFinding(key, before, None, "field no longer in the catalogue", False, True)

@@ -51,7 +51,8 @@ class LifecycleReporter:
         result = record.result
         payload = SeedGateEvaluatedPayload(
             gate=result.gate.name, passed=result.passed, target_stage=result.target_stage.name,
-            checks_passed=result.checks_passed, checks_failed=result.checks_failed)
+            checks_passed=result.checks_passed, checks_failed=result.checks_failed,
+            message=result.message)
         self._emit(TelemetryEventType.SEED_GATE_EVALUATED, payload, ctx,
                    record.seed_id, record.slot_id, result.message)
 

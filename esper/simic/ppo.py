@@ -114,8 +114,9 @@ def ppo_update(network: FactoredActorCritic, optimizer: torch.optim.Optimizer,
         joint_log_ratio = log_ratio.sum(dim=1)
         joint_ratio = joint_log_ratio.exp()
         with torch.no_grad():
-            # http://joschu.net/blog/kl-approx.html
-            approx_kl = ((joint_ratio - 1) - joint_log_ratio).mean()
+            # http://joschu.net/blog/kl-approx.html: (r - 1) - log r >= 0 for every sample; at
+            # r ~ 1 rounding leaves -1e-8 or -0.0, which is 0 (NaN goes through)
+            approx_kl = ((joint_ratio - 1) - joint_log_ratio).mean().clamp_min(0.0).abs()
             ratio_mins.append(joint_ratio.min())  # tensors: reduced by torch, NaN propagates
             ratio_maxs.append(joint_ratio.max())
             head_maxs.append((ratio * causal).max(dim=0).values)

@@ -44,6 +44,8 @@ def test_gates_are_recorded_pass_and_fail_with_named_checks(grown):
     failed = [g for g in gates if not g.passed]
     assert failed and all(g.checks_failed for g in failed)
     assert "epochs_in_stage_below_min" in {c for g in failed for c in g.checks_failed}
+    gate_events = [e for e in events if e.event_type is T.SEED_GATE_EVALUATED]
+    assert all(e.data.message and e.data.message == e.message for e in gate_events)
 
 
 def test_every_step_records_its_action_and_reward_components(grown):

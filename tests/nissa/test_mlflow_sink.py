@@ -20,6 +20,7 @@ from esper.nissa.metric_series import MetricMapper
 from esper.nissa.mlflow_run import config_params
 from esper.nissa.mlflow_store import URI_ENV_VAR
 from esper.registry import Registry, RunRecord
+from esper.registry.wiring import Outcome
 
 from .conftest import new_store
 from .esper_process import QUICKSTART, SMALL
@@ -108,7 +109,7 @@ def test_metric_histories_have_the_values_and_steps_of_the_events(mirrored):
         (e.batch, e.data.mean_episode_return) for e in events
         if e.event_type is T.BATCH_COMPLETED]
     expected_keys = {p.key for p in MetricMapper().points(events)}
-    wiring_keys = {f"wiring/{o}" for o in ("PASS", "FAIL", "XFAIL", "XPASS", "SKIP")}
+    wiring_keys = {f"wiring/{o.value}" for o in Outcome}
     assert set(mirrored.mlflow_run.data.metrics) == expected_keys | wiring_keys
 
 

@@ -1,6 +1,6 @@
 """Wiring status derived from data: observe fields, judge outcomes, store, report."""
 
-from esper.leyline.catalogue import CATALOGUE, TeleField
+from esper.leyline.catalogue import CATALOGUE, TRAINED_SEED_MOVED, TeleField
 from esper.leyline.config import WiringConfig
 from esper.leyline.events import (SeedStageChangedPayload, Severity, TelemetryEvent,
                                   TelemetryEventType as T)
@@ -42,6 +42,36 @@ def test_expect_and_xfail_give_pass_fail_xfail_xpass_and_skip():
         "health": Outcome.SKIP, "ratio": Outcome.FAIL}
     gaps = WiringConfig(expect=(), xfail={"TELE-900": "known", "TELE-901": "known"})
     assert outcomes(gaps) == {"health": Outcome.XPASS, "ratio": Outcome.XFAIL}
+
+
+TRAINED_HEALTH = TeleField("TELE-902", "trained_health", T.SEED_STAGE_CHANGED, "gradient_health",
+                           "slot_health", "x", opportunity=TRAINED_SEED_MOVED)
+
+
+def judged(events) -> tuple[Outcome, str]:
+    seen = observe(events, (TRAINED_HEALTH,))
+    (outcome,) = judge(seen, ("slot_health",), None, (TRAINED_HEALTH,))
+    return outcome.outcome, outcome.reason
+
+
+def moved(seq: int, from_stage: str, **payload) -> TelemetryEvent:
+    data = SeedStageChangedPayload(from_stage, "PRUNED", **payload)
+    return TelemetryEvent("r", seq, 0.0, T.SEED_STAGE_CHANGED, Severity.INFO, 0, 0, seq,
+                          None, None, "", data)
+
+
+def test_a_field_whose_opportunity_never_came_is_no_opportunity_not_fail():
+    assert judged([])[0] is Outcome.NO_OPPORTUNITY
+    outcome, reason = judged([moved(0, "GERMINATED")])  # the event, not its condition
+    assert outcome is Outcome.NO_OPPORTUNITY and "never happened in this run" in reason
+
+
+def test_a_field_missing_although_its_opportunity_came_is_fail():
+    outcome, reason = judged([moved(0, "GERMINATED"), moved(1, "TRAINING")])
+    assert outcome is Outcome.FAIL
+    assert reason == ("never measured: every event had None, although a seed that has trained "
+                      "(TRAINING, BLENDING or HOLDING) changes stage in 1 SEED_STAGE_CHANGED event(s)")
+    assert judged([moved(0, "TRAINING", gradient_health=0.9)])[0] is Outcome.PASS
 
 
 def test_catalogue_names_are_unique_and_ids_well_formed():

@@ -35,6 +35,15 @@ def test_a_field_passing_in_the_baseline_and_skipped_now_is_named() -> None:
         "TELE-340 lstm_h_norm: PASS -> SKIP (no longer passes: why SKIP)")
 
 
+def test_a_field_passing_in_the_baseline_without_opportunity_now_is_lost_coverage() -> None:
+    findings = wiring_findings(now(h_norm="PASS", seed="PASS", germ="NO_OPPORTUNITY"),
+                               {H_NORM: "PASS", SEED: "PASS", GERM: "PASS"})
+    assert [(f.key, f.regression, f.against_baseline) for f in findings] == [(GERM, True, True)]
+    assert findings[0].describe() == (
+        "TELE-140 blueprint: PASS -> NO_OPPORTUNITY (no longer verified, not shown broken: "
+        "why NO_OPPORTUNITY)")
+
+
 def test_new_fields_and_fields_gone_are_reported_not_failed() -> None:
     findings = wiring_findings(now(seed="PASS", germ="PASS"), {SEED: "PASS", H_NORM: "XFAIL"})
     assert [(f.key, f.baseline, f.outcome, f.regression) for f in findings] == [

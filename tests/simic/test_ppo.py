@@ -49,6 +49,7 @@ def test_every_batch_ends_with_a_ppo_update_whose_first_epoch_ratio_is_one(lstm_
         assert update.ratio_min == pytest.approx(1.0, abs=1e-5)
         assert update.ratio_max == pytest.approx(1.0, abs=1e-5)
         assert update.approx_kl == pytest.approx(0.0, abs=1e-6)
+        assert math.copysign(1.0, update.approx_kl) == 1.0  # never -0.0 or -1e-8: k3 >= 0
         assert update.epochs_completed == 1 and not update.early_stopped
         assert update.value_loss >= 0 and update.pre_clip_grad_norm > 0
 
