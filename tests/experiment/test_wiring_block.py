@@ -37,7 +37,7 @@ def test_an_unknown_id_in_the_file_is_located_with_the_closest_id() -> None:
         f"wired.yaml:3:32: wiring.expect[2]: unknown TELE id 'TELE-421' (did you mean "
         f"'TELE-420'?); {UNKNOWN}",
         f"wired.yaml:4:11: wiring.xfail.TELE-104: unknown TELE id 'TELE-104' (did you mean "
-        f"'TELE-100'?); {UNKNOWN}",
+        f"'TELE-114'?); {UNKNOWN}",
     ]
 
 

@@ -35,7 +35,7 @@ def lstm(terminal_accuracy: float = 0.05, probes: tuple[str, ...] = ("lstm_healt
         "lstm", 5, {"mean_episode_return": {"direction": "higher", "absolute_tolerance": 0.05},
                     "final_val_accuracy": {"direction": "higher", "absolute_tolerance": 2}},
         policy={"type": "lstm", "feature_dim": 16, "hidden_dim": 16}, ppo={"update_epochs": 1},
-        reward={"weights": {"terminal_accuracy": terminal_accuracy}},
+        reward={"mode": "shaped", "weights": {"terminal_accuracy": terminal_accuracy}},
         telemetry={"probes": list(probes)}, wiring={"expect": ["TELE-340"]}, tracking=NO_MLFLOW)
 
 
