@@ -30,12 +30,12 @@ p=.. fossils_lstm=.. fossils_heuristic=..`, is for scripts.
 experiment's. The learned policy (training, then its held-out runs) and the baselines (the
 grid on the training seeds, then the heuristic's and the random policy's held-out runs) run
 side by side in two processes, each with one torch thread, MLflow off, registries in a
-temporary directory. Deterministic given the options. With the defaults 5-8 minutes on 2
-cores (measured: 457 s wall with other work on the machine; 290 CPU seconds in the lstm's
-process and 205 in the baselines'). --quick, for smoke use
-only (its numbers mean nothing), is 1 training seed, 3 training batches, 2 held-out seeds, 1
-evaluation batch and the first 2 heuristic settings: 30-80 s. Results go to stdout, progress
-to stderr.
+temporary directory. Deterministic given the options. With the defaults about 12 minutes on 2
+quiet cores: the lstm's process took 698 CPU seconds (60 training batches with the reference
+host of reward mode escrow, then its held-out runs) and the baselines' 423; 1267 s wall on a
+machine shared with three other such processes. --quick, for smoke use only (its numbers mean
+nothing), is 1 training seed, 3 training batches, 2 held-out seeds, 1 evaluation batch and the
+first 2 heuristic settings: 30-80 s. Results go to stdout, progress to stderr.
 """
 
 from __future__ import annotations

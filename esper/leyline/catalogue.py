@@ -40,9 +40,12 @@ _LIVE_STAGES = frozenset({"GERMINATED", "TRAINING", "BLENDING", "HOLDING"})
 SEEDED = Opportunity(T.EPOCH_COMPLETED, "a slot holds a seed", "slots.*.blueprint")
 LIVE_SEED = Opportunity(T.EPOCH_COMPLETED, "a slot holds a live seed (its gates are "
                         "checked)", "slots.*.stage", _LIVE_STAGES)
-TRAINED_SEED_MOVED = Opportunity(T.SEED_STAGE_CHANGED, "a seed that has trained (TRAINING, "
-                                 "BLENDING or HOLDING) changes stage", "from_stage",
-                                 _LIVE_STAGES - {"GERMINATED"})
+# A prune clears the seed's gradient signals (it has no module left), so only an advance of a
+# trained seed (to BLENDING, HOLDING or FOSSILIZED, always from TRAINING, BLENDING or HOLDING)
+# carries them.
+TRAINED_SEED_MOVED = Opportunity(T.SEED_STAGE_CHANGED, "a seed that has trained advances (to "
+                                 "BLENDING, HOLDING or FOSSILIZED)", "to_stage",
+                                 frozenset({"BLENDING", "HOLDING", "FOSSILIZED"}))
 
 
 @dataclass(frozen=True)

@@ -54,24 +54,27 @@ def judged(events) -> tuple[Outcome, str]:
     return outcome.outcome, outcome.reason
 
 
-def moved(seq: int, from_stage: str, **payload) -> TelemetryEvent:
-    data = SeedStageChangedPayload(from_stage, "PRUNED", **payload)
+def moved(seq: int, from_stage: str, to_stage: str, **payload) -> TelemetryEvent:
+    data = SeedStageChangedPayload(from_stage, to_stage, **payload)
     return TelemetryEvent("r", seq, 0.0, T.SEED_STAGE_CHANGED, Severity.INFO, 0, 0, seq,
                           None, None, "", data)
 
 
 def test_a_field_whose_opportunity_never_came_is_no_opportunity_not_fail():
     assert judged([])[0] is Outcome.NO_OPPORTUNITY
-    outcome, reason = judged([moved(0, "GERMINATED")])  # the event, not its condition
+    # the event, not its condition: a seed starting to train, a trained seed pruned (a prune
+    # clears its gradient signals)
+    outcome, reason = judged([moved(0, "GERMINATED", "TRAINING"), moved(1, "TRAINING", "PRUNED")])
     assert outcome is Outcome.NO_OPPORTUNITY and "never happened in this run" in reason
 
 
 def test_a_field_missing_although_its_opportunity_came_is_fail():
-    outcome, reason = judged([moved(0, "GERMINATED"), moved(1, "TRAINING")])
+    outcome, reason = judged([moved(0, "GERMINATED", "TRAINING"), moved(1, "TRAINING", "BLENDING")])
     assert outcome is Outcome.FAIL
     assert reason == ("never measured: every event had None, although a seed that has trained "
-                      "(TRAINING, BLENDING or HOLDING) changes stage in 1 SEED_STAGE_CHANGED event(s)")
-    assert judged([moved(0, "TRAINING", gradient_health=0.9)])[0] is Outcome.PASS
+                      "advances (to BLENDING, HOLDING or FOSSILIZED) in 1 SEED_STAGE_CHANGED "
+                      "event(s)")
+    assert judged([moved(0, "TRAINING", "BLENDING", gradient_health=0.9)])[0] is Outcome.PASS
 
 
 def test_catalogue_names_are_unique_and_ids_well_formed():

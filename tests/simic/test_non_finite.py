@@ -16,7 +16,7 @@ HUGE = 1e308  # a terminal reward weight whose reward overflows to infinity
 
 def _infinite_reward_run(path, normalize: bool) -> Recorded:
     spec = probe_spec("lstm", PPO_PROBES, ppo={"normalize_rewards": normalize},
-                      reward={"weights": {"terminal_accuracy": HUGE}})
+                      reward={"mode": "shaped", "weights": {"terminal_accuracy": HUGE}})
     return Recorded(spec, path)
 
 

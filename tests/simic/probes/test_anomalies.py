@@ -108,7 +108,7 @@ def test_the_value_loss_bound_is_scale_free(tmp_path):
     """Raw rewards 20x the default terminal weight: value losses far past 5 from a critic no
     worse than predicting 0; judged against the returns' scale, nothing collapsed."""
     spec = probe_spec("lstm", ("anomalies",), ppo={"normalize_rewards": False},
-                      reward={"weights": {"terminal_accuracy": 1.0}},
+                      reward={"mode": "shaped", "weights": {"terminal_accuracy": 1.0}},
                       anomalies={"warmup_batches": 0, "min_explained_variance": -1e9})
     recorded = Recorded(spec, tmp_path / "runs.db")
     assert max(u.value_loss for u in recorded.updates) > 5.0  # the default bound, if absolute

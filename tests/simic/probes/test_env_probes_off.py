@@ -55,7 +55,10 @@ def test_a_probe_that_is_off_has_no_object_and_no_hook():
 
 
 def test_all_env_probes_on_together_record_each_of_them(tmp_path):
-    recorded = record_run(tmp_path, ENV_PROBES, {"trends": {"window": 1, "plateau": 100.0},
+    # every delta a plateau: the trends are exclusive, and a degradation or an improvement wins
+    recorded = record_run(tmp_path, ENV_PROBES, {"trends": {"window": 1, "plateau": 100.0,
+                                                            "degradation": -1000.0,
+                                                            "improvement": 1000.0},
                                                  "memory": {"rss_warning_mb": 1.0}},
                           training={"envs": 2, "batches": 2, "episode_length": 5})
     counts = Counter(e.event_type for e in recorded.events)
