@@ -92,14 +92,17 @@ def serve_until_stopped(server: UiServer) -> int:
             it was not asked for is an error.
     """
     main = threading.current_thread() is threading.main_thread()  # handlers live there only
-    previous = signal.signal(signal.SIGTERM, _interrupt) if main else None
+    # SIGINT too: a process started in the background by a non-interactive shell inherits
+    # SIGINT ignored, and Python then never raises KeyboardInterrupt for it
+    stopping = (signal.SIGTERM, signal.SIGINT) if main else ()
+    previous = {signum: signal.signal(signum, _interrupt) for signum in stopping}
     try:
         code = server.process.wait()
     except KeyboardInterrupt:
         return 0
     finally:
-        if main:
-            signal.signal(signal.SIGTERM, previous)  # type: ignore[arg-type]
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
         _stop(server.process)
     raise TrackingError(f"the MLflow UI server for {server.url} stopped by itself (exit code "
                         f"{code}); its log above says why")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+from collections.abc import Callable
 import sys
 import time
 from pathlib import Path
@@ -19,10 +20,13 @@ LONG = ("--set", "training.batches=1", "--set", "training.episode_length=1000",
         "--set", "task.max_train=200", "--set", "task.max_val=100", "--set", "telemetry.probes=[]")
 
 
-def start_esper(*args: str, stderr: IO[str] | int = subprocess.PIPE) -> subprocess.Popen[str]:
-    """`esper ARGS...` in a child process (environment inherited), stdout piped."""
+def start_esper(*args: str, stderr: IO[str] | int = subprocess.PIPE,
+                preexec_fn: Callable[[], object] | None = None) -> subprocess.Popen[str]:
+    """`esper ARGS...` in a child process (environment inherited), stdout piped;
+    `preexec_fn` runs in the child before esper starts."""
     return subprocess.Popen([sys.executable, "-c", "from esper.cli import main; main()", *args],
-                            stdout=subprocess.PIPE, stderr=stderr, text=True)
+                            stdout=subprocess.PIPE, stderr=stderr, text=True,
+                            preexec_fn=preexec_fn)
 
 
 def wait_until_mirrored(registry_path: Path, child: subprocess.Popen[str], *, epochs: int,

@@ -48,6 +48,25 @@ def wait_for_api(url: str, child, log) -> dict:
     raise AssertionError(f"the MLflow UI at {url} did not answer within {READY_TIMEOUT} s")
 
 
+def test_ctrl_c_stops_esper_ui_started_with_sigint_ignored(tmp_path, mlflow_uri):
+    """A process a non-interactive shell starts in the background inherits SIGINT ignored, and
+    Python then raises no KeyboardInterrupt: esper ui stops on SIGINT all the same."""
+    port, log = free_port(), tmp_path / "ui.log"
+    with log.open("w") as server_output:
+        child = start_esper("ui", "--port", str(port), "--uri", mlflow_uri, stderr=server_output,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+    try:
+        wait_for_api(child.stdout.readline().strip(), child, log)
+        child.send_signal(signal.SIGINT)
+        assert child.wait(timeout=60) == 0
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+    with socket.socket() as probe:  # the server stopped with it
+        assert probe.connect_ex(("127.0.0.1", port)) != 0
+
+
 def test_esper_ui_lists_the_runs_of_esper_run(tmp_path, mlflow_uri):
     db = tmp_path / "runs.db"
     result = CliRunner().invoke(cli, ["run", QUICKSTART, *SMALL, "--registry", str(db), "-q"])
