@@ -6,6 +6,7 @@ import pytest
 from esper.leyline.config import RewardHackingOptions
 from esper.leyline.events import Severity, TelemetryEventType as T
 from esper.simic.probes.reward_hacking import suspicion
+from tests.growing_spec import growing_spec
 from tests.simic.probes.env_runs import record_run
 
 ONE_ENV = {"envs": 1, "batches": 1, "episode_length": 14}
@@ -55,3 +56,15 @@ def test_a_contribution_while_the_model_degrades_is_suspected(tmp_path):
 ])
 def test_the_two_rules_at_the_default_thresholds(contribution, total, reason):
     assert suspicion(DEFAULTS, contribution, total) == reason
+
+
+def test_a_healthy_growing_run_at_the_default_thresholds_suspects_nothing(tmp_path):
+    """The growing experiment's seed blends and fossilises, its contribution measured on every
+    epoch from BLENDING on: nothing is suspected."""
+    recorded = record_run(tmp_path, ["reward_hacking"], training=ONE_ENV)
+    assert growing_spec(telemetry={"probes": ["reward_hacking"]}).telemetry.reward_hacking == \
+        DEFAULTS  # no options given: the defaults
+    contributions = [slot.contribution for e in recorded.of(T.EPOCH_COMPLETED)
+                     for slot in e.data.slots if slot.contribution is not None]
+    assert len(contributions) >= 3 and recorded.result.summary.seeds_fossilized >= 1
+    assert recorded.of(T.REWARD_HACKING_SUSPECTED) == []
