@@ -38,6 +38,10 @@ class Outcome(Enum):
 
 
 FAILING = (Outcome.FAIL, Outcome.XPASS)
+# Worst first, for a field judged over several runs: a field observed in one run and given no
+# opportunity in another is PASS over them.
+WORST_FIRST = (Outcome.FAIL, Outcome.XPASS, Outcome.XFAIL, Outcome.PASS, Outcome.NO_OPPORTUNITY,
+               Outcome.SKIP)
 
 # The events only a PPO update emits: a probe's fields on them (lstm_health's update part,
 # head_grad_norms, gradient_drift, anomalies) are produced only while "ppo" runs too.
@@ -173,7 +177,8 @@ def _expected(f: TeleField, seen: FieldObservation) -> WiringOutcome:
     if f.opportunity is not None and not seen.opportunities:
         return WiringOutcome(f, "expect", Outcome.NO_OPPORTUNITY, seen,
                              f"no opportunity: measured only when {f.opportunity.meaning} "
-                             f"({f.opportunity.event_type.value}), which never happened in this run")
+                             f"({f.opportunity.event_type.value}), which never happened in this "
+                             "run")
     reason = "never measured: every event had None" if seen.null_count else "no event carried it"
     if f.opportunity is not None:
         reason += (f", although {f.opportunity.meaning} in {seen.opportunities} "

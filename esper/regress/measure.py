@@ -19,13 +19,11 @@ from esper.compare.statistics import group_mean
 from esper.experiment.replicates import run_replicates
 from esper.leyline.config import ExperimentSpec
 from esper.registry import Registry
-from esper.registry.wiring import Outcome, WiringOutcome
+from esper.registry.wiring import WORST_FIRST, WiringOutcome
 from esper.regress.baselines import rounded
 from esper.regress.suite import SuiteExperiment
 
 SUITE_TAG = "esper.suite"
-_WORST_FIRST = (Outcome.FAIL, Outcome.XPASS, Outcome.XFAIL, Outcome.PASS, Outcome.NO_OPPORTUNITY,
-                Outcome.SKIP)
 
 
 @dataclass(frozen=True)
@@ -84,7 +82,7 @@ def worst_outcomes(runs: list[list[WiringOutcome]]) -> dict[str, FieldOutcome]:
     for outcomes in runs:
         for outcome in outcomes:
             key = outcome.field.label
-            rank = _WORST_FIRST.index(outcome.outcome)
-            if key not in worst or rank < _WORST_FIRST.index(worst[key].outcome):
+            rank = WORST_FIRST.index(outcome.outcome)
+            if key not in worst or rank < WORST_FIRST.index(worst[key].outcome):
                 worst[key] = outcome
     return {key: FieldOutcome(o.outcome.value, o.reason) for key, o in sorted(worst.items())}
