@@ -103,7 +103,8 @@ def stream(run_id: str, events: int, clock: random.Random) -> Iterator[Telemetry
                         "G1", False, "TRAINING", ("exists",), ("epochs_in_stage_below_min",)),
                         batch, env, epoch, "r0c0")
         for env in range(ENVS):
-            yield event(T.EPISODE_OUTCOME, EpisodeOutcomePayload(60.0, 1.1, 1, 0, 0, 0.8, 59.0, 58.0),
+            yield event(T.EPISODE_OUTCOME,
+                        EpisodeOutcomePayload(60.0, 1.1, 1, 0, 0, 0.8, 59.0, 58.0),
                         batch, env)
         yield event(T.PPO_UPDATE_COMPLETED, _ppo(batch, clock), batch)
         yield event(T.BATCH_COMPLETED, BatchCompletedPayload(60.0, 0.8, ENVS, 59.0, 58.0), batch)

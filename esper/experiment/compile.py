@@ -111,8 +111,8 @@ def _device(choice: str) -> torch.device:
 def _policy(spec: ExperimentSpec) -> Policy:
     kind = spec.policy.type
     if kind == "heuristic":
-        return HeuristicPolicy(spec.policy.heuristic, len(spec.blueprints), spec.slots.min_prune_age,
-                               spec.gates)
+        return HeuristicPolicy(spec.policy.heuristic, len(spec.blueprints),
+                               spec.slots.min_prune_age, spec.gates)
     if kind == "random":
         return RandomPolicy(len(spec.blueprints), spec.slots.min_prune_age, spec.seed)
     policy = PPOPolicy(spec)

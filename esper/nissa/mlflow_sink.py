@@ -25,6 +25,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from mlflow import MlflowClient
 from mlflow.entities import Metric, RunTag
 
 from esper.leyline.config import TrackingConfig
@@ -168,7 +169,7 @@ class MlflowSink:
         client.log_artifact(run_id, str(self._folder / EVENTS_FILE), EVENTS_ARTIFACT_DIR)
         last = self._last
         assert last is not None, "the write that started the run set it"
-        self._log_run_files(last.run_id)
+        self._log_run_files(client, last.run_id)
         figure = self._curves.figure(self._title)
         if figure is not None:
             client.log_figure(run_id, figure, learning_curves.ARTIFACT)
@@ -182,7 +183,7 @@ class MlflowSink:
         client.log_batch(run_id, tags=tags)
         client.set_terminated(run_id, MLFLOW_STATUS[status], end_time=to_ms(last.ts))
 
-    def _log_run_files(self, run_id: str) -> None:
+    def _log_run_files(self, client: MlflowClient, run_id: str) -> None:
         """The files the registry records as artifacts of run `run_id` (profiler traces, the
         policy checkpoint), each in the folder its artifact name gives ("profiler/x.json" goes
         to profiler/; "policy" to the root); a file no longer on disk is reported, not fatal."""
@@ -192,8 +193,8 @@ class MlflowSink:
                                name, run_id, path)
                 continue
             folder = PurePosixPath(name).parent
-            self._target.store.client.log_artifact(self._mlflow_run_id, path,
-                                                   None if folder.name == "" else str(folder))
+            client.log_artifact(self._mlflow_run_id, path,
+                                None if folder.name == "" else str(folder))
 
     def _abandon(self, target: MlflowTarget) -> None:
         """After a failure: try once not to leave the partial MLflow run RUNNING."""

@@ -217,7 +217,7 @@ class EnvLoop:
                           and slot.state is not None),
             total_improvement=result.val_accuracy - result.host_accuracy,
             committed_accuracy=result.committed_accuracy,
-            reference_accuracy=_reference_accuracy(env),
+            reference_accuracy=env.reference_accuracy,
             params_added=model.seed_param_count,
             host_params=model.host_param_count,
             val_accuracy=obs.val_accuracy,
@@ -233,7 +233,7 @@ class EnvLoop:
         live at the episode's end) is taken back."""
         seeds = {slot.state.seed_id: slot.stage for slot in env.model.seed_slots()
                  if slot.state is not None}
-        live = () if state_before.last_epoch else [s for s, stage in seeds.items() if stage in _LIVE]
+        live = () if state_before.last_epoch else [s for s, st in seeds.items() if st in _LIVE]
         kept = [s for s, stage in seeds.items() if stage is SeedStage.FOSSILIZED]
         return env.escrow.settle(
             escrow_targets(state_before.credits, state_before.real_gain), live, kept)
@@ -262,7 +262,8 @@ class EnvLoop:
             train_loss=result.train_loss, train_accuracy=result.train_accuracy,
             val_loss=result.val_loss, val_accuracy=result.val_accuracy,
             committed_accuracy=result.committed_accuracy, host_accuracy=result.host_accuracy,
-            reference_accuracy=_reference_accuracy(env), seeds_live=obs.count(*_LIVE), seeds_fossilized=obs.count(SeedStage.FOSSILIZED),
+            reference_accuracy=env.reference_accuracy, seeds_live=obs.count(*_LIVE),
+            seeds_fossilized=obs.count(SeedStage.FOSSILIZED),
             slots=slots, action=action.op.name, action_slot=outcome.slot_id,
             action_success=outcome.success, reward=reward.total, reward_components=reward),
             batch=ctx.batch, env_id=ctx.env_id, epoch=ctx.epoch)
@@ -276,7 +277,7 @@ class EnvLoop:
             seeds_germinated=model.seeds_germinated, seeds_fossilized=env.seeds_fossilized,
             seeds_pruned=env.seeds_pruned, episode_reward=env.episode_return,
             committed_accuracy=committed, host_accuracy=host,
-            reference_accuracy=_reference_accuracy(env))
+            reference_accuracy=env.reference_accuracy)
         self.hub.emit(TelemetryEventType.EPISODE_OUTCOME, outcome, batch=batch, env_id=env.env_id)
         return outcome
 
@@ -291,10 +292,6 @@ class EnvLoop:
         final = validate(env.model, self.data, self.schedule.batch_size,
                          self.schedule.val_indices(env.env_id))
         return final.committed_accuracy, final.host_accuracy
-
-
-def _reference_accuracy(env: EnvState) -> float | None:
-    return None if env.reference is None else env.reference.accuracy
 
 
 def _mean(values: Iterable[float]) -> float:

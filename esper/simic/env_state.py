@@ -78,6 +78,12 @@ class EnvState:
         return sum(potential for _, potential in self._slot_potentials())
 
     @property
+    def reference_accuracy(self) -> float | None:
+        """The reference host's last validation accuracy (None without one, reward modes other
+        than escrow)."""
+        return None if self.reference is None else self.reference.accuracy
+
+    @property
     def fossil_potential(self) -> float:
         """The fossilised slots' part of `potential` (what reward mode escrow keeps at the end)."""
         return sum(potential for stage, potential in self._slot_potentials()
@@ -102,8 +108,8 @@ class EnvState:
             slots=tuple(self._slot_view(slot) for slot in self.model.seed_slots()),
             seed_telemetry=self.seed_telemetry is not None,
             committed_accuracy=result.committed_accuracy,
-            real_gain=(None if self.reference is None or self.reference.accuracy is None
-                       else result.val_accuracy - self.reference.accuracy),
+            real_gain=(None if self.reference_accuracy is None
+                       else result.val_accuracy - self.reference_accuracy),
         )
 
     def _slot_view(self, slot) -> SlotView:

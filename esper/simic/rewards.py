@@ -74,9 +74,12 @@ class RewardInputs:
 def compute_reward(config: RewardConfig, gamma: float, inputs: RewardInputs) -> RewardComponents:
     """The reward of one step under `config.mode`."""
     w = config.weights
-    shaping = w.stage_shaping * (gamma * inputs.potential_after - inputs.potential_before)
+    potential_after = inputs.potential_after
+    if config.mode == "escrow" and inputs.last_epoch:
+        potential_after = inputs.fossil_potential_after  # the live seeds' shaping taken back
+    shaping = w.stage_shaping * (gamma * potential_after - inputs.potential_before)
     if config.mode == "escrow":
-        return _escrow(w, gamma, inputs)
+        return _escrow(w, shaping, inputs)
     if config.mode == "shaped":
         return _shaped(w, shaping, inputs)
     if config.mode == "simplified":
@@ -104,16 +107,14 @@ def _shaped(w: RewardWeights, shaping: float, inputs: RewardInputs) -> RewardCom
     )
 
 
-def _escrow(w: RewardWeights, gamma: float, inputs: RewardInputs) -> RewardComponents:
+def _escrow(w: RewardWeights, shaping: float, inputs: RewardInputs) -> RewardComponents:
     """Growth that is kept: escrowed credit, shaping whose live part is taken back at the end,
     rent on the kept (fossilised) parameters, a charge for each undecided HOLDING seed, and a
     terminal term on the committed model's gain over the reference host."""
     assert inputs.reference_accuracy is not None, "mode escrow trains a reference host"
-    potential_after = inputs.fossil_potential_after if inputs.last_epoch else inputs.potential_after
     kept_gain = inputs.committed_accuracy - inputs.reference_accuracy
     return RewardComponents(
-        escrow=inputs.escrow,
-        stage_shaping=w.stage_shaping * (gamma * potential_after - inputs.potential_before),
+        escrow=inputs.escrow, stage_shaping=shaping,
         param_rent=_rent(w, inputs.fossil_params, inputs.host_params),
         action_cost=_action_cost(w, inputs), holding=w.holding_cost * inputs.holding_undecided,
         fossilize=w.fossilize_wrong_stage if _fossilizes_wrong_stage(inputs) else 0.0,
@@ -141,8 +142,9 @@ def _rent(w: RewardWeights, params: int, host_params: int) -> float:
 
 
 def _action_cost(w: RewardWeights, inputs: RewardInputs) -> float:
-    return {Op.GERMINATE: w.germinate_cost, Op.PRUNE: w.prune_cost,
-            Op.FOSSILIZE: w.fossilize_cost, Op.SET_ALPHA_TARGET: w.set_alpha_cost}.get(inputs.op, 0.0)
+    costs = {Op.GERMINATE: w.germinate_cost, Op.PRUNE: w.prune_cost,
+             Op.FOSSILIZE: w.fossilize_cost, Op.SET_ALPHA_TARGET: w.set_alpha_cost}
+    return costs.get(inputs.op, 0.0)
 
 
 def _attribution(credit: SeedCredit) -> float:

@@ -57,10 +57,10 @@ class HeuristicPolicy(FixedPolicy):
         self.gates = gates
         self.memory: list[_EnvMemory] = []
 
-    def germination_deadline(self, episode_length: int) -> int:
-        """The last epoch from which a seed at STANDARD tempo can be fossilised by the
-        episode's last epoch (negative when no STANDARD seed can)."""
-        return episode_length - 1 - epochs_to_fossilise(self.gates, STANDARD_TEMPO)
+    def germination_deadline(self, episode_length: int, tempo: int = STANDARD_TEMPO) -> int:
+        """The last epoch from which a seed at `tempo` can be fossilised by the episode's last
+        epoch (negative when none can)."""
+        return episode_length - 1 - epochs_to_fossilise(self.gates, tempo)
 
     def start_episode(self, n_envs: int) -> None:
         self.memory = [_EnvMemory() for _ in range(n_envs)]
@@ -131,7 +131,7 @@ class HeuristicPolicy(FixedPolicy):
 
     def _fits(self, obs: EnvObservation, tempo: int) -> bool:
         """A seed germinated now at `tempo` can be fossilised by the last epoch."""
-        return obs.epoch + epochs_to_fossilise(self.gates, tempo) <= obs.episode_length - 1
+        return obs.epoch <= self.germination_deadline(obs.episode_length, tempo)
 
     def _next_blueprint(self, memory: _EnvMemory) -> int | None:
         for offset in range(self.n_blueprints):

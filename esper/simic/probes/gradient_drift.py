@@ -5,8 +5,8 @@ clamp(1 - 0.5 vanishing_ratio - 0.8 exploding_ratio, 0, 1) over the parameter gr
 `esper.kasmina.gradients`), measured after every backward pass before clipping and averaged over
 the update's epochs. Only the parameters the batch could train count: an action head that no
 sample's op needs is cut off by the causal masks, and its exact-zero gradient is not vanishing
-(else the action mix alone would move the health). An EMA of each (momentum `telemetry.gradient_drift.momentum`, 0.99) gives
-drift = |x - ema| / (ema + eps), computed before the EMA takes x in; the first update reports 0
+(else the action mix alone would move the health). An EMA of each (momentum
+`telemetry.gradient_drift.momentum`, 0.99) gives drift = |x - ema| / (ema + eps), computed before the EMA takes x in; the first update reports 0
 (nothing to drift from) and its reading, if finite, initialises the EMA. Drift above `threshold`
 raises GRADIENT_PATHOLOGY_DETECTED, and so does every non-finite reading, the first included (its
 drift is NaN later on; a non-finite reading never enters the EMA).
