@@ -203,7 +203,7 @@ CATALOGUE: tuple[TeleField, ...] = tuple([
       for f in _group(f"TELE-40{i}", "trends", event_type, {
           "delta": "recent minus older window mean accuracy, points",
           "recent_mean": "recent window mean accuracy", "older_mean": "older window mean",
-          "window": "batches per window", "threshold": "the option compared against"},
+          "window": "epochs per window", "threshold": "the option compared against"},
           prefix=f"trend_{kind}_", conditional=True)],
     *_group("TELE-403", "trends", T.TAMIYO_INITIATED, {
         "val_loss": "val loss when the host stabilised", "val_accuracy": "val accuracy then",

@@ -214,7 +214,7 @@ class AnomalyOptions:
 
 @dataclass(frozen=True)
 class TrendOptions:
-    window: int  # batches per window
+    window: int  # epochs of one host per window
     plateau: float  # |delta| below this, accuracy points
     degradation: float  # delta below this
     improvement: float  # delta above this

@@ -332,14 +332,14 @@ class GradientPathologyPayload:
 
 @dataclass(frozen=True)
 class AccuracyTrendPayload:
-    """The trend of the batches' mean val accuracy (``trends`` probe), after every batch once
-    two windows are full; one payload for PLATEAU_DETECTED, DEGRADATION_DETECTED and
-    IMPROVEMENT_DETECTED."""
+    """The trend of one env's host over its episode (``trends`` probe), when its verdict
+    changes once two windows of epochs are full; one payload for PLATEAU_DETECTED,
+    DEGRADATION_DETECTED and IMPROVEMENT_DETECTED (the envelope has env_id and epoch)."""
 
     delta: float  # recent_mean - older_mean, accuracy points, positive = improvement
-    recent_mean: float  # mean of the last `window` batches' mean val accuracy, percent
-    older_mean: float  # mean of the `window` batches before those, percent
-    window: int  # batches per window
+    recent_mean: float  # mean val accuracy of the host's last `window` epochs, percent
+    older_mean: float  # mean of the `window` epochs before those, percent
+    window: int  # epochs per window
     threshold: float  # the option the delta was held against (plateau, degradation, improvement)
 
 

@@ -7,6 +7,7 @@ p4_monitoring (PPO probes and trends, 2 envs x 4 batches x 15 epochs) and teleme
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -15,13 +16,14 @@ from esper.experiment.loading import load
 from esper.leyline.events import TelemetryEventType as T
 from esper.registry import RunStatus
 from tests.simic.probes.probe_runs import Recorded
+from tests.simic.probes.trend_verdicts import (expected_initiations, expected_trends,
+                                              recorded_trends)
 
 EXPERIMENTS = Path(__file__).parents[2] / "experiments"
 RATIO = (T.RATIO_EXPLOSION_DETECTED, T.RATIO_COLLAPSE_DETECTED)
-TRENDS = (T.PLATEAU_DETECTED, T.DEGRADATION_DETECTED, T.IMPROVEMENT_DETECTED)
 PPO_DETECTORS = (*RATIO, T.VALUE_COLLAPSE_DETECTED, T.NUMERICAL_INSTABILITY_DETECTED,
                  T.GRADIENT_PATHOLOGY_DETECTED, T.LSTM_HEALTH_WARNING)
-ENV_DETECTORS = (*TRENDS, T.MEMORY_WARNING, T.REWARD_HACKING_SUSPECTED)
+ENV_DETECTORS = (T.DEGRADATION_DETECTED, T.MEMORY_WARNING, T.REWARD_HACKING_SUSPECTED)
 
 
 def _stock(name: str, tmp_path_factory) -> Recorded:
@@ -41,31 +43,28 @@ def wiring(tmp_path_factory) -> Recorded:
     return _stock("telemetry_wiring", tmp_path_factory)
 
 
-def _expected_trends(recorded: Recorded) -> list[tuple[int, T]]:
-    """The verdict of each batch from its recorded accuracies and the run's thresholds: a
-    degradation, else an improvement, else a plateau (one per batch)."""
-    o = recorded.spec.telemetry.trends
-    means = [e.data.mean_val_accuracy for e in recorded.of(T.BATCH_COMPLETED)]
-    verdicts = []
-    for batch in range(2 * o.window - 1, len(means)):
-        recent = sum(means[batch - o.window + 1:batch + 1]) / o.window
-        older = sum(means[batch - 2 * o.window + 1:batch - o.window + 1]) / o.window
-        delta = recent - older
-        if delta < o.degradation:
-            verdicts.append((batch, T.DEGRADATION_DETECTED))
-        elif delta > o.improvement:
-            verdicts.append((batch, T.IMPROVEMENT_DETECTED))
-        elif abs(delta) < o.plateau:
-            verdicts.append((batch, T.PLATEAU_DETECTED))
-    return verdicts
+def test_p4_monitoring_improves_then_plateaus_at_its_own_thresholds(p4):
+    """Window 2 over each host's 15 epochs: the host climbs from chance (an improvement once two
+    windows are full, at epoch 3) and saturates (~97% on digits: a plateau); it never degrades."""
+    o = p4.spec.telemetry.trends
+    expected, recorded = expected_trends(p4.events, o), recorded_trends(p4.events)
+    assert [t[:4] for t in recorded] == [t[:4] for t in expected]
+    kinds = Counter(t[3] for t in recorded)
+    assert kinds[T.IMPROVEMENT_DETECTED] >= 8 and kinds[T.PLATEAU_DETECTED] >= 8
+    assert kinds[T.DEGRADATION_DETECTED] == 0
+    assert {(b, env, epoch) for b, env, epoch, kind, _ in recorded
+            if kind is T.IMPROVEMENT_DETECTED and epoch == 3} == {
+        (b, env, 3) for b in range(4) for env in range(2)}
 
 
-def test_p4_monitoring_plateaus_at_its_own_thresholds(p4):
-    """Its host saturates (~97% on digits): batches 2-3 against 0-1 differ by less than 0.5."""
-    recorded = [(e.batch, e.event_type) for e in p4.of(*TRENDS)]
-    assert recorded == _expected_trends(p4)
-    assert (3, T.PLATEAU_DETECTED) in recorded
-    assert all(abs(e.data.delta) < 0.5 and e.data.window == 2 for e in p4.of(T.PLATEAU_DETECTED))
+def test_stock_hosts_never_stabilise_within_the_band_so_tamiyo_is_never_initiated(p4, wiring):
+    """TAMIYO_INITIATED exactly when the epochs' val losses show a stabilisation at the run's
+    band (-5%/+3% for 3 epochs): none on the stock runs, whose hosts' loss keeps falling faster
+    or wobbles out of the band (test_trends.py provokes it with a looser band)."""
+    for recorded in (p4, wiring):
+        expected = expected_initiations(recorded.events, recorded.spec.policy.heuristic)
+        assert [(e.batch, e.env_id, e.epoch) for e in recorded.of(T.TAMIYO_INITIATED)] == expected
+        assert expected == []
 
 
 def test_p4_monitoring_ratio_moves_but_stays_within_its_bounds_silently(p4):
@@ -103,9 +102,14 @@ def test_telemetry_wiring_a_healthy_run_with_every_probe_raises_no_detector(wiri
     """Every probe at its default thresholds: the ratio moves, the diagnostics snapshot the hosts
     (no red flag), memory is measured; nothing is detected. No seed of this run reaches BLENDING,
     so REWARD_HACKING_SUSPECTED has no chance here (see test_reward_hacking.py for a run where
-    it has), and with 3 batches the value-collapse warm-up (3) and trend windows (5) never end."""
+    it has), and with 3 batches the value-collapse warm-up (3) never ends. Each host improves
+    (two windows of 5 epochs, +43 to +55 points) and never degrades."""
     assert any(u.ratio_max - u.ratio_min > 1e-2 for u in wiring.updates)
     snapshots = wiring.of(T.ANALYTICS_SNAPSHOT)
     assert snapshots and all(e.data.red_flags == () for e in snapshots)
     assert all(e.data.rss_mb is not None for e in wiring.of(T.BATCH_COMPLETED))
     assert wiring.of(*PPO_DETECTORS, *ENV_DETECTORS) == []
+    trends = recorded_trends(wiring.events)
+    assert [t[:4] for t in trends] == [t[:4] for t in expected_trends(
+        wiring.events, wiring.spec.telemetry.trends)]
+    assert {t[3] for t in trends} == {T.IMPROVEMENT_DETECTED}

@@ -12,7 +12,7 @@ update calls it at two points (after evaluating the actions, after backward), th
 every act and after every update. A probe that is off is never called and measures nothing.
 
 Env-side probes (measured around the host's training and validation, emitted by the env loop):
-- `trends`: plateau / degradation / improvement of the batches' accuracy; TAMIYO_INITIATED.
+- `trends`: plateau / degradation / improvement of each host's accuracy over its episode; TAMIYO_INITIATED.
 - `seed_telemetry`: a per-seed snapshot every epoch, recorded and fed to the observation.
 - `throughput`: step time, data-loading wait and fps per env step.
 - `cuda_timing`: the step clock: CUDA events on a GPU, else the CPU clock.

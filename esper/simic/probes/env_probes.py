@@ -11,7 +11,7 @@ in it, in a fixed order:
     step_finished(env)               throughput / cuda_timing, diagnostics, profiler
     epoch_validated(env)             seed_telemetry, trends, reward_hacking, diagnostics
     batch_fields(payload)            memory (fills BATCH_COMPLETED's fields)
-    batch_completed(payload)         memory, trends
+    batch_completed(payload)         memory
     run_finished -> artifacts        profiler
 
 The module also owns the run's `BatchSchedule`: with `throughput` on it is the timed one.
@@ -87,7 +87,7 @@ class EnvProbes:
             p.epoch_validated for p in (seed_telemetry, trends, hacking, diagnostics)
             if p is not None)
         self._batch_completed: tuple[BatchHook, ...] = tuple(
-            p.batch_completed for p in (memory, trends) if p is not None)
+            p.batch_completed for p in (memory,) if p is not None)
 
     def run_started(self) -> None:
         if self.profiler is not None:

@@ -1,18 +1,27 @@
-"""`trends` probe: accuracy trends over batches and TAMIYO_INITIATED, in real runs."""
+"""`trends` probe: each host's accuracy trend over its episode, and TAMIYO_INITIATED, in real
+runs."""
 
+import dataclasses
 from collections import Counter
 
 import pytest
 
-from esper.leyline.events import (AccuracyTrendPayload, BatchCompletedPayload,
-                                  TelemetryEventType as T)
 from esper.leyline.config import TrendOptions
-from esper.nissa.hub import TelemetryHub
-from esper.simic.probes.trends import TrendsProbe
+from esper.leyline.events import TelemetryEventType as T
 from tests.simic.probes.env_runs import record_run
+from tests.growing_spec import growing_spec
+from tests.simic.probes.trend_verdicts import (TRENDS, expected_initiations, expected_trends,
+                                              recorded_trends)
 
-TRENDS = (T.PLATEAU_DETECTED, T.DEGRADATION_DETECTED, T.IMPROVEMENT_DETECTED)
-SHORT = {"envs": 2, "batches": 3, "episode_length": 3}
+SHORT = {"envs": 2, "batches": 2, "episode_length": 6}
+DEFAULTS = TrendOptions(window=5, plateau=0.5, degradation=-2.0, improvement=2.0)
+EVERY = TrendOptions(window=1, plateau=100.0, degradation=0.0, improvement=0.0)
+
+
+def assert_trends_as_recomputed(recorded, options: TrendOptions) -> None:
+    expected, got = expected_trends(recorded.events, options), recorded_trends(recorded.events)
+    assert [t[:4] for t in got] == [t[:4] for t in expected]
+    assert [t[4] for t in got] == pytest.approx([t[4] for t in expected])
 
 
 @pytest.fixture(scope="module")
@@ -20,34 +29,28 @@ def every_trend(tmp_path_factory):
     """Window 1 and thresholds that make every delta a plateau (|delta| < 100) and either an
     improvement (> 0) or a degradation (< 0): overlapping thresholds."""
     return record_run(tmp_path_factory.mktemp("run"), ["trends"],
-                      {"trends": {"window": 1, "plateau": 100.0, "degradation": 0.0,
-                                  "improvement": 0.0}}, training=SHORT)
+                      {"trends": dataclasses.asdict(EVERY)}, training=SHORT)
 
 
-def test_each_batch_after_the_first_window_gets_the_trend_its_accuracies_show(every_trend):
-    means = [e.data.mean_val_accuracy for e in every_trend.of(T.BATCH_COMPLETED)]
-    assert len(means) == 3
+def test_each_host_gets_a_trend_event_when_its_verdict_changes(every_trend):
+    assert_trends_as_recomputed(every_trend, EVERY)
     trends = every_trend.of(*TRENDS)
-    assert {e.batch for e in trends} == {1, 2}  # nothing before two windows are full
-    for event in trends:
-        older, recent = means[event.batch - 1], means[event.batch]
-        assert (event.env_id, event.epoch) == (None, None)
-        assert event.data == AccuracyTrendPayload(
-            delta=pytest.approx(recent - older), recent_mean=recent, older_mean=older, window=1,
-            threshold=event.data.threshold)
-    for batch in (1, 2):
-        delta = means[batch] - means[batch - 1]
-        assert delta != 0.0
-        expected = [T.IMPROVEMENT_DETECTED if delta > 0 else T.DEGRADATION_DETECTED]
-        assert [e.event_type for e in trends if e.batch == batch] == expected  # one verdict
-    assert {e.data.threshold for e in trends} == {0.0}
+    assert {(e.batch, e.env_id) for e in trends} == {(b, env) for b in range(2) for env in range(2)}
+    assert all(e.epoch >= 1 for e in trends)  # nothing before two windows (epochs 0 and 1)
+    for e in trends:  # a move wins over the plateau; only an unchanged accuracy is a plateau
+        assert (e.event_type is T.PLATEAU_DETECTED) == (e.data.delta == 0.0)
+        assert e.data.threshold == (100.0 if e.data.delta == 0.0 else 0.0)
+    for e in trends:
+        assert e.data.delta == pytest.approx(e.data.recent_mean - e.data.older_mean)
 
 
 def test_tamiyo_initiated_once_per_env_per_episode_on_the_epoch_the_host_stabilised(every_trend):
     initiated = every_trend.of(T.TAMIYO_INITIATED)
+    assert [(e.batch, e.env_id, e.epoch) for e in initiated] == expected_initiations(
+        every_trend.events, growing_spec().policy.heuristic)
     # growing_spec: one steady epoch suffices, and the second epoch is the first with a change
     assert Counter((e.batch, e.env_id) for e in initiated) == {
-        (b, env): 1 for b in range(3) for env in range(2)}
+        (b, env): 1 for b in range(2) for env in range(2)}
     epochs = {(e.batch, e.env_id, e.epoch): e.data for e in every_trend.of(T.EPOCH_COMPLETED)}
     for event in initiated:
         assert event.epoch == 1
@@ -56,47 +59,66 @@ def test_tamiyo_initiated_once_per_env_per_episode_on_the_epoch_the_host_stabili
         assert event.data.stable_epochs == event.data.stabilisation_epochs == 1
 
 
-def test_a_delta_within_every_threshold_is_one_plateau(tmp_path):
+FROZEN = TrendOptions(window=5, plateau=1.5, degradation=-3.0, improvement=3.0)
+
+
+@pytest.fixture(scope="module")
+def frozen(tmp_path_factory):
+    """A frozen host (learning rate 1e-12) that grows no seed, for 12 epochs: two windows of 5
+    fill at epoch 9. Its weights stay put but BatchNorm's running statistics still move, and 150
+    validation images at chance accuracy put a window's mean within about a point of the
+    last, so the plateau band is 1.5 points here."""
+    return record_run(tmp_path_factory.mktemp("frozen"), ["trends"],
+                      {"trends": dataclasses.asdict(FROZEN)},
+                      training={"envs": 2, "batches": 2, "episode_length": 12},
+                      host={"lr": 1e-12}, policy={"heuristic": {"min_epoch": 100}})
+
+
+def test_a_frozen_host_plateaus_as_soon_as_two_windows_are_full(frozen):
+    """Before issue 19 the trend ran over batches, each of fresh hosts: a frozen host's batches
+    differed by their initialisation and never read as a plateau."""
+    assert frozen.of(T.SEED_GERMINATED) == []
+    assert_trends_as_recomputed(frozen, FROZEN)
+    first = {}
+    for e in frozen.of(*TRENDS):
+        first.setdefault((e.batch, e.env_id), (e.epoch, e.event_type))
+    assert first == {(b, env): (9, T.PLATEAU_DETECTED) for b in range(2) for env in range(2)}
+
+
+def test_a_learning_host_improves_and_is_never_called_a_plateau_while_it_climbs(tmp_path):
+    """The same run with the host learning: its accuracy climbs by more than 2 points a window."""
+    recorded = record_run(tmp_path, ["trends"],
+                          training={"envs": 1, "batches": 1, "episode_length": 12},
+                          policy={"heuristic": {"min_epoch": 100}})
+    assert_trends_as_recomputed(recorded, DEFAULTS)
+    assert [e.event_type for e in recorded.of(*TRENDS)][:1] == [T.IMPROVEMENT_DETECTED]
+
+
+def test_an_unstable_host_degrades_at_the_default_options(tmp_path):
+    """Learning rate 0.5 with momentum 0.99: the host's accuracy swings and then falls."""
+    recorded = record_run(tmp_path, ["trends"],
+                          training={"envs": 2, "batches": 1, "episode_length": 12},
+                          host={"lr": 0.5, "momentum": 0.99},
+                          policy={"heuristic": {"min_epoch": 100}})
+    assert_trends_as_recomputed(recorded, DEFAULTS)
+    [degradation] = recorded.of(T.DEGRADATION_DETECTED)
+    assert degradation.data.delta < -2.0 and degradation.data.threshold == -2.0
+
+
+def test_a_delta_within_every_threshold_is_one_plateau_per_host(tmp_path):
     recorded = record_run(tmp_path, ["trends"], {"trends": {"window": 1, "plateau": 100.0,
                                                             "degradation": -100.0,
                                                             "improvement": 100.0}},
-                          training={"envs": 1, "batches": 2, "episode_length": 3})
-    assert [e.event_type for e in recorded.of(*TRENDS)] == [T.PLATEAU_DETECTED]
+                          training={"envs": 1, "batches": 2, "episode_length": 4})
+    assert [(e.batch, e.epoch, e.event_type) for e in recorded.of(*TRENDS)] == [
+        (0, 1, T.PLATEAU_DETECTED), (1, 1, T.PLATEAU_DETECTED)]
 
 
 def test_a_wider_window_compares_window_means(tmp_path):
     recorded = record_run(tmp_path, ["trends"], {"trends": {"window": 2, "plateau": 100.0}},
-                          training={"envs": 1, "batches": 4, "episode_length": 3})
-    means = [e.data.mean_val_accuracy for e in recorded.of(T.BATCH_COMPLETED)]
-    [plateau] = recorded.of(T.PLATEAU_DETECTED)
-    assert plateau.batch == 3
-    assert plateau.data.window == 2
-    assert plateau.data.older_mean == pytest.approx((means[0] + means[1]) / 2)
-    assert plateau.data.recent_mean == pytest.approx((means[2] + means[3]) / 2)
-
-
-class _Events:
-    name = "events"
-
-    def __init__(self) -> None:
-        self.events = []
-
-    def write(self, events) -> None:
-        self.events.extend(events)
-
-    def close(self) -> None:
-        pass
-
-
-def test_default_thresholds_separate_plateau_degradation_and_improvement():
-    sink = _Events()
-    hub = TelemetryHub("run", [sink])
-    probe = TrendsProbe(TrendOptions(window=1, plateau=0.5, degradation=-2.0, improvement=2.0), hub)
-    for batch, accuracy in enumerate([50.0, 60.0, 59.8, 50.0, 51.0]):
-        probe.batch_completed(batch, BatchCompletedPayload(accuracy, 0.0, 2))
-    hub.close()
-    assert [(e.batch, e.event_type, e.data.delta) for e in sink.events] == [
-        (1, T.IMPROVEMENT_DETECTED, pytest.approx(10.0)),
-        (2, T.PLATEAU_DETECTED, pytest.approx(-0.2)),
-        (3, T.DEGRADATION_DETECTED, pytest.approx(-9.8)),
-    ]  # batch 4: +1.0 is none of them
+                          training={"envs": 1, "batches": 1, "episode_length": 5})
+    accuracies = [e.data.val_accuracy for e in recorded.of(T.EPOCH_COMPLETED)]
+    first = recorded.of(*TRENDS)[0]
+    assert (first.epoch, first.data.window) == (3, 2)
+    assert first.data.older_mean == pytest.approx((accuracies[0] + accuracies[1]) / 2)
+    assert first.data.recent_mean == pytest.approx((accuracies[2] + accuracies[3]) / 2)
