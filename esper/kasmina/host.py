@@ -122,6 +122,14 @@ class MorphogeneticModel(nn.Module):
         assert isinstance(slot, SeedSlot)
         return slot
 
+    def host_blocks_cut_off(self) -> list[nn.Module]:
+        """The host blocks no training gradient reaches: every block up to the last slot that
+        cuts the host path (`SeedSlot.cuts_host_gradient`). Their gradients are exactly 0 by
+        construction, which says nothing about their health."""
+        cuts = [i for i in range(len(self.host.blocks))
+                if slot_id(i) in self.slots and self.slot(slot_id(i)).cuts_host_gradient]
+        return list(self.host.blocks[:cuts[-1] + 1]) if cuts else []
+
     def host_parameters(self) -> list[nn.Parameter]:
         return list(self.host.parameters())
 

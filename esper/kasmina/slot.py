@@ -120,6 +120,13 @@ class SeedSlot(nn.Module):
         return self.stage in ISOLATED_STAGES
 
     @property
+    def cuts_host_gradient(self) -> bool:
+        """The host path through the slot is multiplied by exactly 0 (ADD at alpha 1) while the
+        seed reads a detached host: no training gradient reaches the host before the slot."""
+        return (self.stage is SeedStage.BLENDING and self.is_isolated and self.state is not None
+                and self.state.algorithm is AlphaAlgorithm.ADD and self.alpha == 1.0)
+
+    @property
     def counterfactual_eligible(self) -> bool:
         """Active, not fossilized, alpha > 0: the fused validation measures its contribution."""
         return (

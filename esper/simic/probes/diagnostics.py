@@ -14,7 +14,9 @@ the red flags:
 - plateau: the host's accuracy gained less than `policy.heuristic.plateau_min_gain` on each of
   the last PLATEAU_EPOCHS epochs (the signal tracker's plateau count, PIPELINE.md section 5);
 - vanishing_gradients / exploding_gradients: a host layer has a vanishing (norm < 1e-7) or an
-  exploding (norm > 100, or not finite) parameter gradient (kasmina.gradients thresholds);
+  exploding (norm > 100, or not finite) parameter gradient (kasmina.gradients thresholds). The
+  host blocks before a slot that blends an isolated seed at alpha 1 (ADD) get exactly 0 by
+  construction; their layers are not measured rather than called vanishing;
 - overfitting: that train accuracy exceeds val accuracy by more than OVERFITTING_GAP points.
 """
 
@@ -41,12 +43,18 @@ OVERFITTING_GAP = 10.0  # train - val accuracy points above which the host overf
 
 class LayerGradientRecorder:
     """Records the gradient norm of every host parameter when backward accumulates it (before
-    clipping); each batch overwrites the previous one's. Hooks are removed by `finish`."""
+    clipping); each batch overwrites the previous one's. Hooks are removed by `finish`.
 
-    def __init__(self, host: nn.Module) -> None:
+    :param cut_off: host modules no gradient reaches by construction; their layers are not
+        measured (an exact 0 there is the blend's arithmetic, not a vanishing gradient).
+    """
+
+    def __init__(self, host: nn.Module, cut_off: list[nn.Module]) -> None:
+        unreachable = {id(m) for block in cut_off for m in block.modules()}
         self.layers = [(name, list(module.parameters(recurse=False)))
                        for name, module in host.named_modules()
-                       if next(module.parameters(recurse=False), None) is not None]
+                       if id(module) not in unreachable
+                       and next(module.parameters(recurse=False), None) is not None]
         parameters = [p for _, params in self.layers for p in params]
         self.norms: list[torch.Tensor | None] = [None] * len(parameters)  # per parameter, ()
         self.handles = [p.register_post_accumulate_grad_hook(self._recorder(i))
@@ -126,7 +134,8 @@ class DiagnosticsProbe:
 
     def step_started(self, env: EnvState, ctx: StepContext) -> None:
         if self._due(ctx.epoch):
-            self._recorders[env.env_id] = LayerGradientRecorder(env.model.host)
+            self._recorders[env.env_id] = LayerGradientRecorder(
+                env.model.host, env.model.host_blocks_cut_off())
 
     def step_finished(self, env: EnvState, ctx: StepContext) -> None:
         """After validation, before the governor: the accuracy per class of the validated model,

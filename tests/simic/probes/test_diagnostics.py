@@ -29,6 +29,13 @@ def _epochs(recorded):
     return {(e.env_id, e.epoch): e.data for e in recorded.of(T.EPOCH_COMPLETED)}
 
 
+def _trained_at_alpha_1_in_blending(epoch) -> bool:
+    """The epoch's seed in r0c1 (its slots are the state the epoch trained with) was blended at
+    alpha 1 while still isolated: blocks 0 and 1 get no gradient."""
+    [slot] = epoch.slots
+    return (slot.stage, slot.alpha) == ("BLENDING", 1.0)
+
+
 def test_a_snapshot_every_other_epoch_per_env_with_the_epochs_measures(overfitting):
     snapshots = overfitting.of(T.ANALYTICS_SNAPSHOT)
     assert sorted((e.env_id, e.epoch) for e in snapshots) == [
@@ -37,9 +44,10 @@ def test_a_snapshot_every_other_epoch_per_env_with_the_epochs_measures(overfitti
     for event in snapshots:
         data, step = event.data, epochs[(event.env_id, event.epoch)]
         assert data.kind == "diagnostic_snapshot"
-        assert [layer.layer for layer in data.layers] == LAYERS
-        # measured for every layer; a host block upstream of a seed blended in at alpha 1 while
-        # still isolated (BLENDING) measures exactly 0: the seed replaced its output
+        # every layer, but a host block upstream of a seed blended in at alpha 1 while still
+        # isolated (BLENDING) gets no gradient: the seed replaced its output
+        cut_off = _trained_at_alpha_1_in_blending(step)
+        assert [layer.layer for layer in data.layers] == (["head"] if cut_off else LAYERS)
         assert all(layer.gradient_norm >= 0 and 0 <= layer.gradient_health <= 1
                    for layer in data.layers)
         assert data.layers[-1].gradient_norm > 0  # the head always learns
@@ -85,7 +93,7 @@ def test_the_recorder_reads_gradients_before_clipping_and_flags_exploding_ones()
     spec = growing_spec(host=HOST)
     pipeline = compile_spec(spec)
     env = EnvState.fresh(0, spec, pipeline.data, pipeline.device)
-    recorder = LayerGradientRecorder(env.model.host)
+    recorder = LayerGradientRecorder(env.model.host, cut_off=[])
     x, y = pipeline.data.train_images[:32], pipeline.data.train_labels[:32]
     (F.cross_entropy(env.model(x), y) * 1e6).backward()
     unclipped = torch.linalg.vector_norm(env.model.host.head.weight.grad).item()
@@ -134,3 +142,21 @@ def test_an_underfit_host_is_not_flagged_overfitting(tmp_path):
     snapshots = recorded.of(T.ANALYTICS_SNAPSHOT)
     assert len(snapshots) == 4
     assert all("overfitting" not in e.data.red_flags for e in snapshots)
+
+
+def test_host_blocks_cut_off_by_a_seed_blended_at_alpha_1_are_not_called_vanishing(tmp_path):
+    """On the epoch growing_spec's seed trains at alpha 1 while still isolated in BLENDING, the
+    host path before its slot r0c1 is multiplied by exactly 0: blocks 0 and 1 get gradients of
+    exactly 0 by construction. They are not measured, so no vanishing flag (before, they read
+    0.0 and raised vanishing_gradients); every other epoch measures every layer."""
+    recorded = record_run(tmp_path, ["diagnostics"], {"diagnostics": {"every": 1}},
+                          training={"envs": 2, "batches": 1, "episode_length": 14})
+    epochs, cut = _epochs(recorded), 0
+    for e in recorded.of(T.ANALYTICS_SNAPSHOT):
+        layers = [layer.layer for layer in e.data.layers]
+        if _trained_at_alpha_1_in_blending(epochs[(e.env_id, e.epoch)]):
+            cut += 1
+            assert layers == ["head"] and "vanishing_gradients" not in e.data.red_flags
+        else:
+            assert layers == LAYERS
+    assert cut == 2  # one epoch per env
