@@ -60,7 +60,7 @@ def sections(c: Comparison) -> list[Section]:
          _mean_std(r.stats.mean_a, r.stats.std_a), _mean_std(r.stats.mean_b, r.stats.std_b),
          _number(r.stats.difference),
          NOT_MEASURED if r.stats.ci_low is None else
-         f"[{_number(r.stats.ci_low)}, {_number(r.stats.ci_high)}]",
+         f"[{_number(r.stats.ci_low)}, {_number(r.stats.ci_high)}] {r.stats.interval}",
          _number(r.stats.p_value), r.stats.note or ""] for r in c.statistics]))
     for title, rows in (("seed lifecycle (per run)", c.lifecycle), ("events by type", c.events),
                         ("anomalies", c.anomalies), ("wiring outcomes", c.wiring)):

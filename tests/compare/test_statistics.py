@@ -12,6 +12,7 @@ from esper.compare.statistics import group_mean, group_statistics
 
 A = [71.2, 69.8, 73.5, 70.1, 72.4]
 B = [74.9, 76.3, 73.8, 77.0]
+B5 = [*B, 75.5]
 
 
 def test_means_stds_and_welch_p_value_match_scipy():
@@ -33,15 +34,37 @@ def test_means_stds_and_welch_p_value_match_scipy():
 
 
 def test_bootstrap_interval_agrees_with_scipy_bootstrap_and_is_seeded():
-    result = group_statistics(A, B)
-    reference = stats.bootstrap((B, A), lambda b, a, axis: b.mean(axis) - a.mean(axis),
+    result = group_statistics(A, B5)
+    assert result.interval == "bootstrap"  # five runs a side
+    reference = stats.bootstrap((B5, A), lambda b, a, axis: b.mean(axis) - a.mean(axis),
                                 method="percentile", n_resamples=10_000, vectorized=True,
                                 random_state=np.random.default_rng(1)).confidence_interval
     assert result.ci_low == pytest.approx(reference.low, abs=0.15)
     assert result.ci_high == pytest.approx(reference.high, abs=0.15)
     assert result.ci_low < result.difference < result.ci_high
-    assert group_statistics(A, B) == result  # same seed, same interval
-    assert group_statistics(A, B, seed=7).ci_low != result.ci_low
+    assert group_statistics(A, B5) == result  # same seed, same interval
+    assert group_statistics(A, B5, seed=7).ci_low != result.ci_low
+
+
+def test_below_five_runs_a_side_the_interval_is_welchs_and_agrees_with_its_p_value():
+    """Two runs a side, far apart but noisy: a percentile bootstrap resamples only 3 distinct
+    means per side and its interval excluded 0 beside a Welch p of 0.17 (issue 21). Welch's t
+    interval excludes 0 exactly when p < 0.05."""
+    a, b = [60.0, 75.0], [79.0, 98.0]
+    result = group_statistics(a, b)
+    assert result.interval == "welch-t"
+    va, vb = np.var(a, ddof=1) / 2, np.var(b, ddof=1) / 2
+    df = (va + vb) ** 2 / (va**2 + vb**2)
+    half = stats.t.ppf(0.975, df) * np.sqrt(va + vb)
+    assert (result.ci_low, result.ci_high) == pytest.approx((21.0 - half, 21.0 + half))
+    assert result.p_value > 0.05 and result.ci_low < 0 < result.ci_high
+    rng = np.random.default_rng(3)
+    for _ in range(200):  # the duality, on random small groups
+        a, b = rng.normal(0, 1, rng.integers(2, 5)), rng.normal(1.5, 1, rng.integers(2, 5))
+        r = group_statistics(a, b)
+        assert (r.p_value < 0.05) == (r.ci_low > 0 or r.ci_high < 0)
+    constant = group_statistics([1.0, 1.0], [3.0, 3.0])  # no variance: the interval is a point
+    assert (constant.ci_low, constant.ci_high, constant.p_value) == (2.0, 2.0, None)
 
 
 def test_overlapping_groups_are_not_significant():
