@@ -42,8 +42,8 @@ def compare_command(refs: tuple[str, ...], registry_path: str | None, show_all: 
     group, from training.replicates), or an experiment FILE.yaml, which is run first (with its
     replicates) and compared as the runs it produced. The first REF is the baseline. Sections:
     config keys that differ, outcome metrics with delta and delta %, replicate statistics (mean
-    ± std, 95% bootstrap CI of the difference, Welch's t-test), seed lifecycle per blueprint and
-    gate failures per check, events by type, anomalies, wiring outcomes that differ, and for two
+    ± std, 95% CI of the difference: Welch's t below five runs a side, else bootstrap; Welch's
+    t-test), seed lifecycle per blueprint and gate failures per check, events by type, anomalies, wiring outcomes that differ, and for two
     runs of the same config and seed whether their event streams are identical.
 
     Example:
