@@ -1,4 +1,7 @@
-"""`esper compare --plot FILE.png`: learning curves and per-blueprint seed outcomes, side by side.
+"""`esper compare --plot FILE.png`: learning curves and per-blueprint seed outcomes, side by side,
+and below them one row per side: the growth picture of env 0 of the side's first run (each
+slot's stage over the epochs with germinate / fossilise / prune / rollback marks, beside its val
+and committed accuracy).
 
 Drawn with matplotlib's Agg backend (no display needed). The curves are the mean val accuracy
 over a run's envs at each global epoch (the ``env{N}/val_accuracy`` series); a group's runs are
@@ -15,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from esper.compare.refs import CompareError
 from esper.compare.report import Comparison
+from esper.nissa.growth_plot import GROWTH_EVENTS, GrowthHistory, draw_env
 from esper.nissa.metric_series import ENV_VAL_ACCURACY
 from esper.registry import Registry
 
@@ -48,8 +52,13 @@ def plot_comparison(registry: Registry, comparison: Comparison,
 
     matplotlib.use("Agg")
     from matplotlib import pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
-    fig, (curves, bars) = plt.subplots(1, 2, figsize=(13, 4.8))
+    sides = comparison.sides
+    fig, axes = plt.subplots(1 + len(sides), 2, figsize=(13, 4.8 + 3.0 * len(sides)),
+                             gridspec_kw={"height_ratios": [1.6] + [1.0] * len(sides)},
+                             squeeze=False)
+    curves, bars = axes[0]
     for index, side in enumerate(comparison.sides):
         colour = f"C{index}"
         series = [{step: math.nan if value is None else value
@@ -63,8 +72,11 @@ def plot_comparison(registry: Registry, comparison: Comparison,
                     label=f"{side.label} ({len(side.run_ids)} run{'s' * (len(side.run_ids) > 1)})")
     curves.set(title="learning curves", xlabel="global epoch (batch x episode length + epoch)",
                ylabel="val accuracy, mean over envs (%)")
+    curves.xaxis.set_major_locator(MaxNLocator(integer=True))
     curves.legend(fontsize="small")
     _blueprint_bars(bars, comparison)
+    for (accuracy_ax, stage_ax), side in zip(axes[1:], sides):
+        _growth_of_first_run(registry, accuracy_ax, stage_ax, side.label, side.run_ids[0])
     fig.tight_layout()
     try:
         fig.savefig(path, format="png", dpi=100)
@@ -72,6 +84,21 @@ def plot_comparison(registry: Registry, comparison: Comparison,
         raise CompareError(f"cannot write the plot to {path}: {error.strerror}") from None
     finally:
         plt.close(fig)
+
+
+def _growth_of_first_run(registry: Registry, accuracy_ax: Axes, stage_ax: Axes, label: str,
+                         run_id: str) -> None:
+    """The growth picture of env 0 of a side's first run (docs: esper.nissa.growth_plot)."""
+    history = GrowthHistory()
+    history.add(registry.events(run_id, types=GROWTH_EVENTS))
+    env = history.envs.get(0)
+    if env is None or not env.steps:
+        accuracy_ax.text(0.5, 0.5, f"{label}: no epoch recorded", ha="center",
+                         transform=accuracy_ax.transAxes)
+        stage_ax.set_visible(False)
+        return
+    draw_env(accuracy_ax, stage_ax, env, f"{label} (run {run_id}, env 0)",
+             history.episode_length)
 
 
 def _blueprint_bars(axes: Axes, comparison: Comparison) -> None:
