@@ -44,6 +44,7 @@ class Measurement:
     metrics: dict[str, float | None]  # the regression block's metrics, rounded means
     wiring: dict[str, FieldOutcome]  # every catalogue field, by "TELE-id field"
     wall_time_s: float  # of all the runs, end to end
+    started_at: float  # unix time the first run started
 
 
 def suite_spec(spec: ExperimentSpec, suite: str, replicates: int, mlflow: bool) -> ExperimentSpec:
@@ -63,7 +64,7 @@ def measure(experiment: SuiteExperiment, suite: str, *, mlflow: bool = True,
         EsperError: as `esper.experiment.runner.run`.
     """
     spec = suite_spec(experiment.spec, suite, experiment.regression.replicates, mlflow)
-    started = time.perf_counter()
+    started_at, started = time.time(), time.perf_counter()
     group = run_replicates(spec, spec_path=experiment.path, registry=registry)
     wall = time.perf_counter() - started
     run_ids = tuple(result.record.run_id for result in group.results)
@@ -72,7 +73,8 @@ def measure(experiment: SuiteExperiment, suite: str, *, mlflow: bool = True,
     metrics = {name: rounded(group_mean([values[name] for values in per_run]))
                for name in experiment.regression.metrics}
     wiring = worst_outcomes([result.wiring for result in group.results])
-    return Measurement(run_ids, tuple(group.seeds), group.group_id, metrics, wiring, wall)
+    return Measurement(run_ids, tuple(group.seeds), group.group_id, metrics, wiring, wall,
+                       started_at)
 
 
 def worst_outcomes(runs: list[list[WiringOutcome]]) -> dict[str, FieldOutcome]:

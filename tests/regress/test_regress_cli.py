@@ -100,6 +100,29 @@ def _the_suite_passes_against_its_fresh_baselines(runs: SuiteRuns) -> None:
     assert [s.get("name") for s in suites] == ["heur", "lstm"]
     assert [s.get("tests") for s in suites] == ["4", "5"]  # run, baseline, metrics, wiring
     assert junit.findall(".//failure") == []
+    assert_ant_junit_shape(junit)
+    assert (junit.get("tests"), junit.get("failures"), junit.get("errors")) == ("9", "0", "0")
+
+
+def assert_ant_junit_shape(root: ET.Element) -> None:
+    """What the Ant JUnit schema requires: root totals; per suite its attributes and children in
+    order (properties, testcases, system-out, system-err); per case its time; per failure or
+    error a message and a type."""
+    suites = root.findall("testsuite")
+    for name in ("tests", "failures", "errors"):
+        assert int(root.get(name)) == sum(int(s.get(name)) for s in suites)
+    assert float(root.get("time")) == pytest.approx(sum(float(s.get("time")) for s in suites))
+    for index, suite in enumerate(suites):
+        assert suite.get("id") == str(index) and suite.get("package") and suite.get("hostname")
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d", suite.get("timestamp"))
+        assert float(suite.get("time")) >= 0
+        tags = [child.tag for child in suite]
+        assert tags == ["properties", *["testcase"] * (len(tags) - 3), "system-out", "system-err"]
+        assert int(suite.get("tests")) == len(tags) - 3
+        for case in suite.iter("testcase"):
+            assert float(case.get("time")) >= 0 and case.get("name") and case.get("classname")
+            for problem in (*case.findall("failure"), *case.findall("error")):
+                assert problem.get("message") and problem.get("type")
 
 
 def _a_degraded_experiment_fails_naming_the_metric_and_the_wiring_field(
@@ -118,13 +141,16 @@ def _a_degraded_experiment_fails_naming_the_metric_and_the_wiring_field(
     assert re.search(r"\n\| mean_episode_return \| higher: tolerance 0\.05 \| [0-9.-]+ \| "
                      r"[0-9.-]+ \| -[0-9.]+ \| -[0-9.]+% \| \*\*FAIL\*\* \|\n",
                      runs.degraded.stdout)  # a negative delta, failed
-    failures = {case.get("name"): case.find("failure") for case in
-                ET.parse(runs.suite.parent / "degraded.xml").getroot().iter("testcase")
+    degraded = ET.parse(runs.suite.parent / "degraded.xml").getroot()
+    assert_ant_junit_shape(degraded)
+    assert (degraded.get("failures"), degraded.get("errors")) == ("2", "0")
+    failures = {case.get("name"): case.find("failure") for case in degraded.iter("testcase")
                 if case.get("classname") == "smoke.lstm"}
-    assert failures["metric mean_episode_return"] is not None
+    assert failures["metric mean_episode_return"].get("type") == "esper.regress.metric"
     assert failures["metric final_val_accuracy"] is None and failures["baseline"] is None
     wiring = failures["wiring"]
     assert wiring is not None and "TELE-340 lstm_c_norm" in (wiring.text or "")
+    assert wiring.get("type") == "esper.regress.wiring"
 
 
 def _update_rewrites_only_the_baseline_that_changed(runs: SuiteRuns) -> None:
@@ -206,6 +232,8 @@ def test_a_crashing_run_is_a_regression_and_the_suite_goes_on(
     assert crashed is not None and (crashed.get("errors"), crashed.get("failures")) == ("1", "0")
     error = crashed.find("testcase[@name='run']/error")
     assert error is not None and error.get("message") == "run crashed: RuntimeError: provoked fault"
+    assert error.get("type") == "RuntimeError"
+    assert_ant_junit_shape(junit)
 
 
 @pytest.mark.parametrize("option", ["--report", "--junit"])
