@@ -13,7 +13,6 @@ connections (see `_split`).
 
 from __future__ import annotations
 
-import json
 import math
 import re
 import sqlite3
@@ -24,7 +23,9 @@ from contextlib import closing
 from dataclasses import dataclass, field
 from typing import Any
 
-from esper.leyline.events import TelemetryEventType
+import msgspec
+
+from esper.leyline.events import TelemetryEventType, decode_payload
 from esper.registry import Registry, connection
 
 _T = TelemetryEventType
@@ -54,9 +55,11 @@ def _stripped(alias: str) -> str:
 
 
 def _unreadable(alias: str) -> str:
-    """SQL: payload `alias` holds a NaN or Infinity token. SQLite 3.40's JSON rejects them, newer
-    versions read them as JSON5 and write NaN as null: such a pair is left to Python.
-    (``instr`` is cheaper than a ``json_valid`` parse; a string holding "NaN" is merely decoded.)"""
+    """SQL: payload `alias` holds a NaN or an infinity. Registries written before issue 20 hold
+    them as bare NaN / Infinity tokens, which SQLite 3.40's JSON rejects and newer versions read
+    as JSON5, writing NaN as null; such a pair is left to Python, as is one whose floats are
+    named ("NaN", "Infinity"), where the codec reads them as floats. (``instr`` is cheaper than a
+    ``json_valid`` parse; a string holding "NaN" is merely decoded.)"""
     return f"instr({alias}.data, 'NaN') OR instr({alias}.data, 'Infinity')"
 
 
@@ -250,7 +253,8 @@ def _differences(pair: tuple[Any, ...]) -> list[FieldDifference]:
     if data_a == data_b:
         return found
     ignored = set(WALL_CLOCK_FIELDS.get(_T(event_type), ())) if event_type == pair[1] else set()
-    flat_a, flat_b = _flatten(json.loads(data_a)), _flatten(json.loads(data_b))
+    flat_a, flat_b = (_flatten(msgspec.to_builtins(decode_payload(_T(kind), data)))
+                      for kind, data in ((event_type, data_a), (pair[1], data_b)))
     for key in list(dict.fromkeys([*flat_a, *flat_b])):
         if re.sub(r"\[\d+\]", "[*]", key) in ignored:
             continue

@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import os
+import stat
 from pathlib import Path as FilePath
 from typing import Any
 
 from esper.experiment.consistency import consistency_problems
 from esper.experiment.overrides import apply_overrides
-from esper.experiment.problems import describe, dotted, schema_problems
+from esper.experiment.problems import describe, dotted, out_of_range_integers, schema_problems
 from esper.experiment.schema import validator, with_defaults
 from esper.experiment.spec_builder import build_spec
 from esper.experiment.yaml_source import Location, ParsedDocument, parse_yaml
 from esper.leyline.config import ExperimentSpec
 from esper.leyline.errors import SpecError, SpecProblem
+
+
+MAX_BYTES = 256 << 10  # bytes of an experiment file; real ones hold a few thousand, and
+# PyYAML reads ~100 KB/s on a busy core: a file at the limit takes seconds, not minutes
 
 
 def load(path: str | FilePath, overrides: tuple[str, ...] = ()) -> ExperimentSpec:
@@ -23,19 +29,56 @@ def load(path: str | FilePath, overrides: tuple[str, ...] = ()) -> ExperimentSpe
     """
     source = str(path)
     try:
-        text = FilePath(path).read_text(encoding="utf-8")
-    except UnicodeDecodeError as error:  # at the line and column of the first bad byte
-        before = error.object[:error.start]
-        line = before.count(b"\n") + 1
-        column = len(before[before.rfind(b"\n") + 1:].decode("utf-8", "replace")) + 1
-        raise SpecError([SpecProblem(
-            source, line, column, "", f"cannot read the experiment file: byte "
-            f"0x{error.object[error.start]:02x} is not UTF-8 (expected UTF-8 text)")]) from None
+        data = _read_regular_file(path)
     except OSError as error:
         reason = error.strerror or str(error)
         raise SpecError([SpecProblem(source, None, None, "",
                                      f"cannot read the experiment file: {reason}")]) from None
+    if len(data) > MAX_BYTES:  # at the first byte past the limit
+        line, column = _position(data, MAX_BYTES)
+        raise SpecError([SpecProblem(
+            source, line, column, "", f"the experiment file is larger than {MAX_BYTES:,} bytes "
+            "(expected a few thousand bytes of YAML)")])
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:  # at the line and column of the first bad byte
+        line, column = _position(data, error.start)
+        raise SpecError([SpecProblem(
+            source, line, column, "", f"cannot read the experiment file: byte "
+            f"0x{data[error.start]:02x} is not UTF-8 (expected UTF-8 text)")]) from None
     return load_text(text, source, overrides)
+
+
+_NOT_REGULAR = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO (named pipe)"),
+                (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+                (stat.S_ISSOCK, "a socket"))
+
+
+def _read_regular_file(path: str | FilePath) -> bytes:
+    """The first `MAX_BYTES` + 1 bytes of the regular file at `path`.
+
+    Raises:
+        OSError: the file cannot be read, or is not a regular file (issue 20: reading a FIFO
+            blocked forever). It is checked before opening, as opening a device can act on it,
+            and again on the open file, which never blocks, in case it was replaced meanwhile.
+    """
+    _require_regular(os.stat(path).st_mode)
+    with open(os.open(path, os.O_RDONLY | os.O_NONBLOCK), "rb") as file:
+        _require_regular(os.fstat(file.fileno()).st_mode)
+        return file.read(MAX_BYTES + 1)
+
+
+def _require_regular(mode: int) -> None:
+    for test, kind in _NOT_REGULAR:
+        if test(mode):
+            raise OSError(f"it is {kind}, not a regular file")
+
+
+def _position(data: bytes, offset: int) -> tuple[int, int]:
+    """The 1-based line and column (in characters) of byte `offset` of UTF-8 `data`."""
+    before = data[:offset]
+    start = before.rfind(b"\n") + 1
+    return before.count(b"\n") + 1, len(before[start:].decode("utf-8", "replace")) + 1
 
 
 def load_text(text: str, source: str, overrides: tuple[str, ...] = ()) -> ExperimentSpec:
@@ -73,6 +116,8 @@ def spec_from_dict(document: dict[str, Any], overrides: tuple[str, ...] = ()) ->
 def _validated_spec(parsed: ParsedDocument, problems: list[SpecProblem]) -> ExperimentSpec:
     for error in validator().iter_errors(parsed.data):
         problems.extend(schema_problems(parsed, error))
+    if not problems:
+        problems = out_of_range_integers(parsed)
     if problems:
         raise SpecError(_in_file_order(problems))
     resolved = with_defaults(parsed.data)

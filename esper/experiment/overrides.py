@@ -16,7 +16,7 @@ def apply_overrides(document: ParsedDocument, overrides: tuple[str, ...]) -> lis
     """
     problems: list[SpecProblem] = []
     for override in overrides:
-        source = f"--set {override}"
+        source = f"--set {_shortened(override)}"
         keys_text, equals, value_text = override.partition("=")
         keys = keys_text.strip().split(".")
         if not equals or not all(keys):
@@ -34,6 +34,13 @@ def apply_overrides(document: ParsedDocument, overrides: tuple[str, ...]) -> lis
             continue
         _assign(document, tuple(keys), None if parsed is None else parsed.data, Location(source))
     return problems
+
+
+def _shortened(override: str, keep: int = 100) -> str:
+    """`override` as messages name it: its first `keep` characters when it is longer."""
+    if len(override) <= keep:
+        return override
+    return f"{override[:keep]}... ({len(override):,} characters)"
 
 
 def _check_keys(keys: list[str], source: str) -> SpecProblem | None:

@@ -9,7 +9,7 @@ from typing import Any
 
 from jsonschema import ValidationError
 
-from esper.experiment.yaml_source import ParsedDocument, Path
+from esper.experiment.yaml_source import ParsedDocument, Path, abridged
 from esper.leyline.errors import SpecProblem
 
 _TYPE_NAMES = {
@@ -54,7 +54,7 @@ def describe(value: Any) -> str:
     if isinstance(value, list):
         return "a list"
     if isinstance(value, str):
-        return repr(value)
+        return abridged(value)
     return json.dumps(value)
 
 
@@ -62,6 +62,26 @@ def problem_at(document: ParsedDocument, path: Path, message: str, *, key: bool 
     """A problem located at `path` (at its key when `key`)."""
     location = document.locate(path, key=key)
     return SpecProblem(location.source, location.line, location.column, dotted(path), message)
+
+
+INT_RANGE = range(-(2**63), 2**63)  # integers are 64-bit, as SQLite stores them
+
+
+def out_of_range_integers(document: ParsedDocument) -> list[SpecProblem]:
+    """A problem for every integer of `document` beyond 64 bits (for the keys whose schema sets
+    no maximum; the others report their own range)."""
+    return _out_of_range(document, document.data, ())
+
+
+def _out_of_range(document: ParsedDocument, value: Any, path: Path) -> list[SpecProblem]:
+    if isinstance(value, dict | list):
+        items = value.items() if isinstance(value, dict) else enumerate(value)
+        return [problem for key, item in items
+                for problem in _out_of_range(document, item, path + (key,))]
+    if type(value) is not int or value in INT_RANGE:
+        return []
+    return [problem_at(document, path, f"{value} is out of range (expected a 64-bit integer, "
+                       f"{INT_RANGE.start} to {INT_RANGE.stop - 1})")]
 
 
 def schema_problems(document: ParsedDocument, error: ValidationError) -> list[SpecProblem]:
@@ -77,7 +97,7 @@ def schema_problems(document: ParsedDocument, error: ValidationError) -> list[Sp
         return [
             problem_at(
                 document, path + (key,),
-                f"unknown key {key!r}{suggestion(key, allowed)}; expected one of: {', '.join(allowed)}",
+                f"unknown key {abridged(key)}{suggestion(key, allowed)}; expected one of: {', '.join(allowed)}",
                 key=True,
             )
             for key in unknown

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,6 +21,7 @@ _PLAIN_TAGS = {
     "tag:yaml.org,2002:seq",
 }
 _TIMESTAMP_TAG = "tag:yaml.org,2002:timestamp"
+_COLLECTION_TAGS = {"tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"}
 
 
 @dataclass(frozen=True)
@@ -63,10 +65,41 @@ class YamlProblem:
     message: str
 
 
+MAX_DEPTH = 64  # levels of nested values (the document is level 1); real files nest ~4
+# characters of an integer: 64 binary digits with 0b and a sign fit, and Python converts at
+# most 4,300 digits (issue 20: a 5,000-digit seed was a ValueError). Ranges are the schema's.
+MAX_INT_CHARS = 70
+_TOO_DEEP = (f"values are nested more than {MAX_DEPTH} levels deep (expected an experiment "
+             "file's few levels of mappings and lists)")
+
+
+class _TooDeep(Exception):
+    """The text nests values more than `MAX_DEPTH` deep (the composer would overflow Python's
+    stack, at ~3 frames a level)."""
+
+    def __init__(self, mark: yaml.Mark) -> None:
+        super().__init__(_TOO_DEEP)
+        self.mark = mark
+
+
 class _Loader(yaml.SafeLoader):
     """The safe loader, reading numbers as YAML 1.2 and JSON do: `3e-4` and `1e3` are floats
     (YAML 1.1 would make them strings, and `lr: 3e-4` would be "not a number"), and `010`,
-    `1:30` and `0b11` are strings (YAML 1.1 would read 8, 90 and 3: `seed: 010` ran seed 8)."""
+    `1:30` and `0b11` are strings (YAML 1.1 would read 8, 90 and 3: `seed: 010` ran seed 8).
+    It composes at most `MAX_DEPTH` levels of nodes (issue 20: 10,000 were a RecursionError)."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._depth = 0  # nodes being composed, the root's included
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
+        if self._depth == MAX_DEPTH:
+            raise _TooDeep(self.peek_event().start_mark)
+        self._depth += 1
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
 
 
 _INT_TAG, _FLOAT_TAG = "tag:yaml.org,2002:int", "tag:yaml.org,2002:float"
@@ -104,6 +137,8 @@ def parse_yaml(text: str, source: str, *, lines: bool = True
     """
     try:
         root = yaml.compose(text, Loader=_Loader)
+    except _TooDeep as error:
+        return None, [YamlProblem(_location(source, error.mark), (), _TOO_DEEP)]
     except yaml.MarkedYAMLError as error:
         return None, [_syntax_problem(error, source)]
     except yaml.reader.ReaderError as error:  # a control character: unmarked, so placed here
@@ -121,6 +156,13 @@ def parse_yaml(text: str, source: str, *, lines: bool = True
     data = reader.read(root, ())
     document = ParsedDocument(data, reader.value_locations, reader.key_locations, reader.rejected)
     return document, reader.problems
+
+
+def abridged(text: str, keep: int = 40) -> str:
+    """`text` quoted, its middle left out when it is long (a 5,000-digit integer)."""
+    if len(text) <= keep:
+        return repr(text)
+    return f"{text[:keep // 2]!r}...{text[-(keep // 2):]!r} ({len(text):,} characters)"
 
 
 def _short_tag(tag: str) -> str:
@@ -169,6 +211,8 @@ class _NodeReader:
                 self.rejected.add(path[:1])  # the whole top-level value is dropped
             return None
         self.value_locations[path] = _location(self.source, node.start_mark)
+        if len(path) == MAX_DEPTH:  # deeper than the text: aliases nested in aliases
+            return self._too_deep(path)
         if node.tag not in _PLAIN_TAGS and node.tag != _TIMESTAMP_TAG:
             return self._reject(path, f"YAML tag {_short_tag(node.tag)!r} is not allowed (expected "
                                 "plain data: strings, numbers, booleans, null, lists and mappings)")
@@ -184,7 +228,20 @@ class _NodeReader:
             return value
         if node.tag == _TIMESTAMP_TAG:
             return node.value  # dates stay strings: experiment files hold no datetimes
-        return self._scalars.construct_object(node)
+        if node.tag == _INT_TAG and len(node.value) > MAX_INT_CHARS:
+            return self._reject(path, f"integer {abridged(node.value)} is too large (expected at "
+                                f"most {MAX_INT_CHARS} characters)")
+        if node.tag not in _COLLECTION_TAGS:  # `!!map x` is no mapping
+            with contextlib.suppress(ValueError, KeyError):  # `!!int abc`, `!!bool maybe`
+                return self._scalars.construct_object(node)
+        return self._reject(path, f"{abridged(node.value)} is not a valid "
+                            f"{_short_tag(node.tag)} (expected what the tag names)")
+
+    def _too_deep(self, path: Path) -> None:
+        """Drop the value at `path`, nested too deep; reported once, where first found."""
+        if not any(problem.message == _TOO_DEEP for problem in self.problems):
+            self.problems.append(YamlProblem(self.value_locations[path], path[:1], _TOO_DEEP))
+        self.rejected.add(path)
 
     def _reject(self, path: Path, message: str) -> None:
         """Report the value at `path` and drop it (read as None; its schema errors are muted)."""
@@ -208,7 +265,7 @@ class _NodeReader:
             if key in first_seen:
                 self.problems.append(YamlProblem(
                     key_location, path + (key,),
-                    f"duplicate key {key!r} " + (f"(first defined at line {first_seen[key].line})"
+                    f"duplicate key {abridged(key)} " + (f"(first defined at line {first_seen[key].line})"
                                                  if self.lines else "(expected each key once)"),
                 ))
                 continue

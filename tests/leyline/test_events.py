@@ -113,7 +113,7 @@ def test_bulk_encoding_equals_one_by_one(payloads):
 def test_nan_is_not_confused_with_none():
     measured_nan = SeedStageChangedPayload("TRAINING", "BLENDING", gradient_health=float("nan"))
     not_measured = SeedStageChangedPayload("TRAINING", "BLENDING", gradient_health=None)
-    assert '"gradient_health":NaN' in encode_payload(measured_nan)
+    assert '"gradient_health":"NaN"' in encode_payload(measured_nan)
     assert '"gradient_health":null' in encode_payload(not_measured)
     back = decode_payload(TelemetryEventType.SEED_STAGE_CHANGED, encode_payload(measured_nan))
     assert math.isnan(back.gradient_health)
@@ -181,4 +181,4 @@ def test_integers_beyond_64_bits_round_trip_exactly():
     assert texts == [encode_payload(wide), encode_payload(payload)]
     back = decode_payload(TelemetryEventType.EPOCH_COMPLETED, texts[0])
     assert (back.seeds_live, back.seeds_fossilized) == (2**70, -(2**65))
-    assert '"gradient_health":Infinity' in texts[1]
+    assert '"gradient_health":"Infinity"' in texts[1]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 
 from esper.leyline.events import BatchCompletedPayload, TelemetryEventType
 from esper.nissa.hub import TelemetryHub
@@ -20,4 +19,5 @@ def test_every_event_is_one_json_line_with_its_payload(tmp_path):
     assert [json.loads(line)["seq"] for line in lines] == list(range(50))
     first = json.loads(lines[0])
     assert first["event_type"] == "BATCH_COMPLETED" and first["batch"] == 0
-    assert first["data"]["episodes"] == 0 and math.isnan(first["data"]["mean_episode_return"])
+    # a NaN is named as in protobuf's JSON mapping: strict JSON, distinct from null
+    assert first["data"]["episodes"] == 0 and first["data"]["mean_episode_return"] == "NaN"
