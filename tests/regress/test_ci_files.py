@@ -39,3 +39,17 @@ def test_ci_runs_the_fast_subset_after_the_tests() -> None:
     subset = command[command.index("--subset") + 1]
     suite = load_suite(REPO / command[2], subset)
     assert suite.subset == "fast" and suite.experiments
+
+
+def test_ci_runs_the_readmes_test_command() -> None:
+    """README's second set-up command (install the CPU torch, the dev extras, run the tests) is
+    what .ci/run runs, step by step, and both install the CPU build from PyTorch's index."""
+    readme = (REPO / "README.md").read_text()
+    blocks = [b.split("```", 1)[0] for b in readme.split("```bash\n")[1:3]]
+    test_command = blocks[1].replace("\\\n", " ")
+    steps = [" ".join(step.split()) for step in test_command.split("&&")]
+    script = (REPO / ".ci/run").read_text().splitlines()
+    assert [line for line in script if line in steps] == steps
+    assert steps[0].startswith("pip install torch==2.13.0 --index-url "
+                               "https://download.pytorch.org/whl/cpu")
+    assert blocks[0].replace("\\\n", " ").split("&&")[0].split() == steps[0].split()
