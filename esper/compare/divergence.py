@@ -17,7 +17,7 @@ import math
 import re
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor, wait
 from contextlib import closing
 from dataclasses import dataclass, field
@@ -25,6 +25,7 @@ from typing import Any
 
 import msgspec
 
+from esper.experiment.config_diff import flatten
 from esper.leyline.events import TelemetryEventType, decode_payload
 from esper.registry import Registry, connection
 
@@ -41,6 +42,30 @@ WALL_CLOCK_FIELDS: dict[TelemetryEventType, tuple[str, ...]] = {
     _T.BATCH_COMPLETED: ("rss_mb", "cuda_allocated_mb", "cuda_reserved_mb"),  # memory probe
 }
 _ENVELOPE = ("event_type", "severity", "batch", "env_id", "epoch", "seed_id", "slot_id", "message")
+
+#: Config keys (and the keys below them) that cannot change a run's event stream: two runs
+#: whose configs differ only in these still get a determinism verdict. Each is read only
+#: outside the training loop, never by what emits events:
+#: - description: notes stored with the run (unlike `name`, which TRAINING_STARTED carries);
+#: - tracking: where the run is recorded (MLflow on or off, its uri, experiment and tags): read
+#:   by the sinks that consume the stream, not by what produces it;
+#: - training.replicates: how many runs a replicate group has; each run is the experiment with
+#:   its own seed, and `seed` itself is compared;
+#: - regression: read by esper regress after the run; sweep: read by esper sweep to plan
+#:   trials, ignored by esper run (a trial's config has no sweep).
+STREAM_NEUTRAL_KEYS = ("description", "tracking", "training.replicates", "regression", "sweep")
+
+
+def same_stream_config(config_a: Mapping[str, Any], config_b: Mapping[str, Any]) -> bool:
+    """Whether two resolved run configs differ in no key that can change the event stream
+    (`STREAM_NEUTRAL_KEYS` aside): two runs of such configs must have identical streams."""
+    return _stream_keys(config_a) == _stream_keys(config_b)
+
+
+def _stream_keys(config: Mapping[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in flatten(dict(config)).items()
+            if not any(key == neutral or key.startswith(f"{neutral}.")
+                       for neutral in STREAM_NEUTRAL_KEYS)}
 
 
 def _stripped(alias: str) -> str:

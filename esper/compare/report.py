@@ -15,7 +15,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from esper.compare.divergence import Divergence, FieldDifference, first_divergence
+from esper.compare.divergence import (Divergence, FieldDifference, first_divergence,
+                                      same_stream_config)
 from esper.compare.lifecycle import anomaly_counts, event_counts, lifecycle_counts, wiring_outcomes
 from esper.compare.outcomes import OUTCOME_METRICS, outcome_metrics
 from esper.compare.refs import CompareError, Side, resolve_sides
@@ -64,7 +65,7 @@ class Comparison:
     events: list[Row]
     anomalies: list[Row]
     wiring: list[Row]
-    divergence: list[Divergence]  # single runs with the baseline's config (and so its seed)
+    divergence: list[Divergence]  # single runs of the baseline's config (neutral keys aside)
     show_all: bool
 
     def to_dict(self) -> dict[str, Any]:
@@ -229,5 +230,7 @@ def _outcome(outcomes: list[str | None]) -> str | None:
 
 
 def _same_config_pair(base: Side, other: Side) -> bool:
+    """Two single runs whose streams must be identical (their configs differ at most in keys
+    that cannot change the stream, `STREAM_NEUTRAL_KEYS`)."""
     return (base.group_id is None and other.group_id is None
-            and base.runs[0].config_sha256 == other.runs[0].config_sha256)
+            and same_stream_config(base.runs[0].config, other.runs[0].config))

@@ -7,10 +7,11 @@ import stat
 from pathlib import Path as FilePath
 from typing import Any
 
+from esper.experiment.blocks import block_problems
 from esper.experiment.consistency import consistency_problems
 from esper.experiment.overrides import apply_overrides
 from esper.experiment.problems import describe, dotted, out_of_range_integers, schema_problems
-from esper.experiment.schema import validator, with_defaults
+from esper.experiment.schema import experiment_schema, validator, whole_numbers, with_defaults
 from esper.experiment.spec_builder import build_spec
 from esper.experiment.yaml_source import Location, ParsedDocument, parse_yaml
 from esper.leyline.config import ExperimentSpec
@@ -102,13 +103,15 @@ def load_text(text: str, source: str, overrides: tuple[str, ...] = ()) -> Experi
     return _validated_spec(parsed, problems)
 
 
-def spec_from_dict(document: dict[str, Any], overrides: tuple[str, ...] = ()) -> ExperimentSpec:
-    """The spec of an experiment given as plain data (for the library and tests).
+def spec_from_dict(document: dict[str, Any], overrides: tuple[str, ...] = (),
+                   source: str = "<dict>") -> ExperimentSpec:
+    """The spec of an experiment given as plain data (for the library and tests); `source`
+    names where it came from in messages.
 
     Raises:
         SpecError: when the document is invalid.
     """
-    where = Location("<dict>")
+    where = Location(source)
     parsed = ParsedDocument(dict(document), {(): where}, {})
     return _validated_spec(parsed, apply_overrides(parsed, overrides))
 
@@ -116,7 +119,9 @@ def spec_from_dict(document: dict[str, Any], overrides: tuple[str, ...] = ()) ->
 def _validated_spec(parsed: ParsedDocument, problems: list[SpecProblem]) -> ExperimentSpec:
     for error in validator().iter_errors(parsed.data):
         problems.extend(schema_problems(parsed, error))
+    problems += block_problems(parsed)
     if not problems:
+        parsed.data = whole_numbers(parsed.data, experiment_schema())  # 2.0 -> 2 where an int
         problems = out_of_range_integers(parsed)
     if problems:
         raise SpecError(_in_file_order(problems))

@@ -23,9 +23,9 @@ def apply_overrides(document: ParsedDocument, overrides: tuple[str, ...]) -> lis
             problems.append(SpecProblem(source, None, None, keys_text.strip(),
                                         "expected KEY.PATH=VALUE, e.g. training.envs=4"))
             continue
-        key_problem = _check_keys(keys, source)
-        if key_problem is not None:
-            problems.append(key_problem)
+        unknown = unknown_key(keys)
+        if unknown is not None:
+            problems.append(SpecProblem(source, None, None, *unknown))
             continue
         parsed, value_problems = parse_yaml(value_text, source, lines=False)
         if value_problems:  # at the key inside the value (training={envs: 2, envs: 3}: .envs)
@@ -43,19 +43,19 @@ def _shortened(override: str, keep: int = 100) -> str:
     return f"{override[:keep]}... ({len(override):,} characters)"
 
 
-def _check_keys(keys: list[str], source: str) -> SpecProblem | None:
+def unknown_key(keys: list[str]) -> tuple[str, str] | None:
+    """The first of the dotted `keys` the schema does not have (its dotted path) and why;
+    None when the whole path exists (for --set and the keys a sweep sets)."""
     schema = experiment_schema()
     for depth, key in enumerate(keys):
         child = child_schema(schema, key)
         if child is None:
             path = ".".join(keys[: depth + 1])
             if not is_mapping(schema):
-                return SpecProblem(source, None, None, path,
-                                   f"unknown key {key!r}: {'.'.join(keys[:depth])} is not a mapping")
+                return path, f"unknown key {key!r}: {'.'.join(keys[:depth])} is not a mapping"
             allowed = property_names(schema) or []
-            return SpecProblem(source, None, None, path,
-                               f"unknown key {key!r}{suggestion(key, allowed)}; "
-                               f"expected one of: {', '.join(allowed)}")
+            return path, (f"unknown key {key!r}{suggestion(key, allowed)}; "
+                          f"expected one of: {', '.join(allowed)}")
         schema = child
     return None
 

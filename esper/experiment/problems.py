@@ -84,9 +84,11 @@ def _out_of_range(document: ParsedDocument, value: Any, path: Path) -> list[Spec
                        f"{INT_RANGE.start} to {INT_RANGE.stop - 1})")]
 
 
-def schema_problems(document: ParsedDocument, error: ValidationError) -> list[SpecProblem]:
-    """The located problems one jsonschema error stands for (one per unknown key)."""
-    path: Path = tuple(error.absolute_path)
+def schema_problems(document: ParsedDocument, error: ValidationError, prefix: Path = ()
+                    ) -> list[SpecProblem]:
+    """The located problems one jsonschema error stands for (one per unknown key); `prefix`:
+    the path of the value validated, when it is not the whole document."""
+    path: Path = prefix + tuple(error.absolute_path)
     if document.is_rejected(path):
         return []  # the value was dropped for a YAML problem, reported already
     schema = error.schema if isinstance(error.schema, dict) else {}

@@ -83,10 +83,12 @@ class _TooDeep(Exception):
 
 
 class _Loader(yaml.SafeLoader):
-    """The safe loader, reading numbers as YAML 1.2 and JSON do: `3e-4` and `1e3` are floats
-    (YAML 1.1 would make them strings, and `lr: 3e-4` would be "not a number"), and `010`,
-    `1:30` and `0b11` are strings (YAML 1.1 would read 8, 90 and 3: `seed: 010` ran seed 8).
-    It composes at most `MAX_DEPTH` levels of nodes (issue 20: 10,000 were a RecursionError)."""
+    """The safe loader, reading scalars by the YAML 1.2 core schema, as JSON does: `3e-4` and
+    `1e3` are floats (YAML 1.1 would make them strings, and `lr: 3e-4` would be "not a
+    number"), `010`, `1:30` and `0b11` are strings (YAML 1.1 would read 8, 90 and 3: `seed: 010`
+    ran seed 8), and only true/false (True, TRUE, False, FALSE) are booleans: yes, no, on, off,
+    y and n are strings (YAML 1.1 read `description: off` as false). It composes at most
+    `MAX_DEPTH` levels of nodes (issue 20: 10,000 were a RecursionError)."""
 
     def __init__(self, stream: str) -> None:
         super().__init__(stream)
@@ -103,10 +105,14 @@ class _Loader(yaml.SafeLoader):
 
 
 _INT_TAG, _FLOAT_TAG = "tag:yaml.org,2002:int", "tag:yaml.org,2002:float"
+_BOOL_TAG = "tag:yaml.org,2002:bool"
 _Loader.yaml_implicit_resolvers = {
-    first: [(tag, regexp) for tag, regexp in resolvers if tag not in (_INT_TAG, _FLOAT_TAG)]
+    first: [(tag, regexp) for tag, regexp in resolvers
+            if tag not in (_INT_TAG, _FLOAT_TAG, _BOOL_TAG)]
     for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
+_Loader.add_implicit_resolver(
+    _BOOL_TAG, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
 _Loader.add_implicit_resolver(
     _INT_TAG, re.compile(r"^(?:[-+]?(?:0|[1-9][0-9_]*)|0x[0-9a-fA-F_]+)$"), list("-+0123456789"))
 _Loader.add_implicit_resolver(
@@ -183,6 +189,12 @@ def _syntax_problem(error: yaml.MarkedYAMLError, source: str) -> YamlProblem:
     return YamlProblem(_location(source, error.problem_mark or error.context_mark), (), message)
 
 
+class _ScalarConstructor(yaml.constructor.SafeConstructor):
+    """Builds scalars; `!!bool yes` is no boolean either (YAML 1.2 core: true and false only)."""
+
+    bool_values = {"true": True, "false": False}
+
+
 MAX_VALUES = 100_000  # values in one experiment file, aliases expanded; real ones hold ~200
 
 
@@ -196,7 +208,7 @@ class _NodeReader:
         self.key_locations: dict[Path, Location] = {}
         self.problems: list[YamlProblem] = []
         self.rejected: set[Path] = set()
-        self._scalars = yaml.constructor.SafeConstructor()
+        self._scalars = _ScalarConstructor()
         self._open: set[int] = set()  # ids of the collections being read, to catch `&a [*a]`
         self._values = 0  # values read so far, each use of an alias counted again
 

@@ -16,14 +16,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from esper.compare.experiments import EXPERIMENT_SUFFIXES
-from esper.compare.outcomes import OUTCOME_METRICS
 from esper.experiment import load
+from esper.experiment.yaml_source import parse_yaml
 from esper.leyline.config import ExperimentSpec, RegressionConfig
+from esper.leyline.errors import SpecError
 from esper.regress.errors import SuiteError
-from esper.regress.thresholds import has_checks
 
 MANIFEST = "suite.yaml"
 
@@ -57,9 +55,9 @@ def load_suite(directory: str | Path, subset: str | None = None) -> Suite:
 
     Raises:
         SuiteError: not a directory, no experiments, a bad manifest, an unknown subset, an
-            experiment without a `regression:` block or with a metric that checks nothing,
-            two experiments of the same name.
-        SpecError: an experiment file is invalid.
+            experiment without a `regression:` block, two experiments of the same name.
+        SpecError: experiment files are invalid (every problem of every file; the loader
+            checks the regression blocks: known metrics, each checking something).
     """
     root = Path(directory)
     if not root.is_dir():
@@ -70,7 +68,7 @@ def load_suite(directory: str | Path, subset: str | None = None) -> Suite:
                    if p.suffix in EXPERIMENT_SUFFIXES and p.name != MANIFEST)
     if not paths:
         raise SuiteError(f"suite {root}: no experiment files (*.yaml, *.yml) in it")
-    experiments = [_suite_experiment(path) for path in paths]
+    experiments = _suite_experiments(paths)
     _check_unique_names(experiments)
     if subset is not None:
         experiments = _select(experiments, manifest["subsets"], subset, root)
@@ -82,9 +80,15 @@ def _read_manifest(path: Path) -> dict[str, Any]:
     if not path.exists():
         return manifest
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError) as error:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
         raise SuiteError(f"{path}: cannot read the suite manifest: {error}") from None
+    parsed, problems = parse_yaml(text, str(path))  # as experiment files are read (YAML 1.2)
+    if problems:
+        where = problems[0].location
+        raise SuiteError(f"{where.source}:{where.line}:{where.column}: cannot read the suite "
+                         f"manifest: {problems[0].message}")
+    data = (parsed.data if parsed is not None else None) or {}
     unknown = sorted(set(data) - set(manifest)) if isinstance(data, dict) else None
     if unknown is None or unknown:
         raise SuiteError(f"{path}: unexpected content {unknown or data!r}; expected a mapping "
@@ -103,21 +107,21 @@ def _read_manifest(path: Path) -> dict[str, Any]:
     return manifest
 
 
-def _suite_experiment(path: Path) -> SuiteExperiment:
-    spec = load(path)
-    if spec.regression is None:
-        raise SuiteError(f"{path}: experiment {spec.name!r} has no regression: block (a suite "
-                         "experiment declares the metrics it is checked on)")
-    unknown = [name for name in spec.regression.metrics if name not in OUTCOME_METRICS]
-    if unknown:
-        raise SuiteError(f"{path}: regression.metrics.{unknown[0]}: no such outcome metric; "
-                         f"expected one of: {', '.join(OUTCOME_METRICS)}")
-    idle = [name for name, rule in spec.regression.metrics.items() if not has_checks(rule)]
-    if idle:
-        raise SuiteError(f"{path}: regression.metrics.{idle[0]} checks nothing; give it a "
-                         "threshold, a min_absolute_change / min_relative_change or an "
-                         "absolute_tolerance / relative_tolerance")
-    return SuiteExperiment(path, spec, spec.regression)
+def _suite_experiments(paths: list[Path]) -> list[SuiteExperiment]:
+    """The experiments of `paths`, each loaded (all files' problems reported at once)."""
+    specs, problems = {}, []
+    for path in paths:
+        try:
+            specs[path] = load(path)
+        except SpecError as error:
+            problems += error.problems
+    if problems:
+        raise SpecError(problems)
+    for path, spec in specs.items():
+        if spec.regression is None:
+            raise SuiteError(f"{path}: experiment {spec.name!r} has no regression: block (a "
+                             "suite experiment declares the metrics it is checked on)")
+    return [SuiteExperiment(path, spec, spec.regression) for path, spec in specs.items()]
 
 
 def _check_unique_names(experiments: list[SuiteExperiment]) -> None:

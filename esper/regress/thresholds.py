@@ -78,11 +78,6 @@ def uses_baseline(rule: MetricThreshold) -> bool:
                                               rule.absolute_tolerance, rule.relative_tolerance))
 
 
-def has_checks(rule: MetricThreshold) -> bool:
-    """The rule checks something (a threshold or a baseline comparison)."""
-    return rule.threshold is not None or uses_baseline(rule)
-
-
 def describe_rule(rule: MetricThreshold) -> str:
     """The rule's checks in a few words, e.g. `>= 40; tolerance 2`."""
     better = ">=" if rule.direction == "higher" else "<="

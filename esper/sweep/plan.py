@@ -19,7 +19,6 @@ import random
 from dataclasses import dataclass
 from typing import Any
 
-from esper.compare.outcomes import OUTCOME_METRICS
 from esper.experiment import spec_from_dict, spec_to_dict
 from esper.experiment.yaml_source import parse_yaml
 from esper.leyline.config import ExperimentSpec, SweepConfig, SweepParameter
@@ -48,6 +47,7 @@ def with_grid(spec: ExperimentSpec, grid: tuple[str, ...]) -> ExperimentSpec:
 
     Raises:
         SweepError: an item is not ``KEY=V1,V2,...``, or its values are not YAML.
+        SpecError: the sweep is invalid with these values (a key or a value, as in a file).
     """
     if not grid:
         return spec
@@ -66,16 +66,18 @@ def with_grid(spec: ExperimentSpec, grid: tuple[str, ...]) -> ExperimentSpec:
                              f"expected comma-separated values ({_GRID_EXAMPLE})")
         parameters[key.strip()] = {"values": parsed.data}
     document["sweep"] = sweep
-    return spec_from_dict(document)
+    return spec_from_dict(document, source=f"--grid {' '.join(grid)}")
 
 
 def plan_trials(spec: ExperimentSpec) -> list[Trial]:
     """Every trial of the sweep of `spec`, validated, in plan order (points x replicates).
 
+    The sweep block itself was checked when `spec` was loaded (`esper.experiment.blocks`:
+    each parameter's key, values and range, max_runs, the metric).
+
     Raises:
-        SweepError: no sweep, no parameters, a range with method grid, a bad range, a grid
-            larger than max_runs, random without max_runs, or a trial that is not a valid
-            experiment (the message names the trial and its problems).
+        SweepError: no sweep, no parameters, or a trial that is not a valid experiment (its
+            keys together: the message names the trial and its problems).
     """
     sweep = spec.sweep
     if sweep is None:
@@ -84,11 +86,6 @@ def plan_trials(spec: ExperimentSpec) -> list[Trial]:
     if not sweep.parameters:
         raise SweepError("sweep.parameters is empty: expected at least one dotted config key "
                          f"with values or a range ({_GRID_EXAMPLE})")
-    for key, parameter in sweep.parameters.items():
-        _check_parameter(sweep, key, parameter)
-    if sweep.metric not in OUTCOME_METRICS:
-        raise SweepError(f"sweep.metric {sweep.metric!r} is not an outcome metric; expected one "
-                         f"of: {', '.join(OUTCOME_METRICS)}")
     base = spec_to_dict(spec)
     base["sweep"] = None
     replicates = spec.training.replicates
@@ -105,41 +102,12 @@ def search_points(sweep: SweepConfig, seed: int) -> list[dict[str, Any]]:
     """
     keys = sorted(sweep.parameters)
     if sweep.method == "grid":
-        grid = list(itertools.product(*(sweep.parameters[k].values for k in keys)))
-        if sweep.max_runs is not None and len(grid) > sweep.max_runs:
-            raise SweepError(f"the grid has {len(grid)} points, over sweep.max_runs "
-                             f"{sweep.max_runs}: remove values, raise max_runs, or use "
-                             "method: random")
+        grid = itertools.product(*(sweep.parameters[k].values for k in keys))
         return [dict(zip(keys, values)) for values in grid]
-    if sweep.max_runs is None:
-        raise SweepError("sweep.method random needs sweep.max_runs (the number of draws)")
+    assert sweep.max_runs is not None  # the loader requires it of method random
     rng = random.Random(seed)
     return [{key: _draw(rng, sweep.parameters[key]) for key in keys}
             for _ in range(sweep.max_runs)]
-
-
-def _check_parameter(sweep: SweepConfig, key: str, parameter: SweepParameter) -> None:
-    where = f"sweep.parameters.{key}"
-    if key.split(".")[0] == "sweep":
-        raise SweepError(f"{where}: a sweep cannot set its own sweep block")
-    if key == "training.replicates":  # every trial runs the experiment's replicates
-        raise SweepError(f"{where}: the replicates are the same for every trial; set "
-                         "training.replicates (N child runs per trial) instead")
-    if parameter.values is not None:
-        if parameter.min is not None or parameter.max is not None:
-            raise SweepError(f"{where}: give either values or min/max, not both")
-        return
-    if sweep.method == "grid":
-        raise SweepError(f"{where}: a min..max range needs sweep.method: random "
-                         "(a grid tries values lists only)")
-    low, high = parameter.min, parameter.max
-    if low > high:
-        raise SweepError(f"{where}: min {low} is above max {high}")
-    if parameter.distribution == "log_uniform" and low <= 0:
-        raise SweepError(f"{where}: log_uniform needs min > 0, got {low}")
-    if parameter.distribution == "int_uniform" and not (float(low).is_integer()
-                                                        and float(high).is_integer()):
-        raise SweepError(f"{where}: int_uniform needs whole min and max, got {low}..{high}")
 
 
 def _draw(rng: random.Random, parameter: SweepParameter) -> Any:

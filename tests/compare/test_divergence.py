@@ -1,6 +1,6 @@
 """first_divergence on streams written concurrently (their ids interleave) whose payloads hold
 NaN and Infinity (tokens SQLite's JSON functions reject, or read as JSON5), scanned by one
-thread or, as long streams are, split between two."""
+thread or, as long streams are, split between two; and which configs get a verdict."""
 
 from __future__ import annotations
 
@@ -11,7 +11,10 @@ from pathlib import Path
 import pytest
 
 from esper.compare import divergence as divergence_module
-from esper.compare.divergence import first_divergence
+from esper.compare.divergence import first_divergence, same_stream_config
+from esper.compare.report import compare
+from esper.experiment import spec_from_dict, spec_to_dict
+from esper.experiment.runner import run
 from esper.leyline.events import (
     BatchCompletedPayload,
     EpisodeOutcomePayload,
@@ -23,6 +26,7 @@ from esper.leyline.events import (
     ThroughputPayload,
 )
 from esper.registry import NewRun, Registry
+from tests.spec_factory import tiny_document
 
 T = TelemetryEventType
 NAN, INF = math.nan, math.inf
@@ -207,3 +211,41 @@ def test_memory_readings_are_not_a_divergence(tmp_path: Path):
     assert divergence.seq == 2
     assert [(f.field, f.a, f.b) for f in divergence.fields] == [
         ("data.mean_val_accuracy", 40.0, 41.0)]
+
+
+@pytest.fixture(scope="module")
+def untracked_twins(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, str]:
+    """Two real tiny runs of one experiment and seed whose configs differ only in keys that
+    cannot change the stream: description, tracking tags and training.replicates."""
+    path = tmp_path_factory.mktemp("neutral") / "runs.db"
+    document = tiny_document(name="neutral", policy={"type": "random"},
+                             training={"envs": 1, "batches": 1, "episode_length": 2})
+    base = ("tracking.mlflow=false", "telemetry.probes=[throughput]")
+    first = spec_from_dict(document, (*base, "tracking.tags={team: a}", "description=first"))
+    second = spec_from_dict(document, (*base, "tracking.tags={team: b, try: '2'}",
+                                       "training.replicates=3"))
+    return (path, run(first, registry=path).record.run_id,
+            run(second, registry=path).record.run_id)
+
+
+def test_configs_differing_only_in_stream_neutral_keys_get_a_verdict(untracked_twins):
+    """Issue 21: compare gave no determinism verdict for these (their config hashes differ)."""
+    path, first, second = untracked_twins
+    with Registry.open(path, create=False) as registry:
+        assert registry.run(first).config_sha256 != registry.run(second).config_sha256
+        (divergence,) = compare(registry, [first, second]).divergence
+    assert divergence.identical and divergence.events_a == divergence.events_b > 0
+
+
+@pytest.mark.parametrize("override, neutral", [
+    ("name=other", False),  # TRAINING_STARTED carries it (`experiment`)
+    ("seed=2", False), ("training.envs=3", False),
+    ("description=other", True), ("tracking={mlflow: false, experiment: e}", True),
+    ("training.replicates=4", True),
+    ("regression={metrics: {final_val_accuracy: {direction: higher, threshold: 1}}}", True),
+])
+def test_only_the_stream_neutral_keys_are_ignored(override: str, neutral: bool) -> None:
+    config = spec_to_dict(spec_from_dict(tiny_document()))
+    changed = spec_to_dict(spec_from_dict(tiny_document(), (override,)))
+    assert changed != config
+    assert same_stream_config(config, changed) is neutral

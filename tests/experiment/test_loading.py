@@ -11,9 +11,11 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 
 import esper.leyline.config as config
+from esper.compare.outcomes import OUTCOME_METRICS
 from esper.experiment import load, load_text, spec_from_dict, spec_to_dict
 from esper.experiment.schema import experiment_schema
 from esper.leyline.config import ExperimentSpec
@@ -136,13 +138,22 @@ def test_exponent_floats_are_numbers() -> None:
 
 def test_keys_are_read_as_written() -> None:
     # `on` and `no` are booleans in YAML 1.1, but a key is always the text the user wrote
-    text = ("name: x\ntracking:\n  tags: {on: call, 1.0: v}\n"
-            "regression:\n  metrics:\n    no:\n      direction: lower\n")
+    spec = load_text("name: x\ntracking:\n  tags: {on: call, no: v, 1.0: v}\n", "f")
 
-    spec = load_text(text, "f")
+    assert spec.tracking.tags == {"on": "call", "no": "v", "1.0": "v"}
 
-    assert spec.tracking.tags == {"on": "call", "1.0": "v"}
-    assert spec.regression is not None and list(spec.regression.metrics) == ["no"]
+
+def test_booleans_are_yaml_1_2_true_and_false_only() -> None:
+    # issue 21: YAML 1.1 read `description: off` as false ("expected a string, got false")
+    text = ("name: x\ndescription: off\npolicy: {type: mlp, train: FALSE}\n"
+            "ppo: {normalize_rewards: True}\ntracking: {mlflow: false, tags: {a: yes, b: n, c: On}}\n")
+
+    spec = load_text(text, "f", ("telemetry.probes=[]", "tracking.tags.d=no"))
+
+    assert spec.description == "off"
+    assert (spec.policy.train, spec.ppo.normalize_rewards, spec.tracking.mlflow) == (
+        False, True, False)
+    assert spec.tracking.tags == {"a": "yes", "b": "n", "c": "On", "d": "no"}
 
 
 def test_integers_and_numbers_keep_their_types() -> None:
@@ -151,6 +162,32 @@ def test_integers_and_numbers_keep_their_types() -> None:
     assert type(spec.training.envs) is int
     assert type(spec.ppo.gamma) is float and spec.ppo.gamma == 1.0
     assert not math.isnan(spec.ppo.lr)
+
+
+@pytest.mark.parametrize("text, valid", [("2.0", True), ("1e3", True), ("2.5", False)])
+def test_esper_and_the_published_schema_agree_on_whole_floats_as_integers(
+        text: str, valid: bool) -> None:
+    """Draft 2020-12 counts 2.0 as an integer, so any validator of the published schema
+    accepts it; esper did not (issue 21). Both accept it now, and the spec holds the int."""
+    published = jsonschema.Draft202012Validator(json.loads(
+        (REPO / "schemas" / "experiment.schema.json").read_text()))
+    document = {"name": "x", "training": {"batches": float(text)}}
+
+    assert published.is_valid(document) is valid
+    if valid:
+        spec = load_text(f"name: x\ntraining: {{batches: {text}}}\n", "f")
+        assert type(spec.training.batches) is int and spec.training.batches == float(text)
+    else:
+        with pytest.raises(SpecError, match="training.batches: expected an integer, got 2.5"):
+            load_text(f"name: x\ntraining: {{batches: {text}}}\n", "f")
+
+
+def test_the_schema_names_the_outcome_metrics_sweeps_and_regressions_use() -> None:
+    properties = experiment_schema()["properties"]
+    names = list(OUTCOME_METRICS)
+
+    assert properties["sweep"]["properties"]["metric"]["enum"] == names
+    assert properties["regression"]["properties"]["metrics"]["propertyNames"]["enum"] == names
 
 
 def test_an_unreadable_file_is_one_problem(tmp_path: Path) -> None:

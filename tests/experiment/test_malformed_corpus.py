@@ -124,6 +124,7 @@ CLI_FILES = [
     "25_unclosed_quote.yaml",
     "31_python_object_top_level.yaml",
     "46_override_into_scalar.yaml",
+    "65_sweep_and_regression_blocks.yaml",  # what esper sweep / esper regress check, at once
 ]
 
 

@@ -8,6 +8,7 @@ from typing import get_args
 
 import pytest
 
+from esper.compare.outcomes import OUTCOME_METRICS
 from esper.leyline.config import ProbeName
 from esper.leyline.errors import SpecError
 from esper.regress.errors import SuiteError
@@ -58,12 +59,6 @@ def test_without_a_manifest_the_suite_is_named_after_its_directory(tmp_path: Pat
     (lambda d: None, r"suite .*: no experiment files \(\*\.yaml, \*\.yml\) in it"),
     (lambda d: (d / "x.yaml").write_text("name: x\n"),
      r"x\.yaml: experiment 'x' has no regression: block"),
-    (lambda d: write(d, "x", "min_relative_change: null"),
-     r"x\.yaml: regression\.metrics\.final_val_accuracy checks nothing; give it a threshold"),
-    (lambda d: (d / "x.yaml").write_text(
-        "name: x\nregression:\n  metrics:\n    val_acc: {direction: higher, threshold: 1}\n"),
-     r"x\.yaml: regression\.metrics\.val_acc: no such outcome metric; expected one of: "
-     r"final_val_accuracy, best_val_accuracy"),
     (lambda d: (write(d, "x"), (d / "y.yaml").write_text(EXPERIMENT.format(
         name="x", check="threshold: 1"))),
      r"y\.yaml: experiment name 'x' is also used by .*x\.yaml; names must be unique"),
@@ -79,6 +74,29 @@ def test_bad_suites_are_clear_errors(tmp_path: Path, setup: Callable[[Path], obj
     setup(tmp_path)
     with pytest.raises(SuiteError, match=message):
         load_suite(tmp_path)
+
+
+def test_every_file_s_regression_block_problems_are_reported_at_once(tmp_path: Path) -> None:
+    """They were SuiteErrors without a position, the first one only (issue 21)."""
+    idle = write(tmp_path, "a_idle", "min_relative_change: null")
+    misspelt = tmp_path / "b_misspelt.yaml"
+    misspelt.write_text("name: b\nregression:\n  metrics:\n"
+                        "    final_val_acuracy: {direction: higher, threshold: 1}\n")
+    with pytest.raises(SpecError) as raised:
+        load_suite(tmp_path)
+    assert [str(problem) for problem in raised.value.problems] == [
+        f"{idle}:4:5: regression.metrics.final_val_accuracy: the rule checks nothing (expected "
+        "a threshold, a min_absolute_change / min_relative_change or an absolute_tolerance / "
+        "relative_tolerance)",
+        f"{misspelt}:4:5: regression.metrics.final_val_acuracy: key 'final_val_acuracy' is not "
+        "allowed (did you mean 'final_val_accuracy'?); expected one of: " + ", ".join(
+            repr(name) for name in OUTCOME_METRICS)]
+
+
+def test_the_manifest_is_read_as_yaml_1_2(tmp_path: Path) -> None:
+    write(tmp_path, "x")
+    (tmp_path / "suite.yaml").write_text("name: off\n")  # YAML 1.1: false, "not a text"
+    assert load_suite(tmp_path).name == "off"
 
 
 def test_unknown_subsets_and_members_are_named(tmp_path: Path) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from esper.leyline.errors import SpecError
 from esper.sweep.errors import SweepError
 from esper.sweep.plan import plan_trials, with_grid
 from tests.spec_factory import tiny_spec
@@ -33,15 +34,22 @@ def test_replicates_of_other_sweeps_run_seed_to_seed_plus_n_minus_one():
 
 def test_a_sweep_over_the_replicates_is_refused():
     """It was planned and ignored: each trial ran the experiment's replicates while its
-    parameter said 1 or 3."""
-    spec = tiny_spec(training={"envs": 1, "batches": 1, "episode_length": 3, "replicates": 2},
-                     sweep={"method": "grid",
-                            "parameters": {"training.replicates": {"values": [1, 3]}},
-                            "metric": "final_val_accuracy", "goal": "maximize"})
-    with pytest.raises(SweepError, match=r"^sweep\.parameters\.training\.replicates: the "
-                                         r"replicates are the same for every trial; set "
-                                         r"training\.replicates \(N child runs per trial\)"):
-        plan_trials(spec)
+    parameter said 1 or 3. The loader refuses it, so esper validate does too."""
+    with pytest.raises(SpecError, match=r"sweep\.parameters\.training\.replicates: the "
+                                        r"replicates are the same for every trial \(expected "
+                                        r"training\.replicates: N child runs per trial\)"):
+        tiny_spec(training={"envs": 1, "batches": 1, "episode_length": 3, "replicates": 2},
+                  sweep={"method": "grid",
+                         "parameters": {"training.replicates": {"values": [1, 3]}},
+                         "metric": "final_val_accuracy", "goal": "maximize"})
+
+
+def test_grid_values_are_checked_like_the_file_and_named_by_their_option():
+    with pytest.raises(SpecError) as raised:
+        with_grid(tiny_spec(), ("host.lrr=1,2", "training.envs=2,x"))
+    assert [(p.source, p.path) for p in raised.value.problems] == [
+        ("--grid host.lrr=1,2 training.envs=2,x", "sweep.parameters.host.lrr"),
+        ("--grid host.lrr=1,2 training.envs=2,x", "sweep.parameters.training.envs.values[1]")]
 
 
 def test_grid_values_are_read_as_experiment_files_read_numbers():

@@ -26,8 +26,8 @@ def test_a_bad_grid_key_is_a_clear_error_and_nothing_runs(tmp_path):
     result = CliRunner().invoke(cli, ["sweep", SWEEP, "--grid", "host.lrr=0.1,0.2",
                                       "--registry", str(db), "--no-mlflow"])
     assert result.exit_code == 2
-    assert "Error: trial 0 (host.base_channels=4, host.lr=0.01, host.lrr=0.1)" in result.output
-    assert "unknown key 'lrr' (did you mean 'lr'?)" in result.output
+    assert ("--grid host.lrr=0.1,0.2: sweep.parameters.host.lrr: unknown key 'lrr' (did you "
+            "mean 'lr'?)") in result.output
     assert "Traceback" not in result.output and not db.exists()
 
 
