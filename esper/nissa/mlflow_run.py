@@ -8,20 +8,22 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from mlflow.entities import Param, Run
-from mlflow.exceptions import MlflowException
+from mlflow.entities import Param, Run, RunTag
+from mlflow.store.entities.paged_list import PagedList
 
 from esper.experiment.config_diff import flatten  # the one dotted-key flattening of configs
 from esper.nissa.mlflow_store import MlflowStore
-from esper.registry import Registry, RunRecord, RunStatus
+from esper.registry import Registry, RunNotFound, RunRecord, RunStatus
 from esper.registry.runs import sha256_of_file
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 MAX_PARAM_LENGTH = 6000  # characters in an MLflow param value (MLflow's MAX_PARAM_VAL_LENGTH)
 RESOLVED_CONFIG = "config/resolved.json"  # artifact: the resolved config
@@ -105,39 +107,56 @@ def create_mlflow_run(store: MlflowStore, experiment_id: str, record: RunRecord,
     return run_id
 
 
-def fail_crashed_runs(store: MlflowStore, registry: Registry) -> list[str]:
-    """Terminate as FAILED the MLflow runs still RUNNING of runs the registry shows as CRASHED.
+def end_stale_runs(store: MlflowStore, registry: Registry) -> list[str]:
+    """Terminate the MLflow runs still RUNNING whose esper run (their ``esper.run_id`` tag) has
+    ended in ``registry``, with the registry's status (CRASHED: FAILED).
 
-    Their process died (SIGKILL, OOM, power loss) before it could end the MLflow run. Runs
-    whose MLflow run is in another store are left alone. Returns the esper run ids terminated.
-    Call inside ``store.reporting``.
+    Their process could not end them: it died (SIGKILL, OOM, power loss), or its end was cut
+    short while the store hung (a second signal, the close deadline). Runs of other
+    registries are left alone. Returns the esper run ids whose MLflow run was ended. Call
+    inside ``store.reporting``.
     """
     ended = []
-    for record in registry.runs(status=RunStatus.CRASHED):
-        if record.mlflow_run_id is None or not _running_here(store, record.mlflow_run_id):
+    for mlflow_run in _search(store, "attributes.status = 'RUNNING'"):
+        try:
+            record = registry.run(mlflow_run.data.tags.get(TAG_RUN_ID, ""))
+        except RunNotFound:
             continue
-        store.client.set_tag(record.mlflow_run_id, TAG_STATUS, RunStatus.CRASHED.value)
-        end = record.heartbeat_at or record.started_at  # the last sign of life
-        store.client.set_terminated(record.mlflow_run_id, MLFLOW_STATUS[RunStatus.CRASHED],
+        if record.status is RunStatus.RUNNING:
+            continue
+        tags = [RunTag(TAG_STATUS, record.status.value)]
+        if record.exit_reason:
+            tags.append(RunTag(TAG_EXIT_REASON, record.exit_reason))
+        store.client.log_batch(mlflow_run.info.run_id, tags=tags)
+        end = record.ended_at or record.heartbeat_at or record.started_at  # CRASHED: last sign
+        store.client.set_terminated(mlflow_run.info.run_id, MLFLOW_STATUS[record.status],
                                     end_time=to_ms(end))
         ended.append(record.run_id)
     return ended
 
 
-def find_mlflow_run(store: MlflowStore, mlflow_run_id: str) -> Run | None:
-    """The MLflow run in this store; None when another store holds it or it is deleted."""
-    try:
-        found = store.client.get_run(mlflow_run_id)
-    except MlflowException as exc:
-        if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
-            return None
-        raise
-    return None if found.info.lifecycle_stage == "deleted" else found
+def mlflow_runs_of(store: MlflowStore, run_id: str) -> list[Run]:
+    """The MLflow runs (not deleted) of esper run ``run_id`` in any experiment of the store,
+    found by their ``esper.run_id`` tag. Call inside ``store.reporting``."""
+    return _search(store, f"tags.`{TAG_RUN_ID}` = '{run_id}'")
 
 
-def _running_here(store: MlflowStore, mlflow_run_id: str) -> bool:
-    found = find_mlflow_run(store, mlflow_run_id)
-    return found is not None and found.info.status == "RUNNING"
+def _search(store: MlflowStore, filter_string: str) -> list[Run]:
+    """Every active run matching ``filter_string`` in the store's active experiments."""
+    client = store.client
+    experiments = _all_pages(lambda token: client.search_experiments(page_token=token))
+    ids = [experiment.experiment_id for experiment in experiments]
+    return _all_pages(lambda token: client.search_runs(ids, filter_string, page_token=token))
+
+
+def _all_pages(fetch: Callable[[str | None], PagedList[T]]) -> list[T]:
+    items, token = [], None
+    while True:
+        page = fetch(token)
+        items += page
+        if not page.token:
+            return items
+        token = page.token
 
 
 def _spec_file_unchanged(record: RunRecord) -> bool:

@@ -6,8 +6,10 @@ hide failures from the hub's per-sink accounting). On its first events the sink 
 MLflow run from the registry's row (tags, params, experiment file, resolved config) and records
 its id in the row; metric points are sent with ``log_batch`` every ``flush_points`` points or
 ``flush_seconds`` seconds; every event also goes to a gzip JSONL archive. RUN_FINISHED, the
-run's last event, carries the status the registry stores: on ``close`` the sink uploads the
-archive and the learning-curve plot and terminates the MLflow run with that status.
+run's last event, carries the status the registry stores: on ``close`` the sink terminates the
+MLflow run with that status, then uploads the archive (and, up to PREVIEW_LIMIT, an uncompressed
+copy the UI can preview), the learning-curve and growth plots, and last tags the run
+``esper.events`` (the events it holds), which marks it complete.
 
 Failure: the first error of the store (unreachable at the start, or later) is raised to the hub,
 which reports it once and counts the events as dropped in the run's row; after it the sink
@@ -17,6 +19,7 @@ replaying its events through this same class.
 
 from __future__ import annotations
 
+import gzip
 import logging
 import shlex
 import shutil
@@ -30,7 +33,8 @@ from mlflow.entities import Metric, RunTag
 
 from esper.leyline.config import TrackingConfig
 from esper.leyline.events import TelemetryEvent, TelemetryEventType
-from esper.nissa import learning_curves
+from esper.nissa import growth_plot, learning_curves
+from esper.nissa.growth_plot import GrowthHistory
 from esper.nissa.jsonl_sink import JsonlSink
 from esper.nissa.learning_curves import LearningCurves
 from esper.nissa.metric_series import MetricMapper, MetricPoint
@@ -40,7 +44,7 @@ from esper.nissa.mlflow_run import (
     TAG_EXIT_REASON,
     TAG_STATUS,
     create_mlflow_run,
-    fail_crashed_runs,
+    end_stale_runs,
     to_ms,
 )
 from esper.nissa.mlflow_store import MlflowStore, MlflowUnavailable
@@ -51,6 +55,8 @@ logger = logging.getLogger(__name__)
 
 EVENTS_ARTIFACT_DIR = "events"
 EVENTS_FILE = "events.jsonl.gz"  # the full event stream, one envelope per line
+PREVIEW_FILE = "events.jsonl"  # the same, uncompressed, for the MLflow UI's preview
+PREVIEW_LIMIT = 5 * 2**20  # bytes: a longer stream is only in the compressed file
 
 
 @dataclass(frozen=True)
@@ -91,6 +97,7 @@ class MlflowSink:
         self._flush_seconds = flush_seconds
         self._mapper = MetricMapper()
         self._curves = LearningCurves()
+        self._growth = GrowthHistory()
         self._pending: list[Metric] = []
         self._flushed_at = time.monotonic()
         self._mlflow_run_id: str | None = None
@@ -120,6 +127,7 @@ class MlflowSink:
                 if self._mlflow_run_id is None:
                     self._start(target, events[0].run_id)
                 self._archive.write(events)
+                self._growth.add(events)
                 points = self._mapper.points(events)
                 self._curves.add(points)
                 self._pending += [_metric(p) for p in points]
@@ -165,23 +173,31 @@ class MlflowSink:
     def _finish(self, target: MlflowTarget) -> None:
         client, run_id = target.store.client, self._mlflow_run_id
         self._flush()
-        self._archive.close()
-        client.log_artifact(run_id, str(self._folder / EVENTS_FILE), EVENTS_ARTIFACT_DIR)
         last = self._last
         assert last is not None, "the write that started the run set it"
-        self._log_run_files(client, last.run_id)
-        figure = self._curves.figure(self._title)
-        if figure is not None:
-            client.log_figure(run_id, figure, learning_curves.ARTIFACT)
         if last.event_type is TelemetryEventType.RUN_FINISHED:
             status, reason = RunStatus(last.data.status), last.message
         else:  # the process died before RUN_FINISHED (a CRASHED run pushed by esper sync)
             status, reason = RunStatus.CRASHED, "the process died without a status"
-        tags = [RunTag(TAG_EVENTS, str(self._events)), RunTag(TAG_STATUS, status.value)]
+        tags = [RunTag(TAG_STATUS, status.value)]
         if reason:
             tags.append(RunTag(TAG_EXIT_REASON, reason))
         client.log_batch(run_id, tags=tags)
+        # Ended before the uploads, which may be slow: a run whose end cuts them short (a
+        # second signal, the close deadline) still shows how it ended. TAG_EVENTS, set last,
+        # marks it complete; without it `esper sync` replaces it.
         client.set_terminated(run_id, MLFLOW_STATUS[status], end_time=to_ms(last.ts))
+        self._archive.close()
+        client.log_artifact(run_id, str(self._folder / EVENTS_FILE), EVENTS_ARTIFACT_DIR)
+        preview = uncompressed_preview(self._folder / EVENTS_FILE, self._folder / PREVIEW_FILE)
+        if preview is not None:
+            client.log_artifact(run_id, str(preview), EVENTS_ARTIFACT_DIR)
+        self._log_run_files(client, last.run_id)
+        for figure, artifact in ((self._curves.figure(self._title), learning_curves.ARTIFACT),
+                                 (self._growth.figure(self._title), growth_plot.ARTIFACT)):
+            if figure is not None:
+                client.log_figure(run_id, figure, artifact)
+        client.set_tag(run_id, TAG_EVENTS, str(self._events))
 
     def _log_run_files(self, client: MlflowClient, run_id: str) -> None:
         """The files the registry records as artifacts of run `run_id` (profiler traces, the
@@ -204,7 +220,7 @@ class MlflowSink:
 
 def open_mlflow_sink(tracking: TrackingConfig, experiment: str, registry: Registry) -> MlflowSink:
     """The MLflow sink of a run about to start: opens the store and the experiment now, and
-    terminates as FAILED the MLflow runs of runs the registry shows as CRASHED.
+    terminates the MLflow runs left RUNNING by runs that have ended (see ``end_stale_runs``).
 
     Never raises for an unreachable store: the sink then fails its writes with the reason (the
     hub reports it once on stderr, the run's row records it, and ``esper sync`` pushes later).
@@ -215,8 +231,8 @@ def open_mlflow_sink(tracking: TrackingConfig, experiment: str, registry: Regist
     """
     try:
         target = MlflowTarget.open(tracking.uri, tracking.experiment or experiment)
-        with target.store.reporting("terminate the MLflow runs of crashed runs"):
-            fail_crashed_runs(target.store, registry)
+        with target.store.reporting("terminate the MLflow runs of ended runs"):
+            end_stale_runs(target.store, registry)
     except MlflowUnavailable as failure:
         return MlflowSink(registry, failure)
     return MlflowSink(registry, target)
@@ -233,3 +249,20 @@ def sync_hint(registry: Path, run_id: str) -> str:
 
 def _metric(point: MetricPoint) -> Metric:
     return Metric(point.key, point.value, to_ms(point.ts), point.step)
+
+
+def uncompressed_preview(archive: Path, target: Path,
+                         limit: int = PREVIEW_LIMIT) -> Path | None:
+    """`archive` (gzip) decompressed into `target`, or None (and no file) when the stream is
+    longer than `limit` bytes: the MLflow UI previews a .jsonl file, not a .gz one."""
+    written = 0
+    with gzip.open(archive, "rb") as source, open(target, "wb") as out:
+        while chunk := source.read(2**16):
+            written += len(chunk)
+            if written > limit:
+                break
+            out.write(chunk)
+    if written > limit:
+        target.unlink()
+        return None
+    return target

@@ -7,7 +7,12 @@ explicitly: its implicit defaults (a ``./mlruns`` directory wherever the process
 run) are never used, and MLflow 3 refuses the old file store anyway.
 
 Opening creates (or upgrades) an SQLite store and the MLflow experiment at once, before a run
-writes anything, so concurrent runs never race to create them halfway through. An HTTP(S)
+writes anything, under an OS file lock (``mlflow.db.lock`` beside ``mlflow.db``): MLflow's
+migrations are not safe to run twice at once (processes that open a fresh store together fail
+with "duplicate column name" and can leave it half-migrated for good), so one process creates
+the store while the others wait, at most ``LOCK_TIMEOUT`` seconds. A new SQLite store is built
+in a temporary file beside it and renamed into place once complete, so a process killed while
+creating it leaves no half-made store behind. An HTTP(S)
 tracking server is first probed with one short request (``PROBE_TIMEOUT``): MLflow's own client
 retries a connection that fails with exponential backoff for about four minutes, so an
 unreachable server would otherwise hold the run (or ``esper sync``) that long, silently.
@@ -15,14 +20,17 @@ unreachable server would otherwise hold the run (or ``esper sync``) that long, s
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
 import re
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from alembic.util.exc import CommandError
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 from sqlalchemy.exc import SQLAlchemyError
@@ -34,14 +42,35 @@ DEFAULT_URI = "sqlite:///mlflow.db"  # relative: in the working directory
 ARTIFACTS_DIR = "mlartifacts"  # beside an SQLite store (the name `mlflow server` uses)
 _SERVER_SCHEMES = ("http", "https", "databricks")
 PROBE_TIMEOUT = 5.0  # seconds an HTTP(S) tracking server gets to connect, then to answer
+LOCK_TIMEOUT = 300.0  # seconds to wait while another process creates (or opens) the store
+LOCK_SUFFIX = ".lock"  # the lock file is the SQLite file's name plus this, beside it
 # What a store that cannot be reached raises: MLflow's own errors (an HTTP store wraps the
-# connection errors in them), file-system errors (an SQLite path that cannot be created), and
-# SQLAlchemy's (a database that cannot be opened or written).
-STORE_ERRORS = (MlflowException, OSError, SQLAlchemyError)
+# connection errors in them), file-system errors (an SQLite path that cannot be created),
+# SQLAlchemy's (a database that cannot be opened or written) and alembic's (a schema migration
+# that fails).
+STORE_ERRORS = (MlflowException, OSError, SQLAlchemyError, CommandError)
 
 # MLflow logs "Creating initial MLflow database tables..." at INFO, timestamped, on the stderr
 # of the first run in a directory: noise around esper's progress line. Its warnings still show.
 logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)
+
+
+# MLflow 3's UI opens an experiment without a kind in its GenAI layout (evaluation runs, traces,
+# judges); this kind opens the model-training one (runs, metrics, charts, artifacts).
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
+EXPERIMENT_KIND = "custom_model_development"
+DESCRIPTION_TAG = "mlflow.note.content"  # the experiment's description in the UI (Markdown)
+
+
+def experiment_description(name: str) -> str:
+    """The description an experiment esper creates gets in the MLflow UI."""
+    shown = re.sub(r"([\\`*_{}\[\]()#+.!|<>-])", r"\\\1", name)  # literal, not Markdown
+    return (f"Runs of the esper experiment {shown}: morphogenetic training, where a host "
+            "network grows seed modules in slots under a heuristic or PPO policy. Each run "
+            "holds its metrics per env and epoch, its resolved config, the event stream "
+            "(`events/events.jsonl.gz`, and `events/events.jsonl` where small enough to preview) "
+            "and plots (`plots/learning_curves.png`, `plots/growth.png`). The run registry "
+            "(`runs.db`) holds the same runs: `esper runs`, `esper show RUN`.")
 
 
 class TrackingError(EsperError):
@@ -58,6 +87,13 @@ class StoreLocation:
 
     uri: str  # the tracking URI; an SQLite path is made absolute
     artifact_root: str | None  # None: a tracking server decides where artifacts go
+    database: Path | None = None  # the file of an SQLite store
+
+    @property
+    def lock_path(self) -> Path | None:
+        """The file locked while the store is opened or created; None: not an SQLite file."""
+        return None if self.database is None else self.database.with_name(
+            self.database.name + LOCK_SUFFIX)
 
     @property
     def is_server(self) -> bool:
@@ -76,7 +112,8 @@ def locate_store(uri: str | None = None) -> StoreLocation:
         # sqlite:///relative/path and sqlite:////absolute/path; a ?query stays as it is.
         path_text, mark, query = chosen.removeprefix("sqlite:///").partition("?")
         path = Path(path_text).absolute()
-        return StoreLocation(f"sqlite:///{path}{mark}{query}", str(path.parent / ARTIFACTS_DIR))
+        return StoreLocation(f"sqlite:///{path}{mark}{query}", str(path.parent / ARTIFACTS_DIR),
+                             path)
     if chosen.partition(":")[0] in _SERVER_SCHEMES:
         return StoreLocation(chosen, None)
     return StoreLocation(chosen, str(Path.cwd() / ARTIFACTS_DIR))  # another database server
@@ -91,14 +128,18 @@ class MlflowStore:
 
     @classmethod
     def open(cls, uri: str | None = None) -> MlflowStore:
-        """Open the store ``uri`` names (see ``locate_store``), creating an SQLite store now.
+        """Open the store ``uri`` names (see ``locate_store``), creating an SQLite store now
+        (under the store's lock: see the module docstring).
 
         Raises:
-            MlflowUnavailable: the store cannot be reached or created.
+            MlflowUnavailable: the store cannot be reached or created, or another process held
+                its lock for ``LOCK_TIMEOUT`` seconds.
         """
         location = locate_store(uri)
         _probe(location)
-        with _reported(location, "open it"):
+        with _reported(location, "open it"), _creation_lock(location):
+            if location.database is not None and not _exists(location.database):
+                _create_sqlite_store(location, location.database)
             client = MlflowClient(tracking_uri=location.uri)
             client.search_experiments(max_results=1)  # a remote store answers, or raises now
         return cls(location, client)
@@ -115,15 +156,22 @@ class MlflowStore:
         Raises:
             MlflowUnavailable: the store cannot be written, or the experiment is deleted.
         """
-        with self.reporting(f"create the experiment '{name}'"):
+        with self.reporting(f"create the experiment '{name}'"), _creation_lock(self.location):
             experiment = self.client.get_experiment_by_name(name)
             if experiment is None:
                 try:
-                    return self.client.create_experiment(name, self._artifact_location(name))
+                    return self.client.create_experiment(
+                        name, self._artifact_location(name),
+                        tags={EXPERIMENT_KIND_TAG: EXPERIMENT_KIND,
+                              DESCRIPTION_TAG: experiment_description(name)})
                 except MlflowException as exc:
                     if exc.error_code != "RESOURCE_ALREADY_EXISTS":
                         raise
                 experiment = self.client.get_experiment_by_name(name)  # another run created it
+            if experiment.lifecycle_stage != "deleted" and EXPERIMENT_KIND_TAG not in experiment.tags:
+                # made by an older esper: its UI view was MLflow's GenAI one
+                self.client.set_experiment_tag(experiment.experiment_id, EXPERIMENT_KIND_TAG,
+                                               EXPERIMENT_KIND)
         if experiment.lifecycle_stage == "deleted":
             raise MlflowUnavailable(
                 f"the MLflow experiment '{name}' is deleted in {self.location.uri}: restore it "
@@ -168,6 +216,54 @@ def _probe(location: StoreLocation) -> None:
             reason = f"no answer within {PROBE_TIMEOUT:g} s"
         raise MlflowUnavailable(
             f"MLflow tracking store {location.uri} cannot be reached ({reason})") from exc
+
+
+@contextmanager
+def _creation_lock(location: StoreLocation) -> Iterator[None]:
+    """Hold the store's lock file (``fcntl.flock``, released by the OS if the process dies);
+    nothing for a store that is not an SQLite file.
+
+    Raises:
+        MlflowUnavailable: another process held the lock for ``LOCK_TIMEOUT`` seconds.
+        OSError: the lock file (or the store's directory) cannot be created.
+    """
+    if location.lock_path is None:
+        yield
+        return
+    location.lock_path.parent.mkdir(parents=True, exist_ok=True)  # as MLflow would for the store
+    with open(location.lock_path, "a") as lock:
+        deadline = time.monotonic() + LOCK_TIMEOUT
+        while True:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise MlflowUnavailable(
+                        f"MLflow tracking store {location.uri}: another process has held its "
+                        f"lock {location.lock_path} for over {LOCK_TIMEOUT:g} s while creating "
+                        "or opening it; try again once that process has finished") from None
+                time.sleep(0.05)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _exists(database: Path) -> bool:
+    return database.is_file() and database.stat().st_size > 0  # SQLite's empty file: not yet
+
+
+def _create_sqlite_store(location: StoreLocation, database: Path) -> None:
+    """Create the store in a temporary file, then rename it to ``database`` (atomic). Call
+    under the store's lock: a temporary file already there is a dead creator's, removed."""
+    for leftover in database.parent.glob(f"{database.name}.creating-*"):
+        leftover.unlink()
+    building = database.with_name(f"{database.name}.creating-{os.getpid()}-{time.time_ns()}")
+    # A name of its own: MLflow caches a store per URI for the life of the process.
+    MlflowClient(tracking_uri=location.uri.replace(str(database), str(building), 1)
+                 ).search_experiments(max_results=1)
+    os.replace(building, database)
 
 
 @contextmanager

@@ -15,7 +15,7 @@ from itertools import islice
 from mlflow.entities import Run
 
 from esper.leyline.events import TelemetryEvent
-from esper.nissa.mlflow_run import MLFLOW_STATUS, TAG_EVENTS, fail_crashed_runs, find_mlflow_run
+from esper.nissa.mlflow_run import MLFLOW_STATUS, TAG_EVENTS, end_stale_runs, mlflow_runs_of
 from esper.nissa.mlflow_sink import MlflowSink, MlflowTarget
 from esper.nissa.mlflow_wiring import log_wiring
 from esper.nissa.mlflow_store import TrackingError
@@ -40,8 +40,11 @@ def sync_run(registry: Registry, ref: str, *, uri: str | None = None,
              force: bool = False) -> SyncResult:
     """Make MLflow hold the run ``ref`` names, as recorded in the registry.
 
-    A complete MLflow run (same status, built from all the run's events) is left alone unless
-    ``force``; an incomplete one (the store failed during the run) is deleted and replaced.
+    The run's MLflow runs are found by their ``esper.run_id`` tag, so one the registry never
+    linked (the store failed right after creating it) counts too. A complete one (same status,
+    built from all the run's events) is kept unless ``force``; every other one (incomplete: the
+    store failed or hung during the run, or its end was cut short) is deleted, so the store
+    holds exactly one MLflow run of the esper run afterwards.
 
     :param uri: the tracking store; None: the run's ``tracking.uri``, else
         ``$MLFLOW_TRACKING_URI``, else ``./mlflow.db``
@@ -58,14 +61,18 @@ def sync_run(registry: Registry, ref: str, *, uri: str | None = None,
     target = MlflowTarget.open(uri or configured_uri, experiment)
     store = target.store
     with store.reporting(f"sync run {record.run_id}"):
-        fail_crashed_runs(store, registry)
-        previous = None if record.mlflow_run_id is None else find_mlflow_run(
-            store, record.mlflow_run_id)
-        if previous is not None and not force and _complete(previous, record):
-            return SyncResult(record.run_id, record.name, previous.info.run_id,
-                              previous.info.experiment_id, store.location.uri, pushed=False)
-        if previous is not None:
-            store.client.delete_run(previous.info.run_id)  # partial, or forced: replaced below
+        end_stale_runs(store, registry)
+        previous = mlflow_runs_of(store, record.run_id)
+        kept = None if force else next((r for r in previous if _complete(r, record)), None)
+        for other in previous:
+            if other is not kept:  # incomplete, a duplicate, or forced: replaced below
+                store.client.delete_run(other.info.run_id)
+        if kept is not None:
+            if kept.info.run_id != record.mlflow_run_id:
+                registry.set_mlflow_ids(record.run_id, kept.info.run_id,
+                                        kept.info.experiment_id)
+            return SyncResult(record.run_id, record.name, kept.info.run_id,
+                              kept.info.experiment_id, store.location.uri, pushed=False)
     sink = MlflowSink(registry, target)
     try:
         for events in _batches(registry.events(record.run_id)):

@@ -13,13 +13,17 @@ import socket
 import subprocess
 import sys
 import threading
+import time
+import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
-from esper.nissa.mlflow_store import StoreLocation, TrackingError, locate_store
+from esper.nissa.mlflow_store import MlflowStore, StoreLocation, TrackingError, locate_store
 
 STOP_TIMEOUT = 15.0  # seconds the server gets to stop before it is killed
+READY_TIMEOUT = 300.0  # seconds the server gets to answer its health check (a loaded machine)
 
 
 class PortUnavailable(TrackingError):
@@ -38,10 +42,13 @@ class UiServer:
 def start_ui(uri: str | None = None, *, host: str = "127.0.0.1", port: int = 5000) -> UiServer:
     """Start ``mlflow server`` on the store ``uri`` names (see ``locate_store``); returns at once.
 
-    One worker, and no job runner (MLflow's GenAI jobs): browsing runs needs neither.
+    One worker, and no job runner (MLflow's GenAI jobs): browsing runs needs neither. A new
+    store is created here, under its lock, not by the server, which would race the runs that
+    create it at the same time.
 
     Raises:
         TrackingError: ``uri`` is a tracking server already (open it in a browser instead).
+        MlflowUnavailable: the store cannot be opened or created.
         PortUnavailable: ``port`` is taken on ``host`` (the server would fail to bind, and the
             URL would lead to the other program), or ``host`` is not an address of this machine.
     """
@@ -50,6 +57,7 @@ def start_ui(uri: str | None = None, *, host: str = "127.0.0.1", port: int = 500
         raise TrackingError(f"{location.uri} is a tracking server with its own UI: open it in a "
                             "browser")
     check_port(host, port)
+    MlflowStore.open(location.uri)
     command = [
         sys.executable, "-m", "mlflow", "server",
         "--backend-store-uri", location.uri,
@@ -57,7 +65,8 @@ def start_ui(uri: str | None = None, *, host: str = "127.0.0.1", port: int = 500
         "--host", host, "--port", str(port), "--workers", "1",
     ]
     environment = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", **os.environ}
-    process = subprocess.Popen(command, env=environment)
+    # its log on stderr (file descriptor 2): stdout carries the URL alone, for scripts
+    process = subprocess.Popen(command, env=environment, stdout=2)
     return UiServer(f"http://{host}:{port}", location, process)
 
 
@@ -83,13 +92,14 @@ def check_port(host: str, port: int) -> None:
                               "--host") from exc
 
 
-def serve_until_stopped(server: UiServer) -> int:
-    """Wait while the server runs; Ctrl-C or SIGTERM stops it. Returns 0 when stopped so.
+def serve_until_stopped(server: UiServer, on_ready: Callable[[], None] = lambda: None) -> int:
+    """Wait until the server answers, call `on_ready` (announce its URL), then wait while it
+    runs; Ctrl-C or SIGTERM stops it, also while it starts. Returns 0 when stopped so.
 
     Raises:
-        TrackingError: the server stopped by itself. ``mlflow server`` exits 0 even when it
-            cannot bind its port (another program took it after ``check_port``), so any exit
-            it was not asked for is an error.
+        TrackingError: the server stopped by itself, or did not answer within READY_TIMEOUT.
+            ``mlflow server`` exits 0 even when it cannot bind its port (another program took
+            it after ``check_port``), so any exit it was not asked for is an error.
     """
     main = threading.current_thread() is threading.main_thread()  # handlers live there only
     # SIGINT too: a process started in the background by a non-interactive shell inherits
@@ -97,6 +107,8 @@ def serve_until_stopped(server: UiServer) -> int:
     stopping = (signal.SIGTERM, signal.SIGINT) if main else ()
     previous = {signum: signal.signal(signum, _interrupt) for signum in stopping}
     try:
+        if _wait_until_answering(server):
+            on_ready()
         code = server.process.wait()
     except KeyboardInterrupt:
         return 0
@@ -106,6 +118,27 @@ def serve_until_stopped(server: UiServer) -> int:
         _stop(server.process)
     raise TrackingError(f"the MLflow UI server for {server.url} stopped by itself (exit code "
                         f"{code}); its log above says why")
+
+
+def _wait_until_answering(server: UiServer) -> bool:
+    """Poll the server's health endpoint until it answers (True) or the server exits (False).
+
+    Raises:
+        TrackingError: no answer within READY_TIMEOUT seconds (the server is stopped).
+    """
+    deadline = time.monotonic() + READY_TIMEOUT
+    while server.process.poll() is None:
+        try:
+            with urllib.request.urlopen(f"{server.url}/health", timeout=1.0) as response:
+                if response.status == 200:
+                    return True
+        except OSError:  # not listening yet (URLError, connection refused, timeout)
+            pass
+        if time.monotonic() > deadline:
+            raise TrackingError(f"the MLflow UI server for {server.url} did not answer within "
+                                f"{READY_TIMEOUT:.0f} s; its log above may say why")
+        time.sleep(0.2)
+    return False
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:

@@ -14,7 +14,7 @@ from mlflow.entities import Metric, RunTag
 
 from esper.leyline.config import TrackingConfig
 from esper.nissa.mlflow_run import (MLFLOW_STATUS, TAG_EXIT_REASON, TAG_STATUS,
-                                    create_mlflow_run, fail_crashed_runs, to_ms)
+                                    create_mlflow_run, end_stale_runs, to_ms)
 from esper.nissa.mlflow_sink import MlflowSink, MlflowTarget
 from esper.nissa.mlflow_store import MlflowStore, MlflowUnavailable
 from esper.registry import Registry, RunRecord, RunStatus
@@ -45,7 +45,7 @@ class ParentRun:
             return cls(registry, failure)
         found = cls(registry, target)
         with target.store.reporting(f"record sweep {parent.run_id}"):
-            fail_crashed_runs(target.store, registry)
+            end_stale_runs(target.store, registry)
             if parent.mlflow_run_id is None:
                 found.mlflow_run_id = create_mlflow_run(target.store, target.experiment_id,
                                                         parent, registry.path)

@@ -18,6 +18,7 @@ from esper.cli import cli
 from esper.leyline.events import TelemetryEvent, TelemetryEventType, encode_event
 from esper.nissa.metric_series import MetricMapper
 from esper.nissa.mlflow_run import config_params
+from esper.nissa.mlflow_sink import uncompressed_preview
 from esper.nissa.mlflow_store import URI_ENV_VAR
 from esper.registry import Registry, RunRecord
 from esper.registry.wiring import Outcome
@@ -62,6 +63,9 @@ def test_one_mlflow_run_per_esper_run_named_tagged_and_linked_in_the_registry(mi
     record, info, tags = mirrored.record, mirrored.mlflow_run.info, mirrored.mlflow_run.data.tags
     experiment = mirrored.client.get_experiment(info.experiment_id)
     assert experiment.name == "quickstart"
+    # the model-training layout of the MLflow UI, not the GenAI one; a description
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
+    assert "esper experiment quickstart" in experiment.tags["mlflow.note.content"]
     assert Path(experiment.artifact_location.removeprefix("file://")).parent.name == "mlartifacts"
     assert record.mlflow_experiment_id == info.experiment_id
     assert info.run_name == record.name == "mirrored"
@@ -118,14 +122,27 @@ def test_artifacts_hold_the_experiment_file_the_config_the_events_and_a_plot(mir
     listed = {f.path for top in client.list_artifacts(run_id)
               for f in client.list_artifacts(run_id, top.path)}
     assert listed == {"experiment/quickstart.yaml", "config/resolved.json",
-                      "events/events.jsonl.gz", "plots/learning_curves.png",
-                      "wiring/wiring.json", "wiring/wiring.md"}
+                      "events/events.jsonl.gz", "events/events.jsonl", "plots/learning_curves.png",
+                      "plots/growth.png", "wiring/wiring.json", "wiring/wiring.md"}
     folder = Path(client.download_artifacts(run_id, "", str(mirrored.downloads)))
     assert (folder / "experiment/quickstart.yaml").read_bytes() == Path(QUICKSTART).read_bytes()
     assert json.loads((folder / "config/resolved.json").read_text()) == mirrored.record.config
     with gzip.open(folder / "events/events.jsonl.gz", "rt", encoding="utf-8") as stream:
         assert stream.read().splitlines() == [encode_event(e) for e in mirrored.events]
-    assert (folder / "plots/learning_curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (folder / "events/events.jsonl").read_text().splitlines() == [
+        encode_event(e) for e in mirrored.events]  # the same stream, previewable in the UI
+    for plot in ("learning_curves", "growth"):
+        assert (folder / f"plots/{plot}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_stream_longer_than_the_preview_limit_is_only_compressed(tmp_path):
+    archive = tmp_path / "events.jsonl.gz"
+    with gzip.open(archive, "wt") as stream:
+        stream.write("x" * 1000)
+    assert uncompressed_preview(archive, tmp_path / "a.jsonl", limit=1000) == tmp_path / "a.jsonl"
+    assert (tmp_path / "a.jsonl").read_text() == "x" * 1000
+    assert uncompressed_preview(archive, tmp_path / "b.jsonl", limit=999) is None
+    assert not (tmp_path / "b.jsonl").exists()
 
 
 def test_no_mlflow_records_to_the_registry_only(tmp_path, mlflow_uri):

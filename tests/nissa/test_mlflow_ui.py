@@ -10,6 +10,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -65,6 +66,49 @@ def test_ctrl_c_stops_esper_ui_started_with_sigint_ignored(tmp_path, mlflow_uri)
             child.wait()
     with socket.socket() as probe:  # the server stopped with it
         assert probe.connect_ex(("127.0.0.1", port)) != 0
+
+
+def _servers_on(port: int) -> list[str]:
+    """The command lines of live `mlflow server` processes started for `port` (from /proc)."""
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            args = cmdline.read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"mlflow" in args and b"server" in args and str(port).encode() in args:
+            found.append(" ".join(a.decode(errors="replace") for a in args))
+    return found
+
+
+def test_the_url_is_printed_once_the_server_answers(tmp_path, mlflow_uri):
+    port, log = free_port(), tmp_path / "ui.log"
+    with log.open("w") as server_output:
+        child = start_esper("ui", "--port", str(port), "--uri", mlflow_uri, stderr=server_output)
+    try:
+        url = child.stdout.readline().strip()
+        with urllib.request.urlopen(f"{url}/health", timeout=10) as response:  # no retry
+            assert response.status == 200
+    finally:
+        child.send_signal(signal.SIGINT)
+        assert child.wait(timeout=60) == 0
+
+
+def test_ctrl_c_while_the_server_starts_leaves_no_server(tmp_path, mlflow_uri):
+    port, log = free_port(), tmp_path / "ui.log"
+    with log.open("w") as server_output:
+        child = start_esper("ui", "--port", str(port), "--uri", mlflow_uri, stderr=server_output)
+    try:
+        while "starting the MLflow UI" not in log.read_text() and child.poll() is None:
+            time.sleep(0.05)
+        child.send_signal(signal.SIGINT)  # before it answers: no URL was printed
+        assert child.wait(timeout=60) == 0
+        assert child.stdout.read() == ""
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+    assert _servers_on(port) == []
 
 
 def test_esper_ui_lists_the_runs_of_esper_run(tmp_path, mlflow_uri):
