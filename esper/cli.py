@@ -26,6 +26,7 @@ from esper.nissa.console_sink import ConsoleProgressSink
 from esper.nissa.recording import killed_run
 from esper.registry import Registry, RunStatus, render
 from esper.registry.connection import unusable
+from esper.registry.refs import check_name
 from esper.regress.cli import regress_command
 from esper.sweep.cli import sweep_command
 from esper.registry.wiring_report import (no_opportunity, wiring_counts, wiring_markdown,
@@ -33,14 +34,15 @@ from esper.registry.wiring_report import (no_opportunity, wiring_counts, wiring_
 
 
 class _UserError(click.ClickException):
-    """An `EsperError` on its way out: `Error: message` on stderr, the error's exit code."""
+    """An `EsperError` on its way out: `Error: message` on stderr, the error's exit code. The
+    user text a message quotes is shown literally (``render.visible``)."""
 
     def __init__(self, error: EsperError) -> None:
         message = error.message
         if isinstance(error, SpecError):
             count = len(error.problems)
             message = f"invalid experiment ({count} problem{'s' if count != 1 else ''}):\n{message}"
-        super().__init__(message)
+        super().__init__(render.visible(message, newlines=True))
         self.exit_code = error.exit_code
 
 
@@ -50,6 +52,9 @@ class _EsperGroup(click.Group):
             return super().invoke(ctx)
         except EsperError as error:
             raise _UserError(error) from None
+        except click.ClickException as error:  # a usage error may quote what was typed
+            error.message = render.visible(error.message, newlines=True)
+            raise
         except sqlite3.DatabaseError as error:  # a registry damaged inside, found by a read
             raise _UserError(unusable("the registry", error)) from None
         except KeyboardInterrupt as interrupt:
@@ -253,6 +258,7 @@ def run_command(file: str, overrides: tuple[str, ...], name: str | None,
     from esper.experiment.replicates import group_summary, render_group_note, run_replicates
     from esper.experiment.run_summary import render_summary, run_summary, wiring_failure
 
+    check_name(name)  # before anything is compiled or recorded
     spec = load(file, overrides)
     if no_mlflow:
         spec = spec.without_mlflow()
@@ -303,7 +309,7 @@ def sync_command(run_ref: str, registry_path: str | None, uri: str | None, force
         click.echo(json.dumps(asdict(result), indent=2))
     else:
         done = "pushed to" if result.pushed else "already complete in"
-        click.echo(f"run {result.run_id} ({result.name}) {done} MLflow run "
+        click.echo(f"run {result.run_id} ({render.visible(result.name)}) {done} MLflow run "
                    f"{result.mlflow_run_id} (experiment {result.mlflow_experiment_id}) "
                    f"in {result.uri}")
 
@@ -324,9 +330,13 @@ def ui_command(port: int, host: str, uri: str | None) -> None:
     from esper.nissa.mlflow_ui import serve_until_stopped, start_ui  # imports mlflow: ~3 s
 
     server = start_ui(uri, host=host, port=port)
-    click.echo(server.url)
-    click.echo(f"MLflow UI on {server.location.uri}; Ctrl-C stops it", err=True)
-    code = serve_until_stopped(server)
+    click.echo(f"starting the MLflow UI on {server.location.uri} ...", err=True)
+
+    def announce() -> None:  # once it answers: the URL leads somewhere
+        click.echo(server.url)
+        click.echo(f"MLflow UI on {server.location.uri}; Ctrl-C stops it", err=True)
+
+    code = serve_until_stopped(server, announce)
     if code:
         raise click.exceptions.Exit(code)
 
@@ -363,7 +373,7 @@ def wiring_command(run_refs: tuple[str, ...], registry_path: str | None, markdow
                                     "fields": rows} for r, rows in reports]))
     else:
         for record, rows in reports:
-            click.echo(f"run {record.run_id} ({record.name}): " + ", ".join(
+            click.echo(f"run {record.run_id} ({render.visible(record.name)}): " + ", ".join(
                 f"{n} {k}" for k, n in wiring_counts(rows).items() if n))
             for line in no_opportunity(rows):
                 click.echo(f"  not exercised: {line}")
@@ -376,5 +386,5 @@ cli.add_command(sweep_command)
 
 
 def main() -> None:
-    """Console entry point."""
+    """Run the command line (the `esper` command starts it through `esper.__main__`)."""
     cli()

@@ -14,6 +14,8 @@ GROUP_PREFIX = "group:"
 class CompareError(EsperError):
     """`esper compare` was given something it cannot compare."""
 
+    exit_code = 2  # an input matter: the references or the plot path
+
 
 @dataclass(frozen=True)
 class Side:

@@ -21,27 +21,39 @@ How the run ends (DESIGN.md section 8, reliability):
 In every case a RUN_FINISHED event is the run's last event and the row records, per sink, the
 events written and dropped. Two sinks are always there: the registry's events and its
 ``metrics`` table (the scalar series, derived from the events as they pass).
+
+The end is bounded: the sinks get ``close_timeout`` seconds in all to write what is left (an
+MLflow store that hangs during its upload included), and a further SIGINT or SIGTERM while
+they write cuts that to ``HURRY_GRACE`` seconds; what a sink has not started to write by then
+is counted as dropped, and the end status is written either way.
 """
 
 from __future__ import annotations
 
+import logging
 import signal
+import sqlite3
 import threading
 import time
 import traceback
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from types import FrameType
 
-from esper.leyline.events import RunFinishedPayload, TelemetryEventType
+from esper.leyline.events import RunFinishedPayload, SinkStats, TelemetryEventType
 from esper.nissa.hub import Sink, TelemetryHub, check_sink_names
 from esper.nissa.metrics_sink import MetricsSink
 from esper.nissa.registry_sink import RegistrySink
-from esper.registry import NewRun, Registry, RunRecord, RunStatus
+from esper.registry import NewRun, Registry, RegistryError, RunRecord, RunStatus
+from esper.registry.errors import RegistryGone
 from esper.registry.heartbeat import DEFAULT_INTERVAL, Heartbeat
 
+logger = logging.getLogger(__name__)
+
 _SIGNALS = (signal.SIGINT, signal.SIGTERM)
+_EVENTS_SINK = "registry"  # the sink writing the run's events to its registry
+HURRY_GRACE = 2.0  # seconds the sinks still get once a second signal asks to end now
 
 
 def killed_run(interrupt: KeyboardInterrupt) -> RunRecord | None:
@@ -95,9 +107,10 @@ def recording(
     :param close_timeout: seconds the end may wait for the sinks (final flush and close
         together); events a sink has not started to write by then are counted as dropped
     SIGINT and SIGTERM handlers are installed (main thread only) while the block runs; a
-    second signal during the final flush is ignored, so the end status is always written.
+    further signal while the end waits for the sinks cuts the wait to ``HURRY_GRACE``
+    seconds, and the end status is always written.
     """
-    all_sinks = [RegistrySink(registry), MetricsSink(registry), *sinks]
+    all_sinks = [RegistrySink(registry, _EVENTS_SINK), MetricsSink(registry), *sinks]
     check_sink_names(all_sinks)  # before the row exists: a bad sink leaves no RUNNING run behind
     run = registry.create_run(new)
     hub = TelemetryHub(run.run_id, all_sinks)
@@ -131,25 +144,112 @@ def _end(
     exit_reason: str | None = None,
     tb: str | None = None,
 ) -> None:
-    _ignore_signals()
     # The flush and the close share close_timeout: a stuck sink delays the end once, and the
     # other sinks still have half of it to write RUN_FINISHED.
-    deadline = time.monotonic() + close_timeout
+    ending = _Ending(time.monotonic() + close_timeout)
     try:
         if not rec.hub.closed:  # the block may have closed it itself
-            rec.hub.flush(close_timeout / 2)
+            ending.wait(lambda left: rec.hub.flush(min(left, close_timeout / 2)))
             before = rec.hub.stats()
             rec.hub.emit(
                 TelemetryEventType.RUN_FINISHED,
                 RunFinishedPayload(status.value, before.emitted, before.dropped),
                 message=exit_reason or "",
             )
-        final = rec.hub.close(max(0.0, deadline - time.monotonic()))
+        if not ending.wait(lambda left: rec.hub.close(left)):
+            rec.hub.close(ending.left())  # cut short: the sinks get what is left of the grace
+        final = rec.hub.stats()
     finally:
+        _ignore_signals()  # until the caller's handlers are restored: the status is written
         heartbeat.stop()
-    rec.registry.finish_run(
-        rec.run_id, status, exit_reason=exit_reason, traceback=tb, sinks=final.sinks
-    )
+    events = next(s for s in final.sinks if s.name == _EVENTS_SINK)
+    lost = (f"{events.dropped} events not written to registry {rec.registry.path}: "
+            f"{events.last_error}") if events.failures else None
+    unrecorded = lost is not None and status is RunStatus.FINISHED
+    if unrecorded:  # a run whose events are not all recorded did not finish
+        status, exit_reason = RunStatus.FAILED, lost
+    _store_end(rec, status, exit_reason, tb, final.sinks)
+    if unrecorded:
+        raise RegistryError(f"run {rec.run_id} ({rec.run.name}) recorded as FAILED: {lost}")
+
+
+def _store_end(rec: Recording, status: RunStatus, exit_reason: str | None, tb: str | None,
+               sinks: Sequence[SinkStats]) -> None:
+    """Write the run's end status; when the registry cannot take it, raise a RegistryError
+    that says what became of the run (shown as CRASHED, or saved from a deleted registry)."""
+    run = f"run {rec.run_id} ({rec.run.name}) ended {status.value}"
+    def finish(registry: Registry) -> None:  # the run's registry, a sweep's relay, a rescue
+        registry.finish_run(rec.run_id, status, exit_reason=exit_reason, traceback=tb,
+                            sinks=sinks)
+
+    try:
+        finish(rec.registry)
+    except RegistryGone as error:
+        raise RegistryGone(f"{error.message}; {run}: {_rescue(rec, finish)}") from None
+    except RegistryError as error:
+        raise RegistryError(f"{run}, but the registry could not record it, so it shows as "
+                            f"CRASHED: {error.message}") from None
+
+
+def _rescue(rec: Recording, finish: Callable[[Registry], object]) -> str:
+    """Save the registry the run wrote to, deleted or replaced since, beside the path it had,
+    and ``finish`` the run there."""
+    path = rec.registry.path
+    target = path.with_name(f"{path.stem}-rescued-{rec.run_id}{path.suffix}")
+    try:
+        rec.registry.save_copy(target)
+        with Registry.open(target, create=False) as rescued:
+            finish(rescued)
+    except (sqlite3.Error, OSError, RegistryError) as error:
+        return f"its record and events are lost ({error})"
+    return (f"its record and events were saved to {target} (esper show {rec.run_id} "
+            f"--registry {target})")
+
+
+class _Hurry(Exception):
+    """Raised by a signal that arrives while the end of a run waits for its sinks."""
+
+
+class _Ending:
+    """The end of a run: its deadline, cut to ``HURRY_GRACE`` by a further SIGINT or SIGTERM.
+
+    The signal handler raises only inside ``wait`` (a wait for the sinks, safe to leave
+    early), never while an event is emitted or the status written; elsewhere it only moves
+    the deadline.
+    """
+
+    def __init__(self, deadline: float) -> None:
+        self._deadline = deadline
+        self._waiting = False
+        if threading.current_thread() is threading.main_thread():
+            for s in _SIGNALS:
+                signal.signal(s, self._on_signal)
+
+    def left(self) -> float:
+        """Seconds until the deadline (0 once passed)."""
+        return max(0.0, self._deadline - time.monotonic())
+
+    def wait(self, waiting: Callable[[float], object]) -> bool:
+        """Call ``waiting(seconds left)``; False when a signal cut it short."""
+        self._waiting = True
+        try:  # no finally: a handler running there could raise _Hurry past the except
+            waiting(self.left())
+            self._waiting = False
+        except _Hurry:
+            return False
+        except BaseException:
+            self._waiting = False
+            raise
+        return True
+
+    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        if self._deadline - time.monotonic() > HURRY_GRACE:
+            logger.warning("%s: ending now; telemetry not yet written within %g s is counted "
+                           "as dropped", signal.Signals(signum).name, HURRY_GRACE)
+            self._deadline = time.monotonic() + HURRY_GRACE
+        if self._waiting:
+            self._waiting = False
+            raise _Hurry
 
 
 _Handlers = dict[int, object]

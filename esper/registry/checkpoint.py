@@ -84,7 +84,9 @@ class Checkpointer:
 
     def _run(self) -> None:
         try:
-            conn = sqlite3.connect(self._path, isolation_level=None)
+            # mode=rw: a registry deleted meanwhile is not created again, empty, at its path
+            conn = sqlite3.connect(f"{self._path.absolute().as_uri()}?mode=rw", uri=True,
+                                   isolation_level=None)
         except sqlite3.Error as exc:  # the WAL is still checkpointed when the registry closes
             logger.warning("cannot checkpoint registry %s while it is written: %s", self._path, exc)
             return

@@ -20,8 +20,11 @@ from typing import TypeVar
 
 from sqlite_utils import Database
 
-from esper.registry.errors import RegistryError
+from esper.registry.errors import BadRegistryPath, RegistryError
 from esper.registry.schema import KNOWN_MIGRATIONS, MIGRATION_SET, MIGRATIONS
+from esper.registry.storage import (WHAT_TO_DO, missing_directory, no_permission, remove_partial,
+                                    storage_error)
+from esper.registry.storage import unusable as unusable  # re-exported: esper.cli uses it
 
 DEFAULT_PATH = "runs.db"
 ENV_VAR = "ESPER_REGISTRY"
@@ -30,16 +33,23 @@ PAGE_SIZE = 16_384  # bytes, for new registries
 CACHE_KIB = 65_536  # page cache per connection, KiB
 LOCK_TIMEOUT = 120.0  # seconds of retries before a locked database becomes a RegistryError
 _SQLITE_MAGIC = b"SQLite format 3\x00"
-_WHAT_TO_DO = "pass --registry PATH (or set ESPER_REGISTRY) to use another file"
+_WHAT_TO_DO = WHAT_TO_DO
 
 T = TypeVar("T")
 
 
 def registry_path(path: str | os.PathLike[str] | None = None) -> Path:
-    """The registry file: ``path`` if given, else ``$ESPER_REGISTRY``, else ``./runs.db``."""
-    if path is not None:
-        return Path(path)
-    return Path(os.environ.get(ENV_VAR) or DEFAULT_PATH)
+    """The registry file: ``path`` if given, else ``$ESPER_REGISTRY``, else ``./runs.db``.
+
+    Raises:
+        BadRegistryPath: ``:memory:`` (SQLite would keep the runs in memory, or write a file
+            of that name) or a URI such as ``sqlite:///runs.db``: the registry is a file path.
+    """
+    chosen = os.fspath(path) if path is not None else os.environ.get(ENV_VAR) or DEFAULT_PATH
+    if Path(chosen).name == ":memory:" or "://" in chosen or chosen.startswith("file:"):
+        raise BadRegistryPath(f"the registry is a file that keeps runs for later commands, not "
+                              f"{chosen!r}; {_WHAT_TO_DO}, e.g. --registry runs.db")
+    return Path(chosen)
 
 
 def connect(path: Path, *, create: bool) -> Database:
@@ -48,24 +58,26 @@ def connect(path: Path, *, create: bool) -> Database:
     The connection may be used from several threads (the caller serialises them) and is in
     autocommit mode: every write goes through ``write_transaction``.
 
+    A new file that cannot be set up (full disk, Ctrl-C) is removed again, not left half-made.
+
     Raises:
         RegistryError: the file is missing (and ``create`` is False), is not SQLite, is
-            damaged, belongs to another application, or has a newer schema than this esper.
+            damaged, belongs to another application, or has a newer schema than this esper;
+            or the storage refuses it (see ``storage.storage_error``).
     """
     _check_file(path, create=create)
+    created = not path.exists()
     try:
         conn = sqlite3.connect(
             path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False
         )
     except sqlite3.Error as exc:
-        raise RegistryError(f"cannot open registry {path}: {exc}; {_WHAT_TO_DO}") from exc
+        raise storage_error(path, exc) from exc
     try:
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         db = Database(conn, execute_plugins=False)
         # Reads only, before any setting is written: a foreign file is refused untouched.
-        _check_schema(db, path)  # an up-to-date registry is opened without a write lock
-        if not create and not MIGRATIONS.applied(db):
-            raise RegistryError(f"{path} is empty, not an esper registry; {_WHAT_TO_DO}")
+        _check_contents(db, path, create=create)  # up to date: opened without a write lock
         if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
             # A new file: 16 KiB pages wrote ~500-byte event rows ~15% faster than the default
             # 4 KiB (benchmarks/registry.py); the page size is fixed once the file has content.
@@ -81,19 +93,79 @@ def connect(path: Path, *, create: bool) -> Database:
         conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
         if MIGRATIONS.pending(db):
             write_transaction(db, path, lambda: _upgrade_schema(db, path))
-    except sqlite3.DatabaseError as exc:
+    except BaseException as exc:
+        if created:
+            remove_partial(path, conn)
         conn.close()
-        raise unusable(str(path), exc) from exc
-    except BaseException:
-        conn.close()
+        if isinstance(exc, sqlite3.DatabaseError):
+            raise storage_error(path, exc) from exc
         raise
     return db
 
 
-def unusable(registry: str, error: sqlite3.DatabaseError) -> RegistryError:
-    """The error for a registry SQLite cannot read: damaged, or not a database at all."""
-    return RegistryError(f"{registry} is not a usable SQLite database ({error}); restore it "
-                         f"from a backup, move it away, or {_WHAT_TO_DO}")
+def connect_read_only(path: Path) -> Database:
+    """Open the existing registry ``path`` for reading only: commands that only read work on
+    a read-only copy (file system, file or directory). A registry of an older schema is
+    upgraded first, which writes.
+
+    SQLite reads a WAL-mode file through a ``-shm`` file it creates beside it; where the
+    directory cannot hold one, the file is opened ``immutable``: SQLite then reads the main
+    file alone, which holds everything unless a ``-wal`` file has changes not copied into it.
+
+    Raises:
+        RegistryError: as ``connect``, and when a read-only directory holds such a ``-wal``.
+    """
+    _check_file(path, create=False)
+    db = _open_read_only(path)
+    try:
+        _check_contents(db, path, create=False)
+        outdated = bool(MIGRATIONS.pending(db))
+    except BaseException as exc:
+        db.close()
+        if isinstance(exc, sqlite3.DatabaseError):
+            raise storage_error(path, exc) from exc
+        raise
+    if not outdated:
+        return db
+    db.close()
+    try:
+        connect(path, create=False).close()  # upgrades the schema
+    except RegistryError as error:
+        raise RegistryError(f"{path} has the registry schema of an older esper, upgraded before "
+                            f"it is read, and the upgrade failed: {error.message}") from error
+    return _open_read_only(path)
+
+
+def _open_read_only(path: Path) -> Database:
+    uri = path.absolute().as_uri()  # percent-encodes '?', '#' and '%' in the path
+    try:
+        conn = sqlite3.connect(f"{uri}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_MS / 1000,
+                               isolation_level=None, check_same_thread=False)
+        try:
+            conn.execute("PRAGMA schema_version")  # reads the file (and creates its -shm)
+        except sqlite3.OperationalError as exc:
+            conn.close()
+            refused = exc.sqlite_errorcode & 0xFF in (sqlite3.SQLITE_CANTOPEN,
+                                                      sqlite3.SQLITE_READONLY)
+            if not refused or os.access(path.resolve().parent, os.W_OK):
+                raise
+            _check_no_pending_wal(path.resolve())
+            conn = sqlite3.connect(f"{uri}?immutable=1", uri=True, isolation_level=None,
+                                   check_same_thread=False)
+            conn.execute("PRAGMA schema_version")
+    except sqlite3.DatabaseError as exc:
+        raise storage_error(path, exc) from exc
+    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    return Database(conn, execute_plugins=False)
+
+
+def _check_no_pending_wal(path: Path) -> None:
+    wal = path.with_name(f"{path.name}-wal")
+    if wal.exists() and wal.stat().st_size > 0:
+        raise RegistryError(
+            f"cannot read registry {path}: {wal.name} holds changes not yet copied into it, "
+            f"and SQLite cannot read them without creating {path.name}-shm in the read-only "
+            f"directory {path.parent}; copy both files to a writable directory, or {_WHAT_TO_DO}")
 
 
 def write_transaction(db: Database, path: Path, body: Callable[[], T]) -> T:
@@ -146,15 +218,25 @@ def _check_file(path: Path, *, create: bool) -> None:
             raise RegistryError(
                 f"no registry at {path}: run an experiment first, or {_WHAT_TO_DO}"
             )
-        if not path.parent.is_dir():
-            raise RegistryError(f"cannot create registry {path}: {path.parent} is not a directory")
+        if missing := missing_directory(path):
+            raise missing
         return
     if path.is_dir():
         raise RegistryError(f"registry path {path} is a directory; {_WHAT_TO_DO}")
-    with path.open("rb") as f:
-        header = f.read(len(_SQLITE_MAGIC))
+    try:
+        with path.open("rb") as f:
+            header = f.read(len(_SQLITE_MAGIC))
+    except PermissionError as exc:
+        raise no_permission(path, "read") from exc
     if header and header != _SQLITE_MAGIC:
         raise RegistryError(f"{path} is not an SQLite database; {_WHAT_TO_DO}")
+
+
+def _check_contents(db: Database, path: Path, *, create: bool) -> None:
+    """Refuse a file that is not an esper registry (an empty one is, when ``create``)."""
+    _check_schema(db, path)
+    if not create and not MIGRATIONS.applied(db):
+        raise RegistryError(f"{path} is empty, not an esper registry; {_WHAT_TO_DO}")
 
 
 def _check_schema(db: Database, path: Path) -> None:

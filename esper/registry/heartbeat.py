@@ -39,8 +39,14 @@ class Heartbeat:
             self._thread.join()
 
     def _run(self) -> None:
+        reported = None  # the failure last logged: one that repeats at every beat is logged once
         while not self._stopped.wait(self._interval):
             try:
                 self._beat()
             except Exception as exc:  # reported; the next beat tries again
-                logger.warning("heartbeat failed: %s: %s", type(exc).__name__, exc)
+                failure = f"{type(exc).__name__}: {exc}"
+                if failure != reported:
+                    logger.warning("heartbeat failed: %s", failure)
+                reported = failure
+            else:
+                reported = None

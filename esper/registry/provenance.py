@@ -12,6 +12,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import esper
+from esper.registry import process
 
 
 @dataclass(frozen=True)
@@ -19,6 +20,8 @@ class Provenance:
     host: str
     user: str | None
     pid: int
+    pid_space: str | None  # see esper.registry.process; None: not Linux
+    pid_start: int | None  # the process's start time in its pid space; None with pid_space
     git_commit: str | None  # None: the working directory is not in a git work tree
     git_dirty: bool | None  # tracked files differ from the commit (untracked files ignored)
     esper_version: str
@@ -33,6 +36,8 @@ def collect(cwd: Path | None = None) -> Provenance:
         host=socket.gethostname(),
         user=_user(),
         pid=os.getpid(),
+        pid_space=process.pid_space(),
+        pid_start=process.start_time(os.getpid()),
         git_commit=commit,
         git_dirty=dirty,
         esper_version=esper.__version__,

@@ -18,9 +18,11 @@ from __future__ import annotations
 
 import os
 import socket
+import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import closing
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -28,29 +30,32 @@ from typing import Any, TypeVar
 from sqlite_utils import Database
 
 from esper.leyline.events import SinkStats, TelemetryEvent, TelemetryEventType
-from esper.registry import connection, provenance, refs, runs
+from esper.registry import connection, process, provenance, refs, runs, storage
 from esper.registry import events as event_rows
 from esper.registry.checkpoint import Checkpointer
-from esper.registry.errors import RunNotFound
+from esper.registry.errors import RegistryFull, RunInUse, RunNotFound
 from esper.registry.metrics import summarise_metrics
 from esper.registry.records import NewRun, RunRecord, RunStatus, RunSummary
 
 T = TypeVar("T")
 
-DEFAULT_STALE_AFTER = 30.0  # seconds without a heartbeat before a RUNNING run shows as CRASHED
+# Seconds without a heartbeat before a RUNNING run shows as CRASHED, where its process cannot
+# be checked (another host or container); see esper.registry.runs.
+DEFAULT_STALE_AFTER = 30.0
 
 
 class Registry:
     """Runs and their events in one SQLite file. Open it with ``Registry.open``."""
 
-    def __init__(self, db: Database, path: Path, stale_after: float) -> None:
-        self._db = db
+    def __init__(self, db: Database, path: Path, stale_after: float, *,
+                 writable: bool = True) -> None:
         self.path = path
         self.stale_after = stale_after
         self._lock = threading.RLock()
         self._host = socket.gethostname()
-        self._events = event_rows.EventWriter(db)
-        self._checkpointer = Checkpointer(path, db.conn)
+        self._pid_space = process.pid_space()
+        self._writable = writable  # False: opened read-only; the first write reopens it
+        self._attach(db)
 
     @classmethod
     def open(
@@ -63,20 +68,35 @@ class Registry:
         """Open (and if needed create or upgrade) a registry.
 
         :param path: the file; None: ``$ESPER_REGISTRY``, else ``./runs.db``
-        :param create: create the file if it does not exist (False for read-only commands)
+        :param create: create the file if it does not exist; False (read-only commands): the
+            file is opened read-only, so a read-only copy can be read, and reopened
+            read-write by the first write
         :param stale_after: seconds without a heartbeat after which a RUNNING run is CRASHED
         Raises:
             RegistryError: missing (with ``create=False``), not SQLite, damaged, foreign, or
-                written by a newer esper.
+                written by a newer esper; or refused by the storage (read-only, no permission,
+                full, missing directory).
         """
         resolved = connection.registry_path(path)
-        return cls(connection.connect(resolved, create=create), resolved, stale_after)
+        if create:
+            return cls(connection.connect(resolved, create=True), resolved, stale_after)
+        return cls(connection.connect_read_only(resolved), resolved, stale_after, writable=False)
 
     def close(self) -> None:
         with self._lock:
             self._checkpointer.close()
             self._events.close()
             self._db.close()
+
+    def save_copy(self, target: Path) -> None:
+        """Copy the registry, as this connection sees it, into the new file ``target``: what
+        was written to a registry file deleted while open is kept that way.
+
+        Raises:
+            sqlite3.Error, OSError: ``target`` cannot be written.
+        """
+        with self._lock, closing(sqlite3.connect(target)) as copy:
+            self._db.conn.backup(copy)
 
     def __enter__(self) -> Registry:
         return self
@@ -87,20 +107,45 @@ class Registry:
     # --- writing -----------------------------------------------------------------------------
 
     def create_run(self, new: NewRun) -> RunRecord:
-        """Insert a RUNNING run with its provenance (host, pid, git, versions) and return it."""
+        """Insert a RUNNING run with its provenance (host, pid, git, versions) and return it.
+
+        Raises:
+            BadRunName: ``new.name`` breaks the rule of ``refs.check_name``.
+        """
+        refs.check_name(new.name)
         origin = provenance.collect()
         now = time.time()
         with self._lock:
             run_id = self._write(lambda: runs.insert_run(self._db, new, origin, now))
+        storage.keep_reserve(self.path)  # room to record the run's end should the disk fill
         return self.run(run_id)
 
     def write_events(self, events: Sequence[TelemetryEvent]) -> None:
         """Insert events in one ``BEGIN IMMEDIATE`` transaction (retried while locked)."""
         if not events:
             return
+        self._make_writable()  # before prepare: its body writes through the read-write handle
         body = self._events.prepare(events)  # encodes the first chunk before taking the lock
         with self._lock:
             self._write(body)
+
+    def reopen_run(self, run_id: str) -> RunRecord:
+        """Take over an ended or crashed run: RUNNING again, owned by this process (its pid,
+        host and heartbeat), end status cleared; checked and written in one transaction, so
+        of two processes reopening a run at once one wins.
+
+        Raises:
+            RunInUse: the run's process still lives (see ``runs.Liveness``).
+        """
+        origin = provenance.collect()
+        with self._lock:
+            reopened = self._write(
+                lambda: runs.reopen_run(self._db, run_id, origin, self._liveness()))
+        record = self.run(run_id)
+        if not reopened:
+            raise RunInUse(f"run {record.name} ({run_id}) is still running (pid {record.pid} "
+                           f"on {record.host})", record)
+        return record
 
     def heartbeat(self, run_id: str) -> None:
         """Stamp ``heartbeat_at`` = now on a RUNNING run."""
@@ -117,17 +162,26 @@ class Registry:
         traceback: str | None = None,
         sinks: Sequence[SinkStats] = (),
     ) -> RunRecord:
-        """Record how a run ended (FINISHED, FAILED or KILLED) and what each sink dropped."""
+        """Record how a run ended (FINISHED, FAILED or KILLED) and what each sink dropped. On
+        a full disk the space reserve (``storage.keep_reserve``) is given up for this write.
+
+        Raises:
+            RegistryError: the registry cannot be written (see ``storage.storage_error``).
+        """
         if status not in runs.ENDED:
             raise ValueError(f"a run ends FINISHED, FAILED or KILLED, not {status.value}")
         now = time.time()
+
+        def finish() -> None:
+            runs.finish_run(self._db, run_id, status, exit_reason=exit_reason,
+                            traceback=traceback, sinks=sinks, now=now)
         with self._lock:
-            self._write(
-                lambda: runs.finish_run(
-                    self._db, run_id, status, exit_reason=exit_reason, traceback=traceback,
-                    sinks=sinks, now=now,
-                )
-            )
+            try:
+                self._write(finish)
+            except RegistryFull:
+                if not storage.release_reserve(self.path):
+                    raise
+                self._write(finish)
         return self.run(run_id)
 
     def set_mlflow_ids(self, run_id: str, mlflow_run_id: str, mlflow_experiment_id: str) -> None:
@@ -218,7 +272,8 @@ class Registry:
         return record
 
     def resolve(self, ref: str) -> RunRecord:
-        """The run ``ref`` names: a full id, a unique id prefix, or a name (the latest such run).
+        """The run ``ref`` names: a full id, else a name (the latest such run) or a unique id
+        prefix, never both (see ``esper.registry.refs``).
 
         Raises:
             RunNotFound, AmbiguousRun: the message lists the candidates.
@@ -273,10 +328,55 @@ class Registry:
 
     def _write(self, body: Callable[[], T]) -> T:
         """Run ``body`` in a write transaction; the WAL pages it adds are checkpointed later,
-        off this thread (the connection does not checkpoint in its own commits)."""
-        result = connection.write_transaction(self._db, self.path, body)
+        off this thread (the connection does not checkpoint in its own commits).
+
+        Raises:
+            RegistryError: the storage failed (full, read-only, ...: ``storage.storage_error``);
+                RegistryGone: the file at ``path`` is no longer the one this connection opened
+                (deleted or replaced): nothing is written, so that its ``-wal`` file, which
+                SQLite names after the path, is not fed pages of the old file.
+        """
+        self._make_writable()
+        self._check_identity()
+        try:
+            result = connection.write_transaction(self._db, self.path, body)
+        except sqlite3.Error as exc:
+            if not storage.is_storage_fault(exc):
+                raise
+            raise storage.storage_error(self.path, exc) from exc
         self._checkpointer.request()
         return result
 
+    def _attach(self, db: Database) -> None:
+        """Use the connection ``db`` (and remember which file it opened)."""
+        self._db = db
+        self._identity = _file_identity(self.path)
+        self._events = event_rows.EventWriter(db)
+        self._checkpointer = Checkpointer(self.path, db.conn)
+
+    def _make_writable(self) -> None:
+        """Reopen a registry opened read-only read-write, before its first write."""
+        with self._lock:
+            if not self._writable:
+                db = connection.connect(self.path, create=False)
+                self.close()
+                self._attach(db)
+                self._writable = True
+
+    def _check_identity(self) -> None:
+        identity = _file_identity(self.path)
+        if identity is None or identity != self._identity:
+            raise storage.gone(self.path, "deleted" if identity is None else
+                               "replaced by another file")
+
     def _liveness(self) -> runs.Liveness:
-        return runs.Liveness(self._host, time.time(), self.stale_after)
+        return runs.Liveness(self._host, self._pid_space, time.time(), self.stale_after)
+
+
+def _file_identity(path: Path) -> tuple[int, int] | None:
+    """(device, inode) of the file at ``path``; None when there is none."""
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        return None
+    return stat.st_dev, stat.st_ino

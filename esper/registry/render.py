@@ -10,6 +10,11 @@ Terminal output is built with rich; machine output is JSON with a stable shape:
 - ``esper show --json`` adds event_counts ({type: count}) and metrics (per key: count,
   first_step, last_step, last, min, max);
 - ``esper events --format jsonl``: one envelope per line (``encode_event``).
+
+User text (names, tags, notes, config values, messages) is shown literally: the console of
+``console()`` reads no markup or emoji codes in strings and writes every character that is
+not printable as its escape (``visible``), so a name like ``[/]`` or ``"\\x1b[31m"`` can
+neither break the output nor drive the terminal.
 """
 
 from __future__ import annotations
@@ -39,9 +44,28 @@ _STATUS_STYLE = {
 _DATA_WIDTH = 100  # characters of an event's payload shown in a table cell
 
 
+class _LiteralConsole(Console):
+    """A console that shows every string it renders (cells, titles, printed text) literally."""
+
+    def render_str(self, text: str, **options: Any) -> Text:
+        options.update(markup=False, emoji=False, highlight=False)
+        return super().render_str(visible(text), **options)
+
+
 def console() -> Console:
-    """A console on stdout; wide when stdout is not a terminal, so tables are not squeezed."""
-    return Console(width=None if sys.stdout.isatty() else 200, highlight=False)
+    """A console on stdout; wide when stdout is not a terminal, so tables are not squeezed.
+    Strings are rendered literally (``_LiteralConsole``)."""
+    return _LiteralConsole(width=None if sys.stdout.isatty() else 200)
+
+
+def visible(text: str, *, newlines: bool = False) -> str:
+    """``text`` with each character that is not printable (newline, ESC, other C0 and C1
+    controls, DEL, bidi overrides, line separators) written as its Python escape: ``\\n``,
+    ``\\x1b``, ``\\u202e``. ``newlines=True`` keeps line breaks (multi-line blocks)."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() or (newlines and c == "\n")
+                   else c.encode("unicode_escape").decode("ascii") for c in text)
 
 
 def run_to_dict(run: RunRecord, *, details: bool = False) -> dict[str, Any]:
@@ -102,7 +126,9 @@ def runs_table(runs: list[RunRecord]) -> RenderableType:
     if not runs:
         return Text("no runs match")
     table = Table(box=None, header_style="bold")
-    for column in ("id", "name", "experiment", "status", "started", "duration"):
+    # the id is what a user copies into show / compare: never shortened, whatever the width
+    table.add_column("id", no_wrap=True, min_width=max(len(run.run_id) for run in runs))
+    for column in ("name", "experiment", "status", "started", "duration"):
         table.add_column(column)
     table.add_column("events", justify="right")
     for run in runs:
@@ -165,7 +191,7 @@ def summary_view(summary: RunSummary) -> RenderableType:
     parts.append(Text(json.dumps(run.config, indent=2, sort_keys=True)))
     if run.traceback:
         parts.append(Text("traceback", style="bold"))
-        parts.append(Text(run.traceback.rstrip()))
+        parts.append(Text(visible(run.traceback.rstrip(), newlines=True)))
     return Group(*parts)
 
 
@@ -258,9 +284,10 @@ def _git(run: RunRecord) -> str:
 
 def markdown_table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> list[str]:
     """A GitHub Markdown table as lines. A "|" inside a cell is escaped and a line break is
-    written as <br>, so neither can split the cell or end the row."""
+    written as <br>, so neither can split the cell or end the row; other characters that are
+    not printable are written as escapes (``visible``)."""
     def line(cells: Iterable[object]) -> str:
-        return "| " + " | ".join(
-            str(cell).replace("|", "\\|").replace("\n", "<br>") for cell in cells) + " |"
+        return "| " + " | ".join(visible(str(cell), newlines=True).replace("|", "\\|")
+                                 .replace("\n", "<br>") for cell in cells) + " |"
 
     return [line(headers), "|" + "---|" * len(headers), *(line(row) for row in rows)]

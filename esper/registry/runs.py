@@ -1,7 +1,11 @@
 """The ``runs`` table: a run's row from creation to its end status, and queries over runs.
 
-CRASHED is never stored: a RUNNING row is shown as CRASHED when its process is gone (same host:
-the pid is dead) or its heartbeat is older than ``stale_after`` seconds (any host).
+CRASHED is never stored: a RUNNING row is shown as CRASHED when its process is gone. A reader
+in the run's pid space (same boot and pid namespace, esper.registry.process) asks the kernel
+whether the process of that pid and start time lives: a live one is RUNNING however old its
+heartbeat (paused by SIGSTOP), a reused pid is not it. Elsewhere (another host or container)
+a heartbeat older than ``stale_after`` seconds means CRASHED. Rows written before the pid's
+start time was recorded, on this host: CRASHED when the pid is dead or the heartbeat stale.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from typing import Any
 from sqlite_utils import Database
 
 from esper.leyline.events import SinkStats
+from esper.registry import process
 from esper.registry.provenance import Provenance
 from esper.registry.records import NewRun, RunRecord, RunStatus
 
@@ -43,18 +48,26 @@ class RunFilter:
 class Liveness:
     """How to tell whether a RUNNING row's process still lives."""
 
-    host: str  # this machine: pids are only checked here
+    host: str  # this machine's name
+    pid_space: str | None  # this process's pid space: pids recorded in it are checked
     now: float  # unix seconds
-    stale_after: float  # seconds without a heartbeat after which any run counts as crashed
+    stale_after: float  # seconds without a heartbeat after which a run elsewhere has crashed
 
-    def status(self, stored: str, host: str, pid: int, heartbeat_at: float | None) -> RunStatus:
-        status = RunStatus(stored)
+    def status(self, row: dict[str, Any]) -> RunStatus:
+        """The status of a ``runs`` row as of ``now`` (see the module docstring)."""
+        status = RunStatus(row["status"])
         if status is not RunStatus.RUNNING:
             return status
-        stale = heartbeat_at is None or self.now - heartbeat_at > self.stale_after
-        if stale or (host == self.host and not _pid_alive(pid)):
-            return RunStatus.CRASHED
-        return status
+        # .get: a registry opened without its upgrade to m003 has no such columns
+        space, started = row.get("pid_space"), row.get("pid_start")
+        if space is not None and space == self.pid_space and started is not None:
+            alive = process.is_alive(row["pid"], started)
+        else:
+            heartbeat_at = row["heartbeat_at"]
+            alive = heartbeat_at is not None and self.now - heartbeat_at <= self.stale_after
+            if space is None and row["host"] == self.host:
+                alive = alive and _pid_alive(row["pid"])
+        return status if alive else RunStatus.CRASHED
 
 
 def new_run_id() -> str:
@@ -102,6 +115,8 @@ def insert_run(db: Database, new: NewRun, origin: Provenance, now: float) -> str
             "started_at": now,
             "heartbeat_at": now,
             "pid": origin.pid,
+            "pid_space": origin.pid_space,
+            "pid_start": origin.pid_start,
             "host": origin.host,
             "user": origin.user,
             "git_commit": origin.git_commit,
@@ -138,6 +153,22 @@ def finish_run(
         "heartbeat_at = ?, sinks = ? WHERE run_id = ?",
         [status.value, exit_reason, traceback, now, now, _sinks_json(sinks), run_id],
     )
+
+
+def reopen_run(db: Database, run_id: str, origin: Provenance, liveness: Liveness) -> bool:
+    """Make the process of `origin` the owner of run `run_id`, RUNNING again, unless its owner
+    lives; call inside a write transaction. Returns False (and changes nothing) if it does."""
+    row = next(db.query("SELECT * FROM runs WHERE run_id = ?", [run_id]))
+    if liveness.status(row) is RunStatus.RUNNING:
+        return False
+    db.execute(
+        "UPDATE runs SET status = ?, pid = ?, host = ?, pid_space = ?, pid_start = ?, "
+        "heartbeat_at = ?, ended_at = NULL, exit_reason = NULL, traceback = NULL "
+        "WHERE run_id = ?",
+        [RunStatus.RUNNING.value, origin.pid, origin.host, origin.pid_space, origin.pid_start,
+         liveness.now, run_id],
+    )
+    return True
 
 
 def touch_heartbeat(db: Database, run_id: str, now: float) -> None:
@@ -202,7 +233,7 @@ def to_record(row: dict[str, Any], liveness: Liveness) -> RunRecord:
         run_id=row["run_id"],
         name=row["name"],
         experiment=row["experiment"],
-        status=liveness.status(row["status"], row["host"], row["pid"], row["heartbeat_at"]),
+        status=liveness.status(row),
         config=json.loads(row["config"]),
         config_sha256=row["config_sha256"],
         spec_path=row["spec_path"],

@@ -120,7 +120,14 @@ def m002_artifacts_and_field_wiring(db: Database) -> None:
     db["wiring"].create_index(["run_id", "tele_id"])
 
 
-_STEPS = (m001_initial, m002_artifacts_and_field_wiring)
+def m003_process_identity(db: Database) -> None:
+    """runs.pid_space and runs.pid_start: which process the pid is (esper.registry.process),
+    so a live run is told from a dead one whose pid was reused. NULL on rows of older esper."""
+    db["runs"].add_column("pid_space", str)
+    db["runs"].add_column("pid_start", int)
+
+
+_STEPS = (m001_initial, m002_artifacts_and_field_wiring, m003_process_identity)
 
 #: Names of the migrations this code knows, in order; their count is the schema version.
 KNOWN_MIGRATIONS: tuple[str, ...] = tuple(step.__name__ for step in _STEPS)

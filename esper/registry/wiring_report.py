@@ -6,6 +6,7 @@ from collections import defaultdict
 from typing import Any
 
 from rich.table import Table
+from rich.text import Text
 
 from esper.leyline.catalogue import BY_ID
 from esper.registry.errors import RegistryError
@@ -25,7 +26,7 @@ def wiring_table(rows: list[dict[str, Any]]) -> Table:
     for row in rows:
         outcome = row["outcome"]
         table.add_row(row["tele_id"], row["field"], row["probe"],
-                      f"[{_STYLE[outcome]}]{outcome}[/]", str(row["observed"]),
+                      Text(outcome, style=_STYLE[outcome]), str(row["observed"]),
                       str(row["null_count"]), "" if row["first_seq"] is None else str(row["first_seq"]),
                       row["reason"])
     return table

@@ -11,6 +11,7 @@ from rich.table import Table
 from esper.experiment import load
 from esper.experiment.config_diff import flatten
 from esper.registry import Registry, render
+from esper.registry.refs import check_name
 from esper.sweep.errors import SweepError, TrialsFailed
 from esper.sweep.plan import with_grid
 from esper.sweep.ranking import Ranking, rank_sweep
@@ -63,17 +64,22 @@ def sweep_command(file: str | None, grid: tuple[str, ...], overrides: tuple[str,
     if resume_ref is not None and (grid or overrides or name):
         raise SweepError("--resume reruns the sweep as it was planned: --grid, --set and "
                          "--name apply to a new sweep only")
+    check_name(name)  # before anything is compiled or recorded
     from esper.sweep.driver import resume_sweep, run_sweep
 
     pool = _executor(executor, address, max_parallel)
+    def progress(line: str) -> None:  # stderr: --json keeps stdout for the ranking
+        click.echo(render.visible(line), err=True)
+
     if resume_ref is not None:
         result = resume_sweep(resume_ref, pool, registry=registry_path,
-                              mlflow=False if no_mlflow else None)
+                              mlflow=False if no_mlflow else None, progress=progress)
     else:
         spec = with_grid(load(file, overrides), grid)
         if no_mlflow:
             spec = spec.without_mlflow()
-        result = run_sweep(spec, pool, registry=registry_path, spec_path=file, name=name)
+        result = run_sweep(spec, pool, registry=registry_path, spec_path=file, name=name,
+                           progress=progress)
     if as_json:
         click.echo(json.dumps(ranking_to_dict(result.ranking), indent=2))
     else:

@@ -9,6 +9,8 @@ worker sends them. A failed trial does not stop the sweep.
 
 ``resume_sweep`` re-plans from the sweep's run and reruns, as new child runs of the same
 parent, every trial whose latest run is not FINISHED (failed, killed, crashed, never started).
+It is refused while the sweep's driver lives (paused or not: ``esper.registry.runs``), and the
+resuming driver takes the sweep's run over (RUNNING, its own pid), so a second resume waits.
 
 Ctrl-C (SIGINT) or SIGTERM: no new trial starts, the trials in flight are interrupted and end
 KILLED (a worker that does not answer within ``grace`` seconds is ended KILLED by the driver),
@@ -24,7 +26,7 @@ import threading
 import time
 import traceback
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from types import FrameType
@@ -35,6 +37,7 @@ from esper.experiment.runner import judge_run, run_tags
 from esper.leyline.config import ExperimentSpec
 from esper.nissa.recording import RunTerminated
 from esper.registry import NewRun, Registry, RunRecord, RunStatus
+from esper.registry.errors import RunInUse
 from esper.registry.heartbeat import Heartbeat
 from esper.sweep.errors import SweepError
 from esper.sweep.executor import Executor
@@ -50,6 +53,11 @@ if TYPE_CHECKING:
     from esper.sweep.mlflow_parent import ParentRun
 
 _POLL = 0.2  # seconds the driver waits for messages per turn
+Progress = Callable[[str], None]  # told one line as each trial starts and ends
+
+
+def _silent(message: str) -> None:
+    """No progress."""
 
 
 @dataclass(frozen=True)
@@ -67,8 +75,10 @@ class SweepResult:
 
 
 def run_sweep(spec: ExperimentSpec, executor: Executor, *, registry: str | os.PathLike[str] | None
-              = None, spec_path: str | None = None, name: str | None = None) -> SweepResult:
-    """Run every trial of the sweep of `spec` on `executor` (see the module docstring).
+              = None, spec_path: str | None = None, name: str | None = None,
+              progress: Progress = _silent) -> SweepResult:
+    """Run every trial of the sweep of `spec` on `executor` (see the module docstring);
+    `progress` is told as each trial starts and ends.
 
     Raises:
         SweepError: the sweep is badly specified (before anything runs).
@@ -80,12 +90,12 @@ def run_sweep(spec: ExperimentSpec, executor: Executor, *, registry: str | os.Pa
             experiment=spec.name, config=spec_to_dict(spec), seed=spec.seed, name=name,
             spec_path=spec_path, device=spec.training.device,
             tags={**spec.tracking.tags, TAG_KIND: "sweep"}, notes=spec.description))
-        return _drive(runs_db, spec, parent, trials, executor)
+        return _drive(runs_db, spec, parent, trials, executor, progress)
 
 
 def resume_sweep(ref: str, executor: Executor, *,
                  registry: str | os.PathLike[str] | None = None,
-                 mlflow: bool | None = None) -> SweepResult:
+                 mlflow: bool | None = None, progress: Progress = _silent) -> SweepResult:
     """Rerun the trials of sweep `ref` whose latest run is not FINISHED.
 
     :param mlflow: False records to the registry only; None: as the sweep did
@@ -97,8 +107,7 @@ def resume_sweep(ref: str, executor: Executor, *,
         parent = runs_db.resolve(ref)
         sweep_config(parent)  # a sweep, or a clear error
         if parent.status is RunStatus.RUNNING:
-            raise SweepError(f"sweep {parent.name} ({parent.run_id}) is still running (pid "
-                             f"{parent.pid} on {parent.host}); resume it once it has ended")
+            raise _still_running(parent)
         spec = spec_from_dict(dict(parent.config),
                               ("tracking.mlflow=false",) if mlflow is False else ())
         finished = {key for key, run in latest_per_trial(trial_runs(runs_db, parent.run_id))
@@ -107,18 +116,28 @@ def resume_sweep(ref: str, executor: Executor, *,
         if not todo:  # every trial finished: the sweep's record (its end, duration) stays
             executor.close()
             return SweepResult(parent, (), rank_sweep(runs_db, parent.run_id))
-        return _drive(runs_db, spec, parent, todo, executor)
+        try:  # this driver owns the sweep now: a second --resume is refused while it lives
+            parent = runs_db.reopen_run(parent.run_id)
+        except RunInUse as busy:  # another --resume took it over since the check above
+            executor.close()
+            raise _still_running(busy.run) from None
+        return _drive(runs_db, spec, parent, todo, executor, progress)
+
+
+def _still_running(sweep: RunRecord) -> SweepError:
+    return SweepError(f"sweep {sweep.name} ({sweep.run_id}) is still running (pid {sweep.pid} "
+                      f"on {sweep.host}); resume it once it has ended")
 
 
 def _drive(runs_db: Registry, spec: ExperimentSpec, parent: RunRecord, trials: list[Trial],
-           executor: Executor) -> SweepResult:
+           executor: Executor, progress: Progress) -> SweepResult:
     mlflow: ParentRun | None = None
     if spec.tracking.mlflow:
         from esper.sweep.mlflow_parent import ParentRun  # imports mlflow: ~3 s
 
         mlflow = ParentRun.open(spec.tracking, spec.name, runs_db, parent)
     heartbeat = Heartbeat(lambda: runs_db.heartbeat(parent.run_id)).start()
-    dispatcher = _Dispatcher(runs_db, parent, mlflow, executor)
+    dispatcher = _Dispatcher(runs_db, parent, mlflow, executor, progress)
     status, reason, tb = RunStatus.FINISHED, None, None
     try:
         with _stop_signals() as stop:
@@ -179,8 +198,11 @@ class _Dispatcher:
     """Keeps the executor's slots busy and writes what comes back, trial by trial."""
 
     def __init__(self, runs_db: Registry, parent: RunRecord, mlflow: ParentRun | None,
-                 executor: Executor, grace: float = 60.0) -> None:
+                 executor: Executor, progress: Progress, grace: float = 60.0) -> None:
         self._db = runs_db
+        self._progress = progress
+        self._total = 0  # trials this invocation runs
+        self._ended = 0
         self._parent = parent
         self._mlflow = mlflow
         self._executor = executor
@@ -195,6 +217,7 @@ class _Dispatcher:
 
     def run(self, trials: list[Trial], stop: _Stop) -> None:
         waiting = deque(trials)
+        self._total = len(trials)
         while (waiting and stop.signum is None) or self._writers:
             if stop.signum is not None:
                 self._stop_in_flight()
@@ -221,6 +244,8 @@ class _Dispatcher:
         self._writers[record.run_id] = (trial, TrialWriter(self._db, record, sink))
         self._records[record.run_id] = record
         self._executor.submit(TrialTask(spec, record, self._db.path))
+        self._progress(f"started trial {trial.label}: run {record.name} ({record.run_id}); "
+                       f"{len(self._writers)} in flight, {self._ended}/{self._total} ended")
 
     def _handle(self, messages: list) -> None:
         for message in messages:
@@ -235,6 +260,10 @@ class _Dispatcher:
                 store = None if self._mlflow is None else self._mlflow.store
                 record = judge_run(trial.spec, self._db, record.run_id, mlflow=store)[1]
             self._records[record.run_id] = record
+            self._ended += 1
+            took = "" if record.duration is None else f" in {record.duration:.0f} s"
+            self._progress(f"[{self._ended}/{self._total}] trial {trial.label} "
+                           f"{record.status.value}{took}: run {record.name} ({record.run_id})")
 
     def _stop_in_flight(self) -> None:
         """Interrupt the trials in flight, write what they send until they end (or the grace

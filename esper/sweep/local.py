@@ -3,19 +3,29 @@
 Workers are spawned (not forked: the driver holds threads, SQLite and MLflow connections) and
 each runs one trial at a time. They leave the terminal's process group, so Ctrl-C reaches the
 driver only, which then interrupts the trials in flight itself (SIGINT to their workers).
+Workers die with the driver however it ends (SIGKILL, OOM): their records go through it, so a
+worker without it would only spend the machine. The multiprocessing resource tracker then
+ends too: it exits once every process holding its pipe (the driver and workers) has gone.
 """
 
 from __future__ import annotations
 
+import ctypes
 import multiprocessing
 import os
 import queue
 import signal
+import sys
+import threading
+import time
 from multiprocessing.context import SpawnContext, SpawnProcess
 from typing import Any
 
 from esper.sweep.relay import Message, TaskDone
 from esper.sweep.worker import TrialTask, run_trial
+
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+_WATCH_INTERVAL = 1.0  # seconds between checks of the parent pid (not Linux)
 
 
 class _Worker:
@@ -23,8 +33,9 @@ class _Worker:
 
     def __init__(self, ctx: SpawnContext, messages: Any, threads: int) -> None:
         self.tasks = ctx.Queue()
-        self.process: SpawnProcess = ctx.Process(target=_serve, args=(self.tasks, messages, threads),
-                                                 name="esper-sweep-worker", daemon=True)
+        self.process: SpawnProcess = ctx.Process(
+            target=_serve, args=(self.tasks, messages, threads, os.getpid()),
+            name="esper-sweep-worker", daemon=True)
         self.process.start()
         self.run_id: str | None = None  # the trial in flight
 
@@ -95,8 +106,9 @@ def _drain(messages: Any, timeout: float) -> list[Message]:
             return received
 
 
-def _serve(tasks: Any, messages: Any, threads: int) -> None:
+def _serve(tasks: Any, messages: Any, threads: int, driver: int) -> None:
     """A worker's life: run the trials it is given until it gets None."""
+    _die_with(driver)
     os.setpgid(0, 0)  # out of the terminal's process group: the driver relays Ctrl-C
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # between trials; a trial's recording handles it
     import torch
@@ -109,3 +121,25 @@ def _serve(tasks: Any, messages: Any, threads: int) -> None:
             pass  # recorded KILLED; the driver is stopping the sweep
         finally:
             messages.put(TaskDone(task.record.run_id))
+
+
+def _die_with(driver: int) -> None:
+    """End this process when `driver`, its parent, ends: on Linux the kernel sends SIGKILL
+    (prctl PR_SET_PDEATHSIG: when the driver's thread that started the worker ends, and the
+    driver starts them from its main thread), elsewhere a thread polls the parent pid."""
+    if sys.platform == "linux":
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL) != 0:
+            errno = ctypes.get_errno()
+            raise OSError(errno, f"prctl(PR_SET_PDEATHSIG): {os.strerror(errno)}")
+    else:
+        threading.Thread(target=_watch_parent, args=(driver,), name="esper-driver-watch",
+                         daemon=True).start()
+    if os.getppid() != driver:  # it ended before the watch began
+        os._exit(1)
+
+
+def _watch_parent(driver: int) -> None:
+    while os.getppid() == driver:
+        time.sleep(_WATCH_INTERVAL)
+    os._exit(1)

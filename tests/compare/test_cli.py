@@ -73,7 +73,7 @@ def test_a_plot_into_a_missing_directory_is_refused_before_the_report(runs, tmp_
     target = tmp_path / "nowhere" / "compare.png"
     result = invoke(runs, f"group:{runs.group_a}", f"group:{runs.group_b}", "--plot",
                     str(target))
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert result.output == (f"Error: cannot write the plot to {target}: {target.parent} is "
                              "not a directory\n")  # one line, and no table printed first
 
@@ -81,7 +81,7 @@ def test_a_plot_into_a_missing_directory_is_refused_before_the_report(runs, tmp_
 def test_a_run_compared_with_itself_is_refused(runs):
     prefix = runs.first.run_id[:6]
     result = invoke(runs, runs.first.run_id, prefix)
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert result.output == (f"Error: {runs.first.run_id} and {prefix} are the same run "
                              f"({runs.first.run_id}): nothing to compare\n")
 
@@ -91,9 +91,9 @@ def test_a_run_compared_with_itself_is_refused(runs):
     (["group:ffff", "group:"], "Error: no replicate group 'ffff' in "),
     (["nope", "nope2"], "Error: no run matches 'nope'"),
 ])
-def test_bad_references_exit_1_with_one_line(runs, args, message):
+def test_bad_references_exit_2_with_one_line(runs, args, message):
     result = invoke(runs, *args)
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert result.output.startswith(message) and "Traceback" not in result.output
 
 
@@ -130,7 +130,7 @@ def test_a_bad_run_reference_beside_an_experiment_file_fails_before_the_file_run
         count = len(before.runs())
     result = CliRunner().invoke(cli, ["compare", str(spec_file), "nope", "--registry",
                                       str(registry)])
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert result.output.startswith("Error: no run matches 'nope'")
     with Registry.open(registry, create=False) as after:
         assert len(after.runs()) == count  # the experiment file was not run
@@ -152,7 +152,7 @@ def test_an_experiment_file_alone_is_refused_before_it_runs(tmp_path):
     spec_file.write_text(yaml.safe_dump(cmp_document()))
     registry = tmp_path / "runs.db"
     result = CliRunner().invoke(cli, ["compare", str(spec_file), "--registry", str(registry)])
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert result.output == (f"Error: compare needs at least two runs or groups, got 1: "
                              f"{spec_file}; e.g. esper compare RUN_A RUN_B\n")
     assert not registry.exists()  # nothing was run

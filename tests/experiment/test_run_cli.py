@@ -167,7 +167,7 @@ def test_ctrl_c_names_the_run_it_recorded_as_killed(tmp_path, monkeypatch):
     with Registry.open(db) as registry:
         (run,) = registry.runs()
     assert run.status.value == "KILLED"
-    assert result.stderr.endswith(  # after the progress display
+    assert ("\n" + result.stderr).endswith(  # on a line of its own, after any progress line
         f"\nInterrupted: run {run.run_id} ({run.name}) recorded as KILLED.\n")
 
 

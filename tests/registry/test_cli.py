@@ -48,6 +48,14 @@ def test_runs_lists_newest_first_with_status_and_event_counts(db_path, filled):
     assert "RUNNING" in lines[1] and "so far" in lines[1]
 
 
+def test_runs_never_shortens_the_run_id_on_a_narrow_terminal(db_path, filled):
+    result = invoke("runs", "--registry", str(db_path), env={"COLUMNS": "40"})
+    assert result.exit_code == 0, result.output
+    for run_id in filled.values():
+        assert run_id in result.output
+    assert "…" not in result.output.split()[len("id name experiment status".split()):][0]
+
+
 def test_runs_json_filters_and_the_environment_variable(db_path, filled):
     env = {"ESPER_REGISTRY": str(db_path)}
     rows = json.loads(invoke("runs", "--json", env=env).output)
@@ -108,7 +116,7 @@ def test_events_table(db_path, filled):
 def test_an_unknown_run_is_an_error_listing_candidates(db_path, filled):
     for command in ("show", "events"):
         result = invoke(command, "exp-3", "--registry", str(db_path))
-        assert result.exit_code == 1
+        assert result.exit_code == 2
         assert result.output.startswith("Error: no run matches 'exp-3'; did you mean: ")
         assert "exp-1" in result.output and "exp-2" in result.output
 
@@ -118,7 +126,7 @@ def test_an_ambiguous_prefix_is_an_error_listing_the_runs(db_path):
         runs = [registry.create_run(new_run()) for _ in range(40)]
     prefix = next(r.run_id[0] for r in runs if sum(o.run_id[0] == r.run_id[0] for o in runs) > 1)
     result = invoke("show", prefix, "--registry", str(db_path))
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert result.output.startswith(f"Error: run id prefix '{prefix}' matches ")
 
 

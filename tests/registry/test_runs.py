@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 import time
@@ -132,7 +133,7 @@ def test_an_ambiguous_prefix_lists_the_candidates(registry: Registry):
     prefix, clash = next((k, v) for k, v in by_first.items() if len(v) > 1)
     with pytest.raises(AmbiguousRun) as error:
         registry.resolve(prefix)
-    assert error.value.exit_code == 1
+    assert error.value.exit_code == 2
     assert f"run id prefix '{prefix}' matches {len(clash)} runs" in error.value.message
     assert all(r.run_id in error.value.message for r in clash[:8])
 
@@ -148,7 +149,7 @@ def test_an_unknown_reference_suggests_close_names_or_the_latest_runs(registry: 
     assert error.value.message == (
         f"no run matches 'zzz'; latest runs: {run.run_id} (quickstart-1, "
         f"{datetime.fromtimestamp(run.started_at):%Y-%m-%d %H:%M})")
-    assert error.value.exit_code == 1
+    assert error.value.exit_code == 2
 
 
 def test_a_running_row_whose_process_is_gone_shows_as_crashed(registry: Registry, db_path):
@@ -165,11 +166,14 @@ def test_a_running_row_whose_process_is_gone_shows_as_crashed(registry: Registry
     assert registry.runs(status=RunStatus.RUNNING) == []
 
 
-def test_a_stale_heartbeat_shows_as_crashed_even_if_the_pid_lives(db_path):
+def test_a_stale_heartbeat_decides_only_where_the_process_cannot_be_checked(db_path):
     with Registry.open(db_path, stale_after=0.2) as registry:
         run = registry.create_run(new_run())  # this process: alive
-        assert registry.run(run.run_id).status is RunStatus.RUNNING
         time.sleep(0.3)
+        assert registry.run(run.run_id).status is RunStatus.RUNNING  # its process lives
+        with sqlite3.connect(db_path) as db:  # another host's run: its pid means nothing here
+            db.execute("UPDATE runs SET host = 'elsewhere', pid_space = 'theirs' "
+                       "WHERE run_id = ?", [run.run_id])
         assert registry.run(run.run_id).status is RunStatus.CRASHED
         registry.heartbeat(run.run_id)
         assert registry.run(run.run_id).status is RunStatus.RUNNING

@@ -11,6 +11,7 @@ which one broke.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -183,6 +184,13 @@ def check_resume(db: Path, result: SweepResult, resumed) -> None:
     assert {t.status for t in new} == {RunStatus.FAILED}
     shown = {t["trial"]: t["runs"] for t in json.loads(resumed.stdout)["trials"]}
     assert {shown[1][0], shown[3][0]} == {t.run_id for t in new}
+    progress = [line for line in resumed.stderr.splitlines() if "trial t" in line]
+    assert len(progress) == 4  # each trial started and ended, on stderr as the sweep ran
+    for label in ("t1", "t3"):
+        assert sum(line.startswith(f"started trial {label}: run sw-{label} (")
+                   for line in progress) == 1
+        assert sum(bool(re.fullmatch(rf"\[[12]/2\] trial {label} FAILED in \d+ s: run "
+                                     rf"sw-{label} \(\w+\)", line)) for line in progress) == 1
 
 
 def check_compare_cli(db: Path, result: SweepResult, ranking: dict) -> None:
