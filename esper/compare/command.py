@@ -10,7 +10,9 @@ from esper.compare.plot import check_plot_path, plot_comparison
 from esper.compare.refs import check_count, resolve_side
 from esper.compare.report import compare
 from esper.registry import Registry
+from esper.nissa.console_sink import ConsoleProgressSink
 from esper.registry.render import console
+from esper.registry.render import visible as render_visible
 
 
 SWEEP_PREFIX = "sweep:"  # esper compare sweep:<id>: the ranking of a sweep (esper.sweep)
@@ -43,8 +45,9 @@ def compare_command(refs: tuple[str, ...], registry_path: str | None, show_all: 
     replicates) and compared as the runs it produced. The first REF is the baseline. Sections:
     config keys that differ, outcome metrics with delta and delta %, replicate statistics (mean
     ± std, 95% CI of the difference: Welch's t below five runs a side, else bootstrap; Welch's
-    t-test), seed lifecycle per blueprint and gate failures per check, events by type, anomalies, wiring outcomes that differ, and for two
-    runs of the same config and seed whether their event streams are identical.
+    t-test), seed lifecycle per blueprint and gate failures per check, events by type,
+    anomalies, wiring outcomes that differ, and for two runs of the same config and seed
+    whether their event streams are identical. Experiment FILEs show their progress on stderr.
 
     Example:
 
@@ -77,8 +80,12 @@ def compare_command(refs: tuple[str, ...], registry_path: str | None, show_all: 
             with Registry.open(registry_path, create=False) as registry:
                 for ref in named:
                     resolve_side(registry, ref)
-        refs = tuple(run_experiment_refs(refs, overrides=overrides, registry=registry_path,
-                                         mlflow=not no_mlflow))
+        refs = tuple(run_experiment_refs(
+            refs, overrides=overrides, registry=registry_path, mlflow=not no_mlflow,
+            progress=lambda line: click.echo(render_visible(line), err=True),
+            sinks=lambda spec: [ConsoleProgressSink(spec.training.batches,
+                                                    spec.training.episode_length,
+                                                    spec.training.envs)]))
     with Registry.open(registry_path, create=False) as registry:
         comparison = compare(registry, refs, show_all=show_all, labels=labels)
         if plot_path:

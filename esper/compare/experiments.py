@@ -8,10 +8,12 @@ policy on the same seeds::
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from esper.experiment import load
+from esper.leyline.config import ExperimentSpec
+from esper.nissa.hub import Sink
 
 EXPERIMENT_SUFFIXES = (".yaml", ".yml")
 
@@ -27,12 +29,16 @@ def run_experiment_refs(
     overrides: Sequence[str] = (),
     registry: str | os.PathLike[str] | None = None,
     mlflow: bool = True,
+    progress: Callable[[str], None] = lambda line: None,
+    sinks: Callable[[ExperimentSpec], Sequence[Sink]] = lambda spec: (),
 ) -> list[str]:
     """`refs` with each experiment file replaced by a reference to what running it produced:
     the run id, or ``group:<id>`` when it has replicates. Files run in the order given.
 
     :param overrides: ``key.path=value`` overrides applied to every experiment file
     :param mlflow: False records to the registry only (as ``tracking.mlflow: false``)
+    :param progress: told as each experiment file starts and ends
+    :param sinks: the extra sinks of each run of an experiment (a progress display)
     Raises:
         SpecError: an invalid file or override (checked for every file before any run).
     """
@@ -47,7 +53,11 @@ def run_experiment_refs(
         spec = specs[ref]
         if not mlflow:
             spec = spec.without_mlflow()
-        group = run_replicates(spec, spec_path=ref, registry=registry)
+        runs = spec.training.replicates
+        progress(f"[{len(out) + 1}/{len(refs)}] running {ref} ({runs} run{'s' * (runs > 1)})")
+        group = run_replicates(spec, spec_path=ref, registry=registry,
+                               sinks=lambda spec=spec: sinks(spec))
         out.append(group.results[0].record.run_id if group.group_id is None
                    else f"group:{group.group_id}")
+        progress(f"[{len(out)}/{len(refs)}] {ref}: {out[-1]}")
     return out

@@ -106,9 +106,13 @@ def test_the_heuristic_vs_learned_head_to_head_is_one_command(tmp_path):
         "--no-mlflow", "--format", "json", "--registry", str(registry),
         *(arg for override in shrink for arg in ("--set", override))])
     assert result.exit_code == 0, result.output
-    data = json.loads(result.output)
+    data = json.loads(result.stdout)
     assert [side["label"] for side in data["sides"]] == [
         "experiments/seed_telemetry_heuristic.yaml", "experiments/seed_telemetry.yaml"]
+    progress = result.stderr.splitlines()  # each file as it starts and ends, and its epochs
+    assert progress[0] == "[1/2] running experiments/seed_telemetry_heuristic.yaml (1 run)"
+    assert f"[2/2] experiments/seed_telemetry.yaml: {data['sides'][1]['run_ids'][0]}" in progress
+    assert any(line.startswith("esper: batch 1/1 epoch 3/3") for line in progress)
     assert [side["seeds"] for side in data["sides"]] == [[3], [3]]
     config = {row["key"]: row["values"] for row in data["config"]}
     assert config["policy.type"] == ["heuristic", "lstm"]
