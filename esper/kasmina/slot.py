@@ -82,7 +82,8 @@ class SeedSlot(nn.Module):
         self.state: SeedState | None = None
         self.alpha_controller: AlphaController | None = None
         self.optimizer: torch.optim.SGD | None = None
-        # Follows .to(device) so germinate() builds seeds on the model's device.
+        # Follows .to(device) and .to(dtype): germinate() builds seeds on the model's device,
+        # in its floating dtype.
         self.register_buffer("_device_anchor", torch.empty(0), persistent=False)
         self._isolation_armed = False
         self._isolation_leak: torch.Tensor | None = None  # bool scalar, set by a backward hook
@@ -278,9 +279,10 @@ class SeedSlot(nn.Module):
             raise LifecycleError(
                 f"slot {self.slot_id} is not empty (seed {self.state.seed_id} in {self.state.stage.name})"
             )
-        device = self._device_anchor.device
-        module = build_blueprint(blueprint, self.channels).to(device)
-        probe = torch.randn(2, *self.probe_shape, device=device)  # (2, C, H, W)
+        anchor = self._device_anchor
+        place = {"device": anchor.device, "dtype": anchor.dtype}
+        module = build_blueprint(blueprint, self.channels).to(**place)
+        probe = torch.randn(2, *self.probe_shape, **place)  # (2, C, H, W)
         with torch.no_grad():
             out = module(probe)
         if out.shape != probe.shape:
@@ -288,7 +290,7 @@ class SeedSlot(nn.Module):
                 f"blueprint {blueprint!r} maps {tuple(probe.shape)} to {tuple(out.shape)} in slot "
                 f"{self.slot_id}; seeds must preserve shape"
             )
-        gate = BlendGate(self.channels).to(device) if algorithm is AlphaAlgorithm.GATE else None
+        gate = BlendGate(self.channels).to(**place) if algorithm is AlphaAlgorithm.GATE else None
         seed = Seed(module, gate)
         state = SeedState(
             seed_id=seed_id,

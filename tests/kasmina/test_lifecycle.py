@@ -251,7 +251,15 @@ def test_can_prune_respects_min_age() -> None:
     assert slot.can_prune
 
 
-def test_model_to_moves_future_seeds_too() -> None:
+@pytest.mark.parametrize("algorithm", list(AlphaAlgorithm))
+def test_seeds_germinated_after_model_to_follow_its_dtype(algorithm) -> None:
+    """Before, a seed germinated after model.to(float64) stayed float32 (only the device was
+    followed) and a blended forward mixed dtypes."""
     model = tiny_model().to(torch.float64)
-    model.germinate("r0c0", "conv_light", accuracy=0.0)
-    assert model.slot("r0c0").seed is not None
+    model.germinate("r0c0", "conv_light", accuracy=0.0, algorithm=algorithm)
+    seed = model.slot("r0c0").seed
+    assert {p.dtype for p in seed.parameters()} == {torch.float64}
+    assert all(p.device == model.host.head.weight.device for p in seed.parameters())
+    model.slot("r0c0").advance()  # TRAINING: the seed runs in the forward (straight-through)
+    x = torch.randn(2, 1, 8, 8, dtype=torch.float64)
+    assert model(x).dtype == torch.float64
