@@ -12,6 +12,15 @@ from esper.leyline.events import TelemetryEvent, TelemetryEventType as T
 TRENDS = (T.PLATEAU_DETECTED, T.DEGRADATION_DETECTED, T.IMPROVEMENT_DETECTED)
 
 
+def _per_host(events: Iterable[TelemetryEvent], field: str) -> dict[tuple[int, int], list[float]]:
+    """(batch, env) -> the EPOCH_COMPLETED `field` of that host, epoch by epoch, hosts sorted."""
+    hosts: dict[tuple[int, int], list[tuple[int, float]]] = defaultdict(list)
+    for e in events:
+        if e.event_type is T.EPOCH_COMPLETED:
+            hosts[(e.batch, e.env_id)].append((e.epoch, getattr(e.data, field)))
+    return {host: [value for _, value in sorted(epochs)] for host, epochs in sorted(hosts.items())}
+
+
 def verdict(delta: float, o: TrendOptions) -> T | None:
     """A degradation, else an improvement, else a plateau, else none."""
     if delta < o.degradation:
@@ -25,13 +34,8 @@ def expected_trends(events: Iterable[TelemetryEvent],
                     o: TrendOptions) -> list[tuple[int, int, int, T, float]]:
     """(batch, env, epoch, verdict, delta) for each epoch where a host's verdict changes, in the
     order of the epochs of each (batch, env)."""
-    hosts: dict[tuple[int, int], list[tuple[int, float]]] = defaultdict(list)
-    for e in events:
-        if e.event_type is T.EPOCH_COMPLETED:
-            hosts[(e.batch, e.env_id)].append((e.epoch, e.data.val_accuracy))
     expected = []
-    for (batch, env), epochs in sorted(hosts.items()):
-        accuracies = [a for _, a in sorted(epochs)]
+    for (batch, env), accuracies in _per_host(events, "val_accuracy").items():
         last = None
         for end in range(2 * o.window, len(accuracies) + 1):
             older = accuracies[end - 2 * o.window:end - o.window]
@@ -54,13 +58,8 @@ def expected_initiations(events: Iterable[TelemetryEvent],
                          config: HeuristicConfig) -> list[tuple[int, int, int]]:
     """(batch, env, epoch) of the epoch each host first counts as stabilised: the first run of
     `stabilisation_epochs` epochs whose relative val-loss change lies within the band."""
-    hosts: dict[tuple[int, int], list[tuple[int, float]]] = defaultdict(list)
-    for e in events:
-        if e.event_type is T.EPOCH_COMPLETED:
-            hosts[(e.batch, e.env_id)].append((e.epoch, e.data.val_loss))
     expected = []
-    for (batch, env), epochs in sorted(hosts.items()):
-        losses = [loss for _, loss in sorted(epochs)]
+    for (batch, env), losses in _per_host(events, "val_loss").items():
         if config.stabilisation_epochs == 0:
             expected.append((batch, env, 0))
             continue
