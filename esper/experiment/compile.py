@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import torch
 
+from esper.kasmina.host import block_sizes
 from esper.leyline.config import ExperimentSpec
 from esper.leyline.errors import EsperError
 from esper.simic.determinism import seed_everything
@@ -82,11 +83,8 @@ def _check_single_image_batches(spec: ExperimentSpec, data: TaskData) -> None:
     image reaching a host block whose output is 1x1 raised a ValueError mid-run. A last batch
     of one joins the batch before it (BatchSchedule); batches of one remain when
     task.batch_size is 1 or an env trains on a single image."""
-    size, blocks_at_1x1 = data.image_shape[1], []
-    for block in range(spec.host.n_blocks):  # as CNNHost: MaxPool(2) while the size is >= 2
-        if size == 1:
-            blocks_at_1x1.append(block)
-        size = size // 2 if size >= 2 else size
+    sizes = block_sizes(data.image_shape[1], spec.host.n_blocks, spec.host.pooling)[:-1]
+    blocks_at_1x1 = [block for block, size in enumerate(sizes) if size == 1]
     task = spec.task
     smallest = data.n_train if task.env_data == "full" else data.n_train // spec.training.envs
     if blocks_at_1x1 and (task.batch_size == 1 or smallest == 1):
@@ -96,7 +94,7 @@ def _check_single_image_batches(spec: ExperimentSpec, data: TaskData) -> None:
             f"{blocks_at_1x1[0]} of {spec.host.n_blocks} works at 1x1 on these "
             f"{data.image_shape[1]}x{data.image_shape[2]} images, where BatchNorm needs more "
             "than one value per channel; expected a task.batch_size and training images per "
-            "env of at least 2, or fewer host.n_blocks")
+            "env of at least 2, fewer host.n_blocks, or host.pooling: none")
 
 
 def _device(choice: str) -> torch.device:

@@ -14,7 +14,7 @@ from esper.kasmina.errors import LifecycleError, SlotConfigError
 from esper.kasmina.gradients import measure_gradient_groups
 from esper.kasmina.slot import DEFAULT_SCHEDULE, PRUNABLE_STAGES, SeedSlot
 from esper.kasmina.state import GradientStats, Initiator, SlotUpdate
-from esper.leyline.config import GatesConfig, HostConfig, SlotsConfig
+from esper.leyline.config import GatesConfig, HostConfig, HostPooling, SlotsConfig
 from esper.leyline.stages import ACTIVE_STAGES, AlphaAlgorithm, SeedStage
 
 
@@ -30,22 +30,36 @@ class ConvBlock(nn.Module):
         return F.relu(self.norm(self.conv(x)))
 
 
+def block_sizes(image_size: int, n_blocks: int, pooling: HostPooling) -> list[int]:
+    """H = W at which each host block works, then the size the head sees (n_blocks + 1 sizes).
+
+    The one home of the host's pooling rule: with ``every_block`` block i is followed by
+    MaxPool(2) while its output is at least 2x2; with ``none`` every block works at the image
+    size. Block i's pool, if any, is the step from size i to size i + 1.
+    """
+    sizes = [image_size]
+    for _ in range(n_blocks):
+        size = sizes[-1]
+        sizes.append(size // 2 if pooling == "every_block" and size >= 2 else size)
+    return sizes
+
+
 class CNNHost(nn.Module):
-    """n_blocks ConvBlocks with base_channels * 2**i channels, each followed by MaxPool(2) while
-    the spatial size is at least 2, then global average pooling and a linear classifier."""
+    """n_blocks ConvBlocks with base_channels * 2**i channels, each followed by MaxPool(2) as
+    `block_sizes` says (``host.pooling``), then global average pooling and a linear classifier."""
 
     def __init__(self, config: HostConfig, in_channels: int, image_size: int, num_classes: int) -> None:
         super().__init__()
         self.channels = [config.base_channels * 2**i for i in range(config.n_blocks)]
+        sizes = block_sizes(image_size, config.n_blocks, config.pooling)
+        self.spatial_sizes = sizes[:-1]  # H = W of block i's output, before its pool
         self.blocks = nn.ModuleList()
         self.pools = nn.ModuleList()
-        self.spatial_sizes: list[int] = []  # H = W of block i's output, before its pool
-        size, previous = image_size, in_channels
-        for channels in self.channels:
+        previous = in_channels
+        for channels, size, after in zip(self.channels, sizes, sizes[1:]):
             self.blocks.append(ConvBlock(previous, channels, config.kernel))
-            self.spatial_sizes.append(size)
-            self.pools.append(nn.MaxPool2d(2) if size >= 2 else nn.Identity())
-            size, previous = (size // 2 if size >= 2 else size), channels
+            self.pools.append(nn.MaxPool2d(2) if after < size else nn.Identity())
+            previous = channels
         self.head = nn.Linear(previous, num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

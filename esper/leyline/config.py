@@ -17,6 +17,7 @@ Dataset = Literal["digits", "cifar10", "synthetic"]
 BlueprintName = Literal[
     "noop", "norm", "attention", "depthwise", "bottleneck", "conv_small", "conv_light", "conv_heavy"
 ]
+HostPooling = Literal["every_block", "none"]
 PolicyType = Literal["heuristic", "random", "mlp", "lstm"]
 ProbeName = Literal[
     "lstm_health", "head_grad_norms", "gradient_drift", "anomalies", "trends", "gate_events",
@@ -52,6 +53,7 @@ class HostConfig:
     n_blocks: int  # conv blocks; block i has base_channels * 2**i channels
     base_channels: int
     kernel: int  # odd conv kernel size
+    pooling: HostPooling  # every_block: MaxPool(2) after each block while H >= 2; none: no pool
     lr: float  # SGD learning rate
     momentum: float  # SGD momentum
     weight_decay: float  # SGD weight decay
