@@ -21,7 +21,8 @@ from esper.compare.command import compare_command
 from esper.experiment import load, spec_to_dict
 from esper.experiment.config_diff import changed_from_defaults
 from esper.leyline.errors import EsperError, SpecError
-from esper.leyline.events import TelemetryEventType, encode_event
+from esper.leyline.codec import encode_event
+from esper.leyline.events import TelemetryEventType
 from esper.nissa.console_sink import ConsoleProgressSink
 from esper.nissa.recording import killed_run
 from esper.registry import Registry, RunStatus, render

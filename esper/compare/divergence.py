@@ -26,7 +26,8 @@ from typing import Any
 import msgspec
 
 from esper.experiment.config_diff import flatten
-from esper.leyline.events import TelemetryEventType, decode_payload
+from esper.leyline.codec import decode_payload
+from esper.leyline.events import TelemetryEventType
 from esper.registry import Registry, connection
 
 _T = TelemetryEventType

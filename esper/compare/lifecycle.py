@@ -14,7 +14,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from esper.leyline.catalogue import field_label
-from esper.leyline.events import TelemetryEventType, decode_payload
+from esper.leyline.codec import decode_payload
+from esper.leyline.events import TelemetryEventType
 from esper.registry import Registry
 
 _T = TelemetryEventType

@@ -39,7 +39,24 @@ ALPHA_CURVES: tuple[tuple[AlphaCurve, SigmoidSteepness], ...] = (
     (AlphaCurve.SIGMOID, SigmoidSteepness.SHARP),
 )
 
+#: The action heads, in the order of the network's outputs: the one list. Everything per head
+#: derives from it (the catalogue, the network's head sizes, the PPO losses); the dataclasses with
+#: a field per head (FactoredAction, events.HeadValues, PPOUpdatePayload's head_*_grad_norm) name
+#: them for readers and type checkers, and tests/leyline/test_actions.py keeps them in step.
 HEADS = ("op", "slot", "blueprint", "style", "tempo", "alpha_target", "alpha_speed", "alpha_curve")
+
+# Options of each head fixed by the action vocabulary; the slot and blueprint heads have one per
+# enabled slot and per blueprint of the experiment.
+_FIXED_OPTIONS = {"op": len(Op), "style": len(GerminationStyle), "tempo": len(TEMPO_EPOCHS),
+                  "alpha_target": len(ALPHA_TARGETS), "alpha_speed": len(ALPHA_SPEED_EPOCHS),
+                  "alpha_curve": len(ALPHA_CURVES)}
+
+
+def head_sizes(n_slots: int, n_blueprints: int) -> tuple[int, ...]:
+    """The number of options of each head, in HEADS order, for an experiment with `n_slots`
+    enabled slots and `n_blueprints` blueprints."""
+    sizes = {**_FIXED_OPTIONS, "slot": n_slots, "blueprint": n_blueprints}
+    return tuple(sizes[name] for name in HEADS)
 
 # Heads whose choice matters for each op; the others get no gradient (causal masks).
 CAUSAL_HEADS: dict[Op, frozenset[str]] = {

@@ -19,6 +19,7 @@ import dataclasses
 import typing
 from dataclasses import dataclass
 
+from esper.leyline.actions import HEADS
 from esper.leyline.events import TelemetryEventType as T
 
 CORE = "core"
@@ -80,8 +81,6 @@ def _group(tele_id: str, probe: str, event_type: T, fields: dict[str, str], *,
                       path, probe, meaning, conditional, opportunity)
             for path, meaning in fields.items()]
 
-
-_HEADS = ("op", "slot", "blueprint", "style", "tempo", "alpha_target", "alpha_speed", "alpha_curve")
 
 CATALOGUE: tuple[TeleField, ...] = tuple([
     *_group("TELE-100", CORE, T.TRAINING_STARTED, {
@@ -167,7 +166,7 @@ CATALOGUE: tuple[TeleField, ...] = tuple([
     # holds an op that needs them (alpha_speed: SET_ALPHA_TARGET or PRUNE).
     *_group("TELE-301", PPO, T.PPO_UPDATE_COMPLETED, {
         f"{stat}.{head}": f"PPO update: {stat.replace('_', ' ')} of the {head} head"
-        for stat in ("entropy_per_head", "ratio_max_per_head") for head in _HEADS[1:]},
+        for stat in ("entropy_per_head", "ratio_max_per_head") for head in HEADS[1:]},
         prefix="ppo_", conditional=True),
     *_group("TELE-340", "lstm_health", T.PPO_UPDATE_COMPLETED, {
         "lstm_h_norm": "mean L2 norm of the LSTM h during the update",
@@ -180,7 +179,7 @@ CATALOGUE: tuple[TeleField, ...] = tuple([
         prefix="lstm_warning_", conditional=True),
     *_group("TELE-350", "head_grad_norms", T.PPO_UPDATE_COMPLETED, {
         f"head_{head}_grad_norm": f"gradient L2 norm of the {head} head"
-        for head in (*_HEADS, "value")}),
+        for head in (*HEADS, "value")}),
     *_group("TELE-360", "gradient_drift", T.PPO_UPDATE_COMPLETED, {
         "gradient_norm_drift": "drift of the policy gradient norm from its EMA",
         "gradient_health_drift": "drift of the policy gradient health from its EMA"}),

@@ -7,7 +7,8 @@ import gzip
 from pathlib import Path
 from typing import TextIO
 
-from esper.leyline.events import TelemetryEvent, encode_event
+from esper.leyline.codec import encode_event
+from esper.leyline.events import TelemetryEvent
 
 
 class JsonlSink:

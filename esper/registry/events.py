@@ -25,13 +25,8 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from esper.leyline.events import (
-    Severity,
-    TelemetryEvent,
-    TelemetryEventType,
-    decode_payload,
-    encode_payloads,
-)
+from esper.leyline.codec import decode_payload, encode_payloads
+from esper.leyline.events import Severity, TelemetryEvent, TelemetryEventType
 from esper.registry.errors import RegistryError
 
 _COLUMNS = (

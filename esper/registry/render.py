@@ -31,7 +31,8 @@ from rich.console import Console, Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from esper.leyline.events import TelemetryEvent, encode_payload
+from esper.leyline.codec import encode_payload
+from esper.leyline.events import TelemetryEvent
 from esper.registry.records import RunRecord, RunStatus, RunSummary
 
 _STATUS_STYLE = {

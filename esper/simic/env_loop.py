@@ -17,19 +17,19 @@ import torch
 from esper.kasmina.state import SlotUpdate
 from esper.leyline.actions import FactoredAction, Op
 from esper.leyline.config import ExperimentSpec
+from esper.leyline.emitter import Emitter, replay
 from esper.leyline.events import (BatchCompletedPayload, EpisodeOutcomePayload,
                                   EpochCompletedPayload, GovernorRollbackPayload, Severity,
                                   SlotSummary, TelemetryEventType, TrainingStartedPayload)
 from esper.leyline.rewards import RewardComponents
 from esper.leyline.stages import SeedStage
-from esper.nissa.hub import TelemetryHub
 from esper.simic.action_executor import ActionOutcome, execute
 from esper.simic.env_state import EnvState
 from esper.simic.lifecycle_events import LifecycleReporter, StepContext
 from esper.simic.probes.env_probes import EnvProbes
 from esper.simic.rewards import RewardInputs, SeedCredit, compute_reward, escrow_targets
 from esper.tamiyo.observation import EnvObservation
-from esper.tamiyo.policy import Policy, ProbeEvent
+from esper.tamiyo.policy import Policy
 from esper.tolaria.datasets import TaskData
 from esper.tolaria.host_step import run_epoch, validate
 
@@ -58,7 +58,7 @@ class EnvLoop:
         nothing is kept (the `profiler` probe needs it).
     """
 
-    def __init__(self, spec: ExperimentSpec, data: TaskData, policy: Policy, hub: TelemetryHub,
+    def __init__(self, spec: ExperimentSpec, data: TaskData, policy: Policy, hub: Emitter,
                  device: torch.device, artifact_dir: Path | None = None) -> None:
         self.spec, self.data, self.policy, self.hub, self.device = spec, data, policy, hub, device
         self.probes = EnvProbes(spec, data, hub, device, artifact_dir)
@@ -102,7 +102,7 @@ class EnvLoop:
             rolled_back = [self._train_and_validate(env, batch, epoch) for env in envs]
             observations = [env.observe(epoch, length) for env in envs]
             actions = self.policy.act(observations)
-            self._emit_probe_events(self.policy.drain_probe_events(), batch, epoch)
+            replay(self.policy.drain_probe_events(), self.hub, batch=batch, epoch=epoch)
             self.policy.record_rewards([
                 self._act(env, obs, action, penalised, StepContext(batch, env.env_id, epoch))
                 for env, obs, action, penalised in zip(envs, observations, actions, rolled_back)])
@@ -110,7 +110,7 @@ class EnvLoop:
         report = self.policy.end_episode([env.observe(length, length) for env in envs], batch)
         if report is not None:
             self.hub.emit(TelemetryEventType.PPO_UPDATE_COMPLETED, report.metrics, batch=batch)
-            self._emit_probe_events(report.events, batch, None)
+            replay(report.events, self.hub, batch=batch, epoch=None)
         completed = self.probes.batch_fields(BatchCompletedPayload(
             mean_val_accuracy=_mean(o.final_accuracy for o in outcomes),
             mean_episode_return=_mean(o.episode_reward for o in outcomes),
@@ -120,13 +120,6 @@ class EnvLoop:
         self.hub.emit(TelemetryEventType.BATCH_COMPLETED, completed, batch=batch)
         self.probes.batch_completed(batch, completed)
         return outcomes
-
-    def _emit_probe_events(self, events: tuple[ProbeEvent, ...], batch: int,
-                           epoch: int | None) -> None:
-        """Emit what the policy's probes raised (the policy does not hold the hub)."""
-        for event in events:
-            self.hub.emit(event.event_type, event.payload, severity=event.severity, batch=batch,
-                          env_id=event.env_id, epoch=epoch, message=event.message)
 
     def _train_and_validate(self, env: EnvState, batch: int, epoch: int) -> bool:
         """One host epoch of `env`; returns True when the governor rolled it back."""
@@ -171,7 +164,7 @@ class EnvLoop:
     def _act(self, env: EnvState, obs: EnvObservation, action: FactoredAction,
              rolled_back: bool, ctx: StepContext) -> float:
         """Execute `action`, step the epoch, record it; returns the step's reward."""
-        state_before = self._reward_inputs(env, obs, action)  # rewards see the state before
+        state_before = self._reward_inputs(env, obs, action, rolled_back)  # the state before
         fossilized_before = env.seeds_fossilized
         outcome = execute(action, env, obs, self.spec.slots.min_prune_age)
         if outcome.update is not None:
@@ -182,19 +175,17 @@ class EnvLoop:
             # the governor snapshots after each fossilization (PIPELINE.md section 6)
             env.governor.snapshot(env.model, env.host_optimizer, ctx.epoch + 1)
             env.validated_model_changed = True  # the committed model grew
-        reward = compute_reward(self.spec.reward, self.spec.ppo.gamma, replace(
+        reward = compute_reward(self.spec.reward, self.spec.ppo, replace(
             state_before, potential_after=env.potential,
             fossil_potential_after=env.fossil_potential,
             escrow=self._settle_escrow(env, state_before)))
-        if rolled_back:
-            reward = replace(reward, governor=self.spec.ppo.governor_penalty)
         env.episode_return += reward.total
         env.last_op, env.last_success = outcome.executed, outcome.success
         self._report_epoch(env, obs, action, outcome, reward, ctx)
         return reward.total
 
-    def _reward_inputs(self, env: EnvState, obs: EnvObservation,
-                       action: FactoredAction) -> RewardInputs:
+    def _reward_inputs(self, env: EnvState, obs: EnvObservation, action: FactoredAction,
+                       rolled_back: bool) -> RewardInputs:
         """The reward's inputs in the state before `action` (PIPELINE.md section 6); the
         potential after it is filled in once the action and the epoch step are done."""
         target = obs.slots[action.slot] if action.op is not Op.WAIT else None
@@ -224,6 +215,7 @@ class EnvLoop:
             last_epoch=obs.epoch == obs.episode_length - 1,
             contributing_fossils=env.contributing_fossils(),
             fossil_params=model.fossilized_param_count,
+            rolled_back=rolled_back,
         )
 
     @staticmethod

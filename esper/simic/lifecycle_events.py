@@ -7,11 +7,11 @@ from dataclasses import dataclass
 from esper.kasmina.host import MorphogeneticModel
 from esper.kasmina.state import GateEvaluation, SeedState, SlotUpdate, StageTransition
 from esper.leyline.config import TelemetryConfig
+from esper.leyline.emitter import Emitter
 from esper.leyline.events import (SeedFossilizedPayload, SeedGateEvaluatedPayload,
                                   SeedGerminatedPayload, SeedPrunedPayload,
                                   SeedStageChangedPayload, TelemetryEventType)
 from esper.leyline.stages import SeedStage
-from esper.nissa.hub import TelemetryHub
 
 
 @dataclass(frozen=True)
@@ -27,7 +27,7 @@ class LifecycleReporter:
     """Emits SEED_* events for slot updates; SEED_GATE_EVALUATED only with `gate_events`,
     gradient fields on SEED_STAGE_CHANGED only with `slot_health` (and only once measured)."""
 
-    def __init__(self, hub: TelemetryHub, telemetry: TelemetryConfig) -> None:
+    def __init__(self, hub: Emitter, telemetry: TelemetryConfig) -> None:
         self.hub = hub
         self.gate_events = telemetry.enabled("gate_events")
         self.slot_health = telemetry.enabled("slot_health")

@@ -9,6 +9,7 @@ import torch
 
 from esper.leyline.actions import FactoredAction
 from esper.leyline.config import ExperimentSpec
+from esper.leyline.emitter import EmittedEvent, EventList
 from esper.leyline.errors import EsperError, describe_error
 from esper.simic.normalization import RunningMeanStd
 from esper.simic.ppo import UpdateInputs, entropy_coefficient, ppo_update
@@ -18,7 +19,7 @@ from esper.tamiyo.actor_critic import FactoredActorCritic, LSTMState, NetworkCon
 from esper.tamiyo.factored_distribution import ActionMasks, evaluate, sample, to_action
 from esper.tamiyo.features import encode_batch, observation_size
 from esper.tamiyo.observation import EnvObservation
-from esper.tamiyo.policy import ProbeEvent, UpdateReport
+from esper.tamiyo.policy import UpdateReport
 
 
 _CHECKPOINT_KEYS = ("network_config", "network", "optimizer", "obs_stats", "reward_stats")
@@ -53,7 +54,7 @@ class PPOPolicy:
         self.buffer: RolloutBuffer | None = None
         self.state: LSTMState | None = None
         self.probes = PPOProbes(spec.telemetry, self.network)
-        self.probe_events: list[ProbeEvent] = []  # raised by act, not yet drained
+        self.probe_events = EventList()  # raised by act, not yet drained
 
     def start_episode(self, n_envs: int) -> None:
         self.buffer = RolloutBuffer(self.spec.training.episode_length, n_envs,
@@ -74,13 +75,12 @@ class PPOPolicy:
             log_probs, _ = evaluate(logits, masks, actions)
         self.buffer.add(raw, obs, blueprints, masks, actions, log_probs, out.values[0])
         self.state = out.state
-        self.probe_events += self.probes.after_act(out.state)
+        self.probes.after_act(out.state, self.probe_events)
         return [to_action(row) for row in actions.tolist()]
 
-    def drain_probe_events(self) -> tuple[ProbeEvent, ...]:
+    def drain_probe_events(self) -> tuple[EmittedEvent, ...]:
         """The LSTM-health warnings raised by the acts since the last call."""
-        events, self.probe_events = tuple(self.probe_events), []
-        return events
+        return self.probe_events.drain()
 
     def record_rewards(self, rewards: list[float]) -> None:
         assert self.buffer is not None

@@ -6,10 +6,10 @@ Accuracies are percentage points. Every step records its components so a run can
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from esper.leyline.actions import Op
-from esper.leyline.config import RewardConfig, RewardWeights
+from esper.leyline.config import PPOConfig, RewardConfig, RewardWeights
 from esper.leyline.rewards import RewardComponents
 from esper.leyline.stages import SeedStage
 
@@ -62,6 +62,7 @@ class RewardInputs:
     last_epoch: bool
     contributing_fossils: int  # fossilized seeds with contribution >= 1
     fossil_params: int
+    rolled_back: bool  # the governor rolled the env back on this step's epoch
 
     @property
     def real_gain(self) -> float | None:
@@ -71,8 +72,17 @@ class RewardInputs:
         return self.val_accuracy - self.reference_accuracy
 
 
-def compute_reward(config: RewardConfig, gamma: float, inputs: RewardInputs) -> RewardComponents:
-    """The reward of one step under `config.mode`."""
+def compute_reward(config: RewardConfig, ppo: PPOConfig, inputs: RewardInputs) -> RewardComponents:
+    """The reward of one step under `config.mode`, discounted by `ppo.gamma`; a step whose epoch
+    the governor rolled back gets the `governor` term `ppo.governor_penalty` in every mode."""
+    components = _mode_reward(config, ppo.gamma, inputs)
+    if inputs.rolled_back:
+        return replace(components, governor=ppo.governor_penalty)
+    return components
+
+
+def _mode_reward(config: RewardConfig, gamma: float, inputs: RewardInputs) -> RewardComponents:
+    """The terms of `config.mode`, all but the governor's."""
     w = config.weights
     potential_after = inputs.potential_after
     if config.mode == "escrow" and inputs.last_epoch:

@@ -14,8 +14,7 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-from esper.leyline.actions import (ALPHA_CURVES, ALPHA_SPEED_EPOCHS, ALPHA_TARGETS, HEADS,
-                                   TEMPO_EPOCHS, GerminationStyle, Op)
+from esper.leyline.actions import HEADS, head_sizes
 
 
 class LSTMState(NamedTuple):
@@ -39,11 +38,8 @@ class NetworkConfig:
 
     @property
     def head_sizes(self) -> tuple[int, ...]:
-        sizes = {"op": len(Op), "slot": self.n_slots, "blueprint": self.n_blueprints,
-                 "style": len(GerminationStyle), "tempo": len(TEMPO_EPOCHS),
-                 "alpha_target": len(ALPHA_TARGETS), "alpha_speed": len(ALPHA_SPEED_EPOCHS),
-                 "alpha_curve": len(ALPHA_CURVES)}
-        return tuple(sizes[name] for name in HEADS)
+        """Options per action head, in HEADS order."""
+        return head_sizes(self.n_slots, self.n_blueprints)
 
 
 @dataclass(frozen=True)

@@ -3,32 +3,22 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
 from esper.leyline.actions import FactoredAction
-from esper.leyline.events import PPOUpdatePayload, Severity, TelemetryEventType
+from esper.leyline.emitter import EmittedEvent
+from esper.leyline.events import PPOUpdatePayload
 from esper.tamiyo.observation import EnvObservation
-
-
-@dataclass(frozen=True)
-class ProbeEvent:
-    """An event a policy's probe raised, for the env loop to emit: the policy does not hold the
-    telemetry hub. The env loop stamps the step fields (batch, and epoch for a rollout event)."""
-
-    event_type: TelemetryEventType
-    payload: Any  # an instance of leyline.events.PAYLOAD_TYPES[event_type]
-    severity: Severity
-    message: str
-    env_id: int | None  # None: an event of the whole batch (a PPO update)
 
 
 @dataclass(frozen=True)
 class UpdateReport:
     """What a learning policy reports at the end of a batch: the update's metrics (emitted as
-    PPO_UPDATE_COMPLETED) and its probes' events (emitted right after them)."""
+    PPO_UPDATE_COMPLETED) and its probes' events (emitted right after them, stamped with the
+    batch: leyline.emitter says why the policy buffers them instead of holding the hub)."""
 
     metrics: PPOUpdatePayload
-    events: tuple[ProbeEvent, ...]
+    events: tuple[EmittedEvent, ...]
 
 
 class Policy(Protocol):
@@ -41,9 +31,9 @@ class Policy(Protocol):
     def act(self, observations: list[EnvObservation]) -> list[FactoredAction]:
         """One action per env, in env order."""
 
-    def drain_probe_events(self) -> tuple[ProbeEvent, ...]:
-        """The probe events raised by `act` since the last call, oldest first (the env loop
-        calls this after every `act` and emits them)."""
+    def drain_probe_events(self) -> tuple[EmittedEvent, ...]:
+        """The probe events raised by `act` since the last call, oldest first, without step
+        fields (the env loop calls this after every `act` and replays them, stamped)."""
 
     def record_rewards(self, rewards: list[float]) -> None:
         """The rewards of the actions just taken, in env order."""
@@ -56,7 +46,7 @@ class Policy(Protocol):
 class FixedPolicy:
     """Base of the policies that do not learn: rewards are ignored and nothing is updated."""
 
-    def drain_probe_events(self) -> tuple[ProbeEvent, ...]:
+    def drain_probe_events(self) -> tuple[EmittedEvent, ...]:
         """A fixed policy has no probes."""
         return ()
 

@@ -15,6 +15,8 @@ class SignalTracker:
     The host is *stabilised* after `stabilisation_epochs` consecutive epochs whose relative
     validation-loss change lies in [min_change, max_change]; once stabilised it stays so for
     the episode. A *plateau epoch* is one whose accuracy gain is below `plateau_min_gain`.
+    Every policy type has one per env (the observation, the trends and diagnostics probes read
+    it); its thresholds are set under `policy.heuristic` (docs/pipeline.md section 5).
     """
 
     def __init__(self, config: HeuristicConfig) -> None:

@@ -15,7 +15,8 @@ from mlflow import MlflowClient
 from mlflow.entities import Run
 
 from esper.cli import cli
-from esper.leyline.events import TelemetryEvent, TelemetryEventType, encode_event
+from esper.leyline.codec import encode_event
+from esper.leyline.events import TelemetryEvent, TelemetryEventType
 from esper.nissa.metric_series import MetricMapper
 from esper.nissa.mlflow_run import config_params
 from esper.nissa.mlflow_sink import uncompressed_preview

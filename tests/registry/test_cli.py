@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from esper.cli import cli
-from esper.leyline.events import encode_event
+from esper.leyline.codec import encode_event
 from esper.registry import Registry, RunStatus
 
 from .builders import make_events, new_run

@@ -15,17 +15,24 @@ BASE = RewardInputs(
     credits=(), total_improvement=None, committed_accuracy=70.0, reference_accuracy=68.0,
     params_added=0,
     host_params=1000, val_accuracy=80.0, last_epoch=False, contributing_fossils=0,
-    fossil_params=0,
+    fossil_params=0, rolled_back=False,
 )
 
 
 def reward(mode: str, **changes):
-    config = tiny_spec(reward={"mode": mode}).reward
-    return compute_reward(config, GAMMA, replace(BASE, **changes))
+    spec = tiny_spec(reward={"mode": mode}, ppo={"gamma": GAMMA})
+    return compute_reward(spec.reward, spec.ppo, replace(BASE, **changes))
 
 
 def test_waiting_in_an_empty_host_earns_nothing():
     assert reward("shaped").total == 0.0
+
+
+@pytest.mark.parametrize("mode", ["escrow", "shaped", "simplified", "sparse"])
+def test_a_rolled_back_step_gets_the_governor_penalty_on_top_of_the_mode_terms(mode):
+    calm, rolled = reward(mode), reward(mode, rolled_back=True)
+    assert rolled.governor == tiny_spec().ppo.governor_penalty == -10.0
+    assert replace(rolled, governor=0.0) == calm and calm.governor == 0.0
 
 
 @pytest.mark.parametrize("contribution, progress, expected", [

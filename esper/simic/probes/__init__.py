@@ -1,7 +1,8 @@
 """Telemetry probes of PIPELINE.md section 7, one module per probe.
 
-PPO-side probes (measured by the learned policy and its update; the env loop emits their
-events, since the policy does not hold the hub):
+PPO-side probes (measured by the learned policy and its update; they emit into the policy's
+`EventList`, which the env loop replays into the hub with the step stamped: esper.leyline.emitter
+says why the policy does not hold the hub):
 - `lstm_health` (TELE-340): health of the LSTM hidden state, in the update and the rollout.
 - `head_grad_norms`: L2 norm of each head's gradient after backward.
 - `gradient_drift`: drift of the policy gradient norm and health from their running averages.

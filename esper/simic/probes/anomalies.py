@@ -16,8 +16,8 @@ from __future__ import annotations
 import math
 
 from esper.leyline.config import AnomalyOptions
+from esper.leyline.emitter import Emitter
 from esper.leyline.events import PPOAnomalyPayload, PPOUpdatePayload, Severity, TelemetryEventType
-from esper.tamiyo.policy import ProbeEvent
 
 _T = TelemetryEventType
 
@@ -51,8 +51,9 @@ class AnomalyDetector:
     def __init__(self, options: AnomalyOptions) -> None:
         self.options = options
 
-    def check(self, metrics: PPOUpdatePayload, batch: int) -> list[ProbeEvent]:
-        """The anomaly events of the update of batch `batch` (the batch-th update of the run)."""
+    def check(self, metrics: PPOUpdatePayload, batch: int, into: Emitter) -> None:
+        """Emit the anomaly events of the update of batch `batch` (the batch-th update of the
+        run) `into`."""
         o, m = self.options, metrics
         found: list[tuple[TelemetryEventType, str, str, Severity]] = []
         non_finite = _non_finite(m)
@@ -69,9 +70,9 @@ class AnomalyDetector:
         if value:
             found.append((_T.VALUE_COLLAPSE_DETECTED, "value_collapse", "; ".join(value),
                           Severity.WARNING))
-        return [ProbeEvent(event_type, PPOAnomalyPayload(
-                    anomaly_type=kind, detail=detail, ratio_max=m.ratio_max,
-                    ratio_min=m.ratio_min, explained_variance=m.explained_variance,
-                    approx_kl=m.approx_kl, clip_fraction=m.clip_fraction, entropy=m.entropy),
-                    severity, detail, None)
-                for event_type, kind, detail, severity in found]
+        for event_type, kind, detail, severity in found:
+            into.emit(event_type, PPOAnomalyPayload(
+                anomaly_type=kind, detail=detail, ratio_max=m.ratio_max, ratio_min=m.ratio_min,
+                explained_variance=m.explained_variance, approx_kl=m.approx_kl,
+                clip_fraction=m.clip_fraction, entropy=m.entropy),
+                severity=severity, message=detail)

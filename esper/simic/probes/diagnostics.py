@@ -28,9 +28,9 @@ from torch import nn
 from esper.kasmina.gradients import gradient_health, norm_summary
 from esper.kasmina.host import MorphogeneticModel
 from esper.leyline.config import DiagnosticsOptions
+from esper.leyline.emitter import Emitter
 from esper.leyline.events import (ClassAccuracy, DiagnosticSnapshotPayload, LayerGradient,
                                   Severity, TelemetryEventType)
-from esper.nissa.hub import TelemetryHub
 from esper.simic.env_state import EnvState
 from esper.simic.lifecycle_events import StepContext
 from esper.tolaria.batching import BatchSchedule
@@ -122,7 +122,7 @@ def overall_accuracy(classes: tuple[ClassAccuracy, ...]) -> float:
 class DiagnosticsProbe:
     """Snapshots each env every `options.every` epochs."""
 
-    def __init__(self, options: DiagnosticsOptions, hub: TelemetryHub, data: TaskData,
+    def __init__(self, options: DiagnosticsOptions, hub: Emitter, data: TaskData,
                  schedule: BatchSchedule) -> None:
         self.every, self.hub, self.data, self.schedule = options.every, hub, data, schedule
         self._recorders: dict[int, LayerGradientRecorder] = {}  # env id -> this epoch's

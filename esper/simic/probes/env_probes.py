@@ -25,8 +25,8 @@ from pathlib import Path
 import torch
 
 from esper.leyline.config import ExperimentSpec
+from esper.leyline.emitter import Emitter
 from esper.leyline.events import BatchCompletedPayload
-from esper.nissa.hub import TelemetryHub
 from esper.simic.env_state import EnvState
 from esper.simic.lifecycle_events import StepContext
 from esper.simic.probes.cuda_timing import step_clock
@@ -51,7 +51,7 @@ class EnvProbes:
     :param artifact_dir: where the run keeps its files; the `profiler` probe needs it.
     """
 
-    def __init__(self, spec: ExperimentSpec, data: TaskData, hub: TelemetryHub,
+    def __init__(self, spec: ExperimentSpec, data: TaskData, hub: Emitter,
                  device: torch.device, artifact_dir: Path | None) -> None:
         telemetry = spec.telemetry
         on = telemetry.enabled

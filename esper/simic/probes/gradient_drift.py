@@ -25,10 +25,10 @@ import torch
 from esper.kasmina.gradients import combined
 from esper.kasmina.state import GradientStats
 from esper.leyline.config import GradientDriftOptions
+from esper.leyline.emitter import Emitter
 from esper.leyline.events import (GradientPathologyPayload, PPOUpdatePayload, Severity,
                                   TelemetryEventType)
 from esper.tamiyo.actor_critic import FactoredActorCritic
-from esper.tamiyo.policy import ProbeEvent
 
 EPS = 1e-8  # keeps the drift finite when the EMA is 0
 
@@ -116,10 +116,9 @@ class GradientDriftTracker:
                              norm_drift=self.norm.drift(reading.norm),
                              health_drift=self.health.drift(reading.health))
 
-    def events(self, drift: GradientDrift) -> list[ProbeEvent]:
-        """GRADIENT_PATHOLOGY_DETECTED for each drift above the threshold (NaN included) and
-        each non-finite reading (the first update's included)."""
-        events = []
+    def report(self, drift: GradientDrift, into: Emitter) -> None:
+        """Emit GRADIENT_PATHOLOGY_DETECTED `into` for each drift above the threshold (NaN
+        included) and each non-finite reading (the first update's included)."""
         for kind, value, ema, amount in (
                 ("gradient_norm_drift", drift.reading.norm, drift.norm_ema, drift.norm_drift),
                 ("gradient_health_drift", drift.reading.health, drift.health_ema,
@@ -130,12 +129,11 @@ class GradientDriftTracker:
             against = "no running average yet" if ema is None else f"running average {ema:.4g}"
             detail = (f"{what} {value:.4g} drifted {amount:.3g} from its {against} "
                       f"(threshold {self.threshold:g})")
-            events.append(ProbeEvent(
+            into.emit(
                 TelemetryEventType.GRADIENT_PATHOLOGY_DETECTED,
                 GradientPathologyPayload(anomaly_type=kind, detail=detail, value=value, ema=ema,
                                          drift=amount, threshold=self.threshold),
-                Severity.WARNING, detail, None))
-        return events
+                severity=Severity.WARNING, message=detail)
 
     def state_dict(self) -> dict[str, float | None]:
         return {"norm_ema": self.norm.value, "health_ema": self.health.value}

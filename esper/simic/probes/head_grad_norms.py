@@ -59,9 +59,5 @@ class HeadGradNormRecorder:
 
 def with_head_grad_norms(metrics: PPOUpdatePayload, norms: HeadGradNorms) -> PPOUpdatePayload:
     """`metrics` with the head_<name>_grad_norm fields measured."""
-    return replace(
-        metrics, head_op_grad_norm=norms.op, head_slot_grad_norm=norms.slot,
-        head_blueprint_grad_norm=norms.blueprint, head_style_grad_norm=norms.style,
-        head_tempo_grad_norm=norms.tempo, head_alpha_target_grad_norm=norms.alpha_target,
-        head_alpha_speed_grad_norm=norms.alpha_speed, head_alpha_curve_grad_norm=norms.alpha_curve,
-        head_value_grad_norm=norms.value)
+    return replace(metrics, **{f"head_{name}_grad_norm": getattr(norms, name)
+                               for name in HEAD_NAMES})

@@ -18,10 +18,10 @@ from dataclasses import dataclass, replace
 import torch
 
 from esper.leyline.config import LSTMHealthOptions
+from esper.leyline.emitter import Emitter
 from esper.leyline.events import (LSTMHealthWarningPayload, PPOUpdatePayload, Severity,
                                   TelemetryEventType)
 from esper.tamiyo.actor_critic import LSTMState
-from esper.tamiyo.policy import ProbeEvent
 
 # Columns of a statistics row.
 H_NORM, C_NORM, H_MAX, C_MAX, HAS_NAN, HAS_INF = range(6)
@@ -115,9 +115,9 @@ class RolloutLSTMHealth:
     def start_episode(self, n_envs: int) -> None:
         self._warned = [False] * n_envs
 
-    def observe(self, state: LSTMState) -> list[ProbeEvent]:
-        """Measure every env's (h, c), (N, H) each, in one transfer; the new warnings."""
-        events = []
+    def observe(self, state: LSTMState, into: Emitter) -> None:
+        """Measure every env's (h, c), (N, H) each, in one transfer; emit the new warnings
+        `into`."""
         rows = vector_statistics(state.h, state.c).tolist()  # (N, 6)
         for env_id, row in enumerate(rows):
             health = LSTMHealth.of_row(row)
@@ -125,14 +125,12 @@ class RolloutLSTMHealth:
             if reason is None or self._warned[env_id]:
                 continue
             self._warned[env_id] = True
-            events.append(ProbeEvent(
+            into.emit(
                 TelemetryEventType.LSTM_HEALTH_WARNING,
                 LSTMHealthWarningPayload(h_norm=health.h_norm, c_norm=health.c_norm,
                                          has_nan=health.has_nan, has_inf=health.has_inf,
                                          reason=reason),
-                Severity.WARNING,
-                f"LSTM state unhealthy ({reason}): |h| {health.h_norm:.4g}, "
-                f"|c| {health.c_norm:.4g} (healthy: [{self.options.min_norm:g}, "
-                f"{self.options.max_norm:g}])",
-                env_id))
-        return events
+                severity=Severity.WARNING, env_id=env_id,
+                message=f"LSTM state unhealthy ({reason}): |h| {health.h_norm:.4g}, "
+                        f"|c| {health.c_norm:.4g} (healthy: [{self.options.min_norm:g}, "
+                        f"{self.options.max_norm:g}])")

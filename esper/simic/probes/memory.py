@@ -17,9 +17,9 @@ from pathlib import Path
 import torch
 
 from esper.leyline.config import MemoryOptions
+from esper.leyline.emitter import Emitter
 from esper.leyline.events import (BatchCompletedPayload, MemoryWarningPayload, Severity,
                                   TelemetryEventType)
-from esper.nissa.hub import TelemetryHub
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +36,7 @@ def resident_mb() -> float:
 class MemoryProbe:
     """Measures memory for every BATCH_COMPLETED and warns above the bound."""
 
-    def __init__(self, options: MemoryOptions, hub: TelemetryHub, device: torch.device) -> None:
+    def __init__(self, options: MemoryOptions, hub: Emitter, device: torch.device) -> None:
         self.threshold_mb, self.hub = options.rss_warning_mb, hub
         self.cuda = device if device.type == "cuda" else None
         self.readable = STATM.exists()

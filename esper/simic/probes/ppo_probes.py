@@ -10,6 +10,7 @@ from torch import Tensor
 
 from esper.kasmina.gradients import measure_gradient_groups
 from esper.leyline.config import TelemetryConfig
+from esper.leyline.emitter import Emitter, EventList
 from esper.leyline.events import PPOUpdatePayload
 from esper.simic.probes.anomalies import AnomalyDetector
 from esper.simic.probes.gradient_drift import (GradientDriftTracker, PolicyGradientRecorder,
@@ -17,7 +18,7 @@ from esper.simic.probes.gradient_drift import (GradientDriftTracker, PolicyGradi
 from esper.simic.probes.head_grad_norms import HeadGradNormRecorder, with_head_grad_norms
 from esper.simic.probes.lstm_health import RolloutLSTMHealth, UpdateLSTMHealth, with_lstm_health
 from esper.tamiyo.actor_critic import FactoredActorCritic, LSTMState, PolicyOutput
-from esper.tamiyo.policy import ProbeEvent, UpdateReport
+from esper.tamiyo.policy import UpdateReport
 
 
 class UpdateProbes:
@@ -55,9 +56,8 @@ class UpdateProbes:
         if self.gradient is not None:
             self.gradient.record(stats[n_heads:], self._relevant)
 
-    def finish(self, metrics: PPOUpdatePayload) -> tuple[PPOUpdatePayload, list[ProbeEvent]]:
-        """`metrics` with the measured probe fields, and the events of the measurements."""
-        events: list[ProbeEvent] = []
+    def finish(self, metrics: PPOUpdatePayload, into: Emitter) -> PPOUpdatePayload:
+        """`metrics` with the measured probe fields; the events of the measurements go `into`."""
         if self.lstm is not None:
             metrics = with_lstm_health(metrics, self.lstm.result())
         if self.heads is not None:
@@ -65,8 +65,8 @@ class UpdateProbes:
         if self.gradient is not None and self.drift is not None:
             drift = self.drift.update(self.gradient.result())
             metrics = with_gradient_drift(metrics, drift)
-            events += self.drift.events(drift)
-        return metrics, events
+            self.drift.report(drift, into)
+        return metrics
 
 
 class PPOProbes:
@@ -91,12 +91,12 @@ class PPOProbes:
         if self.rollout_lstm is not None:
             self.rollout_lstm.start_episode(n_envs)
 
-    def after_act(self, state: LSTMState | None) -> list[ProbeEvent]:
-        """The events of the envs' hidden state after an act."""
+    def after_act(self, state: LSTMState | None, into: Emitter) -> None:
+        """Emit the events of the envs' hidden state after an act `into`."""
         if self.rollout_lstm is None:
-            return []
+            return
         assert state is not None
-        return self.rollout_lstm.observe(state)
+        self.rollout_lstm.observe(state, into)
 
     # --- update ----------------------------------------------------------------------------------
 
@@ -110,12 +110,12 @@ class PPOProbes:
     def report(self, metrics: PPOUpdatePayload, measured: UpdateProbes | None,
                batch: int) -> UpdateReport:
         """The update's metrics with the probe fields measured, and its probe events."""
-        events: list[ProbeEvent] = []
+        events = EventList()
         if measured is not None:
-            metrics, events = measured.finish(metrics)
+            metrics = measured.finish(metrics, events)
         if self.anomalies is not None:
-            events += self.anomalies.check(metrics, batch)
-        return UpdateReport(metrics, tuple(events))
+            self.anomalies.check(metrics, batch, events)
+        return UpdateReport(metrics, events.drain())
 
     # --- checkpoint ------------------------------------------------------------------------------
 

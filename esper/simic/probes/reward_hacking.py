@@ -14,8 +14,8 @@ points since germination), REWARD_HACKING_SUSPECTED is emitted when
 from __future__ import annotations
 
 from esper.leyline.config import RewardHackingOptions
+from esper.leyline.emitter import Emitter
 from esper.leyline.events import RewardHackingPayload, Severity, TelemetryEventType
-from esper.nissa.hub import TelemetryHub
 from esper.simic.env_state import EnvState
 from esper.simic.lifecycle_events import StepContext
 
@@ -34,7 +34,7 @@ def suspicion(options: RewardHackingOptions, contribution: float,
 class RewardHackingProbe:
     """Checks every measured contribution of every env, every epoch."""
 
-    def __init__(self, options: RewardHackingOptions, hub: TelemetryHub) -> None:
+    def __init__(self, options: RewardHackingOptions, hub: Emitter) -> None:
         self.options, self.hub = options, hub
 
     def epoch_validated(self, env: EnvState, ctx: StepContext, stabilised: bool) -> None:

@@ -24,8 +24,8 @@ from typing import Any, Literal
 import torch
 from torch import nn
 
+from esper.leyline.emitter import Emitter
 from esper.leyline.events import TelemetryEventType, ThroughputPayload
-from esper.nissa.hub import TelemetryHub
 from esper.simic.env_state import EnvState
 from esper.simic.lifecycle_events import StepContext
 from esper.simic.probes.cuda_timing import StepClock
@@ -88,7 +88,7 @@ class ThroughputProbe:
     """Times every env step and emits THROUGHPUT_MEASURED; `wait` is None when only
     `cuda_timing` is on (no data-loading wait, no fps)."""
 
-    def __init__(self, hub: TelemetryHub, clock: StepClock, wait: DataWait | None) -> None:
+    def __init__(self, hub: Emitter, clock: StepClock, wait: DataWait | None) -> None:
         self.hub, self.clock, self.wait = hub, clock, wait
 
     def episode_started(self, envs: Sequence[EnvState]) -> None:

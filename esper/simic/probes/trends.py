@@ -18,9 +18,9 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from esper.leyline.config import TrendOptions
+from esper.leyline.emitter import Emitter
 from esper.leyline.events import (AccuracyTrendPayload, Severity, TamiyoInitiatedPayload,
                                   TelemetryEventType)
-from esper.nissa.hub import TelemetryHub
 from esper.simic.env_state import EnvState
 from esper.simic.lifecycle_events import StepContext
 
@@ -37,7 +37,7 @@ class _HostTrend:
 class TrendsProbe:
     """Follows each env's host through its episode."""
 
-    def __init__(self, options: TrendOptions, hub: TelemetryHub) -> None:
+    def __init__(self, options: TrendOptions, hub: Emitter) -> None:
         self.options, self.hub = options, hub
         self.hosts: dict[int, _HostTrend] = {}
 

@@ -6,8 +6,8 @@ from collections import Counter
 import pytest
 
 from esper.experiment.compile import compile_spec
+from esper.leyline.emitter import EventList
 from esper.leyline.events import TelemetryEventType as T
-from esper.nissa.hub import TelemetryHub
 from esper.simic.probes.env_probes import EnvProbes
 from esper.simic.probes.throughput import TimedBatchSchedule
 from esper.tolaria.batching import BatchSchedule
@@ -43,10 +43,10 @@ def test_no_probe_event_and_every_probe_field_none(probes_off):
 def test_a_probe_that_is_off_has_no_object_and_no_hook():
     spec = growing_spec()
     pipeline = compile_spec(spec)
-    with TelemetryHub("run", []) as hub:
-        off = EnvProbes(spec, pipeline.data, hub, pipeline.device, None)
-        on = EnvProbes(growing_spec(telemetry={"probes": ENV_PROBES}), pipeline.data, hub,
-                       pipeline.device, None)
+    emitted = EventList()
+    off = EnvProbes(spec, pipeline.data, emitted, pipeline.device, None)
+    on = EnvProbes(growing_spec(telemetry={"probes": ENV_PROBES}), pipeline.data, emitted,
+                   pipeline.device, None)
     assert type(off.schedule) is BatchSchedule and isinstance(on.schedule, TimedBatchSchedule)
     assert (off.profiler, off.memory) == (None, None)
     assert (off._episode_started, off._step_started, off._step_finished, off._epoch_validated,

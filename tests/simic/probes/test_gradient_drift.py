@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from esper.leyline.config import GradientDriftOptions
+from esper.leyline.emitter import EventList
 from esper.leyline.events import Severity
 from esper.simic.ppo_policy import PPOPolicy
 from esper.simic.probes.gradient_drift import (EPS, EMA, GradientDriftTracker, GradientReading)
@@ -54,9 +55,12 @@ def test_only_a_drift_above_the_threshold_is_a_pathology_and_never_on_the_first_
     tracker = GradientDriftTracker(OPTIONS)
     first = tracker.update(GradientReading(100.0, 0.0))
     assert (first.norm_drift, first.health_drift) == (0.0, 0.0)
-    assert tracker.events(first) == []
+    emitted = EventList()
+    tracker.report(first, emitted)
+    assert emitted.drain() == ()
     drift = tracker.update(GradientReading(151.0, 0.2))  # norm: 0.51 > 0.5; health: 0 -> 0.2
-    events = tracker.events(drift)
+    tracker.report(drift, emitted)
+    events = emitted.drain()
     assert [e.payload.anomaly_type for e in events] == ["gradient_norm_drift",
                                                       "gradient_health_drift"]
     norm_event = events[0]
@@ -66,7 +70,8 @@ def test_only_a_drift_above_the_threshold_is_a_pathology_and_never_on_the_first_
     assert norm_event.payload.drift == pytest.approx(0.51) and norm_event.payload.threshold == 0.5
     calm = tracker.update(GradientReading(110.0, 0.002))  # EMAs now 100.51 and 0.002
     assert calm.norm_drift == pytest.approx(9.49 / 100.51) and calm.health_drift < 1e-6
-    assert tracker.events(calm) == []
+    tracker.report(calm, emitted)
+    assert emitted.drain() == ()
 
 
 def test_an_lstm_run_reports_zero_then_the_drift_of_its_gradient_norm(lstm_all_on):

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from esper.experiment import load
+from esper.leyline.emitter import EventList
 from esper.leyline.events import Severity
 from esper.simic.ppo_policy import PPOPolicy
 from esper.simic.probes.lstm_health import RolloutLSTMHealth, UpdateLSTMHealth
@@ -96,13 +97,17 @@ def test_a_nan_fed_into_the_hidden_state_is_measured_and_warned_once_per_episode
 
     rollout_probe = RolloutLSTMHealth(probe_spec().telemetry.lstm_health)
     rollout_probe.start_episode(2)
-    (warning,) = rollout_probe.observe(out.state)
+    emitted = EventList()
+    rollout_probe.observe(out.state, emitted)
+    (warning,) = emitted.drain()
     assert warning.env_id == 0 and warning.severity is Severity.WARNING
     assert warning.event_type is T.LSTM_HEALTH_WARNING and warning.payload.reason == "nan"
     assert warning.payload.has_nan is True and math.isnan(warning.payload.h_norm)
-    assert rollout_probe.observe(out.state) == []  # once per env per episode
+    rollout_probe.observe(out.state, emitted)
+    assert emitted.drain() == ()  # once per env per episode
     rollout_probe.start_episode(2)
-    assert [w.env_id for w in rollout_probe.observe(out.state)] == [0]
+    rollout_probe.observe(out.state, emitted)
+    assert [w.env_id for w in emitted.drain()] == [0]
 
 
 def test_a_norm_below_min_norm_warns():
@@ -112,7 +117,9 @@ def test_a_norm_below_min_norm_warns():
     options = probe_spec(lstm_health={"min_norm": 1e3}).telemetry.lstm_health
     probe = RolloutLSTMHealth(options)
     probe.start_episode(2)
-    warnings = probe.observe(out.state)
+    emitted = EventList()
+    probe.observe(out.state, emitted)
+    warnings = emitted.events
     assert [w.env_id for w in warnings] == [0, 1]
     assert {w.payload.reason for w in warnings} == {"norm_below_min"}
 

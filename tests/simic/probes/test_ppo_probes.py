@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 
+from esper.leyline.emitter import EventList
 from esper.simic.ppo_policy import PPOPolicy
 from tests.simic.probes.probe_runs import PPO_PROBES, probe_spec, rollout
 
@@ -12,7 +13,9 @@ def test_probes_that_are_off_have_no_object_and_an_update_measures_nothing():
     probes = PPOPolicy(probe_spec("lstm", ())).probes
     assert (probes.rollout_lstm, probes.gradient_drift, probes.anomalies) == (None, None, None)
     assert probes.begin_update() is None
-    assert probes.after_act(None) == []
+    emitted = EventList()
+    probes.after_act(None, emitted)
+    assert emitted.events == []
 
 
 def test_lstm_health_on_the_mlp_measures_nothing():

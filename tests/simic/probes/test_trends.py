@@ -1,13 +1,18 @@
-"""`trends` probe: each host's accuracy trend over its episode, and TAMIYO_INITIATED, in real
-runs."""
+"""`trends` probe: each host's accuracy trend over its episode, and TAMIYO_INITIATED, on a list
+of events and in real runs."""
 
 import dataclasses
 from collections import Counter
+from types import SimpleNamespace
 
 import pytest
 
 from esper.leyline.config import TrendOptions
+from esper.leyline.emitter import EventList
 from esper.leyline.events import TelemetryEventType as T
+from esper.simic.lifecycle_events import StepContext
+from esper.simic.probes.trends import TrendsProbe
+from esper.tamiyo.signal_tracker import SignalTracker
 from tests.simic.probes.env_runs import record_run
 from tests.growing_spec import growing_spec
 from tests.simic.probes.trend_verdicts import (TRENDS, expected_initiations, expected_trends,
@@ -16,6 +21,21 @@ from tests.simic.probes.trend_verdicts import (TRENDS, expected_initiations, exp
 SHORT = {"envs": 2, "batches": 2, "episode_length": 6}
 DEFAULTS = TrendOptions(window=5, plateau=0.5, degradation=-2.0, improvement=2.0)
 EVERY = TrendOptions(window=1, plateau=100.0, degradation=0.0, improvement=0.0)
+
+
+def test_the_probe_emits_a_verdict_when_it_changes_and_the_epoch_the_host_stabilised():
+    emitted = EventList()
+    probe = TrendsProbe(TrendOptions(window=1, plateau=0.5, degradation=-2.0, improvement=2.0),
+                        emitted)
+    env = SimpleNamespace(env_id=1, last_result=None,
+                          signals=SignalTracker(growing_spec().policy.heuristic))
+    for epoch, accuracy in enumerate([50.0, 50.2, 50.1, 55.0, 51.0]):
+        env.last_result = SimpleNamespace(val_loss=1.0, val_accuracy=accuracy)
+        probe.epoch_validated(env, StepContext(3, 1, epoch), stabilised=epoch == 2)
+    assert [(e.event_type, e.batch, e.env_id, e.epoch) for e in emitted.events] == [
+        (T.PLATEAU_DETECTED, 3, 1, 1), (T.TAMIYO_INITIATED, 3, 1, 2),
+        (T.IMPROVEMENT_DETECTED, 3, 1, 3), (T.DEGRADATION_DETECTED, 3, 1, 4)]
+    assert emitted.events[3].payload.delta == pytest.approx(-4.0)
 
 
 def assert_trends_as_recomputed(recorded, options: TrendOptions) -> None:
