@@ -35,6 +35,8 @@ TAG_RUN_ID = "esper.run_id"
 TAG_EVENTS = "esper.events"  # events the MLflow run was built from; equals the registry's count
 TAG_STATUS = "esper.status"  # the registry's status (CRASHED included)
 TAG_EXIT_REASON = "esper.exit_reason"
+TAG_REGISTRY = "esper.registry"  # the absolute path of the registry that holds the esper run
+TAG_NOTE = "mlflow.note.content"  # the run's description in the UI: the registry's notes
 
 #: The MLflow status that mirrors a registry status (CRASHED: the process died, FAILED).
 MLFLOW_STATUS = {
@@ -68,7 +70,7 @@ def run_tags(record: RunRecord, registry_path: Path) -> dict[str, str]:
     tags.update({
         "mlflow.runName": record.name,
         "mlflow.user": record.user or "unknown",
-        "mlflow.note.content": record.notes,
+        TAG_NOTE: record.notes,
         "mlflow.source.type": "LOCAL",
         TAG_RUN_ID: record.run_id,
         "esper.experiment": record.experiment,
@@ -77,7 +79,7 @@ def run_tags(record: RunRecord, registry_path: Path) -> dict[str, str]:
         "esper.host": record.host,
         "esper.device": record.device,
         "esper.version": record.esper_version,
-        "esper.registry": str(registry_path.absolute()),
+        TAG_REGISTRY: str(registry_path.absolute()),
     })
     if record.spec_path is not None:
         tags["mlflow.source.name"] = record.spec_path
@@ -139,6 +141,12 @@ def mlflow_runs_of(store: MlflowStore, run_id: str) -> list[Run]:
     """The MLflow runs (not deleted) of esper run ``run_id`` in any experiment of the store,
     found by their ``esper.run_id`` tag. Call inside ``store.reporting``."""
     return _search(store, f"tags.`{TAG_RUN_ID}` = '{run_id}'")
+
+
+def esper_runs(store: MlflowStore) -> list[Run]:
+    """Every active MLflow run of the store that has an ``esper.run_id`` tag. Call inside
+    ``store.reporting``."""
+    return _search(store, f"tags.`{TAG_RUN_ID}` LIKE '%'")
 
 
 def _search(store: MlflowStore, filter_string: str) -> list[Run]:

@@ -144,6 +144,19 @@ class MlflowStore:
             client.search_experiments(max_results=1)  # a remote store answers, or raises now
         return cls(location, client)
 
+    @classmethod
+    def open_existing(cls, uri: str | None = None) -> MlflowStore | None:
+        """Like ``open``, but None for an SQLite store that does not exist: nothing is created
+        (to find or change runs, where a missing store holds none).
+
+        Raises:
+            MlflowUnavailable: as ``open``.
+        """
+        database = locate_store(uri).database
+        if database is not None and not _exists(database):
+            return None
+        return cls.open(uri)
+
     @contextmanager
     def reporting(self, action: str) -> Iterator[None]:
         """Turn the errors of an unreachable store into ``MlflowUnavailable`` naming ``action``."""

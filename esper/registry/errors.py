@@ -55,3 +55,15 @@ class RegistryFull(RegistryError):
 
 class RegistryGone(RegistryError):
     """``runs.db`` was deleted or replaced while open: writes since went to the old file."""
+
+
+class RunHasChildren(RegistryError):
+    """A run to delete is the parent of runs not being deleted (a sweep's trials)."""
+
+    exit_code = 2  # a usage matter: name the children too, or --with-children
+
+
+class BadTag(RegistryError):
+    """A tag to set or remove cannot be: reserved for esper or MLflow, or not a valid key."""
+
+    exit_code = 2

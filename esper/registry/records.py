@@ -10,6 +10,24 @@ from typing import Any
 from esper.leyline.events import SinkStats
 
 
+#: The tag that marks a sweep's run (``esper.sweep``: ``esper.kind=sweep``), and the tag of a
+#: regression suite's runs (``esper.regress``: ``esper.suite=<suite>``). Declared here, where
+#: ``RunRecord.kind`` reads them, since the registry imports no other esper package.
+KIND_TAG = "esper.kind"
+SUITE_TAG = "esper.suite"
+RERUN_TAG = "esper.rerun_of"  # on a run made by ``esper rerun``: the id of the run it reran
+
+
+class RunKind(Enum):
+    """What made a run: ``esper run`` (RUN, a replicate group's members included), a sweep's
+    run (SWEEP), one of its trials (TRIAL: a child run) or ``esper regress`` (REGRESSION)."""
+
+    RUN = "run"
+    SWEEP = "sweep"
+    TRIAL = "trial"
+    REGRESSION = "regression"
+
+
 class RunStatus(Enum):
     RUNNING = "RUNNING"
     FINISHED = "FINISHED"
@@ -75,6 +93,15 @@ class RunRecord:
     def duration(self) -> float | None:
         """Seconds from start to end; None while running or crashed (end unknown)."""
         return None if self.ended_at is None else self.ended_at - self.started_at
+
+    @property
+    def kind(self) -> RunKind:
+        """SWEEP by its tag, TRIAL when it has a parent run, REGRESSION by its suite tag."""
+        if self.tags.get(KIND_TAG) == RunKind.SWEEP.value:
+            return RunKind.SWEEP
+        if self.parent_run_id is not None:
+            return RunKind.TRIAL
+        return RunKind.REGRESSION if SUITE_TAG in self.tags else RunKind.RUN
 
     @property
     def events_dropped(self) -> int:

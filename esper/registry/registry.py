@@ -21,7 +21,7 @@ import socket
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import closing
 from datetime import datetime
 from pathlib import Path
@@ -30,12 +30,12 @@ from typing import Any, TypeVar
 from sqlite_utils import Database
 
 from esper.leyline.events import SinkStats, TelemetryEvent, TelemetryEventType
-from esper.registry import connection, process, provenance, refs, runs, storage
+from esper.registry import connection, deletion, process, provenance, refs, runs, storage
 from esper.registry import events as event_rows
 from esper.registry.checkpoint import Checkpointer
 from esper.registry.errors import RegistryFull, RunInUse, RunNotFound
 from esper.registry.metrics import summarise_metrics
-from esper.registry.records import NewRun, RunRecord, RunStatus, RunSummary
+from esper.registry.records import NewRun, RunKind, RunRecord, RunStatus, RunSummary
 
 T = TypeVar("T")
 
@@ -191,6 +191,34 @@ class Registry:
                 lambda: runs.set_mlflow_ids(self._db, run_id, mlflow_run_id, mlflow_experiment_id)
             )
 
+    def delete_runs(self, run_ids: Sequence[str]) -> None:
+        """Delete every row of ``run_ids`` (runs, events, metrics, wiring, artifacts) in one
+        transaction; their files are the caller's (``deletion.remove``).
+
+        Raises:
+            RunInUse: a run is RUNNING (its process lives); nothing is deleted.
+        """
+        with self._lock:
+            running = self._write(
+                lambda: deletion.delete_rows(self._db, run_ids, self._liveness()))
+        if running:
+            raise deletion.running_error(running[0])
+
+    def set_tags(self, run_id: str, tags: Mapping[str, str], removed: Sequence[str] = ()) -> None:
+        """Set ``tags`` on run ``run_id`` and remove the keys ``removed``.
+
+        Raises:
+            BadTag: a key is reserved or invalid, or a value too long (``runs.check_tags``).
+        """
+        runs.check_tags(tags, removed)
+        with self._lock:
+            self._write(lambda: runs.set_tags(self._db, run_id, tags, removed))
+
+    def set_notes(self, run_id: str, notes: str) -> None:
+        """Replace the notes (the description) of run ``run_id``."""
+        with self._lock:
+            self._write(lambda: runs.set_notes(self._db, run_id, notes))
+
     def record_artifact(self, run_id: str, name: str, path: str | os.PathLike[str]) -> None:
         """Record that run `run_id` wrote the file `path` as its artifact `name`."""
         row = {"run_id": run_id, "name": name, "path": str(path), "created_at": time.time()}
@@ -230,6 +258,21 @@ class Registry:
         with self._lock:
             return self._db.execute(sql, list(params)).fetchall()
 
+    def child_ids(self, run_ids: Sequence[str]) -> list[str]:
+        """Ids of the runs whose parent is one of ``run_ids`` (a sweep's trials)."""
+        with self._lock:
+            return runs.child_ids(self._db, run_ids)
+
+    def row_counts(self, run_ids: Sequence[str]) -> dict[str, int]:
+        """Rows of ``run_ids`` in each table keyed by run id."""
+        with self._lock:
+            return deletion.row_counts(self._db, run_ids)
+
+    def run_ids(self) -> set[str]:
+        """The id of every run."""
+        with self._lock:
+            return {row[0] for row in self._db.execute("SELECT run_id FROM runs")}
+
     def wiring(self, run_id: str) -> list[dict[str, object]]:
         """The stored wiring rows of run `run_id`, by TELE id and field."""
         with self._lock:
@@ -249,13 +292,15 @@ class Registry:
         since: datetime | None = None,
         until: datetime | None = None,
         limit: int | None = None,
+        kind: RunKind | None = None,
     ) -> list[RunRecord]:
         """Runs matching every filter given, newest first.
 
         :param tag: ``"key"`` (the tag is set) or ``"key=value"``
         :param since: started at or after; :param until: started before
+        :param kind: what made the run (``RunRecord.kind``)
         """
-        where = runs.RunFilter(status, experiment, name, tag, group_id, since, until, limit)
+        where = runs.RunFilter(status, experiment, name, tag, group_id, since, until, limit, kind)
         with self._lock:
             return runs.select_runs(self._db, where, self._liveness())
 

@@ -1,12 +1,15 @@
 """How ``esper runs``, ``esper show`` and ``esper events`` present registry data.
 
 Terminal output is built with rich; machine output is JSON with a stable shape:
-- a run (``run_to_dict``): run_id, name, experiment, status, started_at / ended_at /
+- a run (``run_to_dict``): run_id, name, experiment, kind (run, sweep, trial, regression),
+  status, started_at / ended_at /
   heartbeat_at (unix seconds, null when unknown), duration_s, event_count, events_dropped,
   seed, device, host, pid, user, git_commit, git_dirty, versions, group_id, parent_run_id,
   mlflow ids, tags, notes, spec_path, spec_sha256, config_sha256, exit_reason; with
   ``details=True`` also config, traceback and sinks (per sink: written, dropped, failures,
   last_error);
+- ``esper runs --json`` adds columns ({key: value} of the ``--column`` keys; NaN and
+  infinities as the strings "NaN", "Infinity", "-Infinity");
 - ``esper show --json`` adds event_counts ({type: count}) and metrics (per key: count,
   first_step, last_step, last, min, max);
 - ``esper events --format jsonl``: one envelope per line (``encode_event``).
@@ -21,6 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import sys
 import time
 from collections.abc import Iterable, Sequence
@@ -33,7 +37,8 @@ from rich.text import Text
 
 from esper.leyline.codec import encode_payload
 from esper.leyline.events import TelemetryEvent
-from esper.registry.records import RunRecord, RunStatus, RunSummary
+from esper.registry.records import RunKind, RunRecord, RunStatus, RunSummary
+from esper.registry.run_table import RunRow, Value
 
 _STATUS_STYLE = {
     RunStatus.RUNNING: "cyan",
@@ -75,6 +80,7 @@ def run_to_dict(run: RunRecord, *, details: bool = False) -> dict[str, Any]:
         "run_id": run.run_id,
         "name": run.name,
         "experiment": run.experiment,
+        "kind": run.kind.value,
         "status": run.status.value,
         "started_at": run.started_at,
         "ended_at": run.ended_at,
@@ -122,17 +128,30 @@ def to_json(value: Any) -> str:
     return json.dumps(value, indent=2)
 
 
-def runs_table(runs: list[RunRecord]) -> RenderableType:
-    """id, name, experiment, status, started, duration, events: one row per run."""
-    if not runs:
+def run_row_to_dict(row: RunRow) -> dict[str, Any]:
+    """A run of ``esper runs --json``: ``run_to_dict`` and its chosen columns."""
+    return {**run_to_dict(row.run), "columns": {key: _json_value(value)
+                                                for key, value in row.values.items()}}
+
+
+def runs_table(rows: Sequence[RunRow]) -> RenderableType:
+    """id, name, experiment, kind, status, started, duration, events, then the chosen columns:
+    one row per run."""
+    if not rows:
         return Text("no runs match")
     table = Table(box=None, header_style="bold")
-    # the id is what a user copies into show / compare: never shortened, whatever the width
-    table.add_column("id", no_wrap=True, min_width=max(len(run.run_id) for run in runs))
-    for column in ("name", "experiment", "status", "started", "duration"):
+    # ids are what a user copies into show / compare: never shortened, whatever the width
+    table.add_column("id", no_wrap=True, min_width=max(len(row.run.run_id) for row in rows))
+    for column in ("name", "experiment"):
+        table.add_column(column)
+    table.add_column("kind", no_wrap=True)
+    for column in ("status", "started", "duration"):
         table.add_column(column)
     table.add_column("events", justify="right")
-    for run in runs:
+    for key in rows[0].values:
+        table.add_column(key, justify="right")
+    for row in rows:
+        run = row.run
         events = f"{run.event_count:,}"
         if run.events_dropped:
             events += f" ({run.events_dropped:,} dropped)"
@@ -140,10 +159,12 @@ def runs_table(runs: list[RunRecord]) -> RenderableType:
             run.run_id,
             run.name,
             run.experiment,
+            _kind(run),
             _status(run.status),
             _when(run.started_at),
             _duration(run),
             events,
+            *(_column_cell(value) for value in row.values.values()),
         )
     return table
 
@@ -174,6 +195,8 @@ def summary_view(summary: RunSummary) -> RenderableType:
         rows.append(("spec", f"{run.spec_path} ({(run.spec_sha256 or 'missing')[:12]})"))
     if run.tags:
         rows.append(("tags", ", ".join(f"{k}={v}" for k, v in run.tags.items())))
+    if run.notes:
+        rows.append(("notes", run.notes))
     if run.group_id or run.parent_run_id:
         rows.append(("group / parent", f"{run.group_id or '-'} / {run.parent_run_id or '-'}"))
     if run.exit_reason:
@@ -251,6 +274,30 @@ def _metrics_table(summary: RunSummary) -> RenderableType:
             f"{m.last:.6g}", f"{m.min:.6g}", f"{m.max:.6g}",
         )
     return table
+
+
+def _kind(run: RunRecord) -> str:
+    """The kind, with the parent run of a trial or the replicate group of a run."""
+    if run.kind is RunKind.TRIAL:
+        return f"trial of {run.parent_run_id}"
+    if run.group_id is not None and run.kind is not RunKind.SWEEP:
+        return f"{run.kind.value} group:{run.group_id}"
+    return run.kind.value
+
+
+def _column_cell(value: Value) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def _json_value(value: Value) -> Value:
+    """A value for strict JSON: a NaN or infinity as its name (protobuf's JSON mapping)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    return value
 
 
 def _status(status: RunStatus) -> Text:

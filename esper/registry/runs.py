@@ -13,8 +13,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import secrets
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
@@ -24,10 +25,18 @@ from sqlite_utils import Database
 
 from esper.leyline.events import SinkStats
 from esper.registry import process
+from esper.registry.errors import BadTag
 from esper.registry.provenance import Provenance
-from esper.registry.records import NewRun, RunRecord, RunStatus
+from esper.registry.records import NewRun, RunKind, RunRecord, RunStatus
 
 ENDED = (RunStatus.FINISHED, RunStatus.FAILED, RunStatus.KILLED)
+
+# Tags a user sets after the fact (``esper tag``) go to MLflow too: keys as MLflow accepts them
+# (mlflow.utils.validation), not esper's or MLflow's own.
+RESERVED_TAG_PREFIXES = ("esper.", "mlflow.")
+_TAG_KEY = re.compile(r"[/\w.\- :]+")
+MAX_TAG_KEY = 250
+MAX_TAG_VALUE = 8000
 
 
 @dataclass(frozen=True)
@@ -42,6 +51,7 @@ class RunFilter:
     since: datetime | None = None  # started at or after
     until: datetime | None = None  # started before
     limit: int | None = None  # newest first
+    kind: RunKind | None = None  # what made the run (RunRecord.kind)
 
 
 @dataclass(frozen=True)
@@ -189,10 +199,12 @@ def select_runs(db: Database, where: RunFilter, liveness: Liveness) -> list[RunR
     """Runs matching ``where``, newest first."""
     clauses: list[str] = []
     params: list[Any] = []
-    derived = where.status in (RunStatus.RUNNING, RunStatus.CRASHED)
+    # statuses and kinds derived on read: filtered (and limited) below
+    derived = where.status in (RunStatus.RUNNING, RunStatus.CRASHED) or where.kind is not None
     if where.status is not None:
         clauses.append("status = ?")
-        params.append(RunStatus.RUNNING.value if derived else where.status.value)
+        params.append(RunStatus.RUNNING.value if where.status is RunStatus.CRASHED
+                      else where.status.value)
     for column, value in (("experiment", where.experiment), ("name", where.name),
                           ("group_id", where.group_id)):
         if value is not None:
@@ -219,8 +231,54 @@ def select_runs(db: Database, where: RunFilter, liveness: Liveness) -> list[RunR
         sql += f" LIMIT {int(where.limit)}"
     records = [to_record(row, liveness) for row in db.query(sql, params)]
     if derived:
-        records = [r for r in records if r.status is where.status][: where.limit]
+        records = [r for r in records if where.status in (None, r.status)
+                   and where.kind in (None, r.kind)][: where.limit]
     return records
+
+
+def child_ids(db: Database, run_ids: Sequence[str]) -> list[str]:
+    """The ids of the runs whose parent is one of ``run_ids`` (a sweep's trials), oldest first."""
+    marks = ", ".join("?" * len(run_ids))
+    return [row[0] for row in db.execute(
+        f"SELECT run_id FROM runs WHERE parent_run_id IN ({marks}) ORDER BY started_at, rowid",
+        list(run_ids))]
+
+
+def check_tags(tags: Mapping[str, str], removed: Sequence[str]) -> None:
+    """Refuse tags a user cannot set or remove: esper's and MLflow's own (``esper.*``,
+    ``mlflow.*``), keys MLflow would refuse, values over its length limit, a key both set and
+    removed.
+
+    Raises:
+        BadTag: naming the first such tag.
+    """
+    for key in (*tags, *removed):
+        if not _TAG_KEY.fullmatch(key) or len(key) > MAX_TAG_KEY:
+            raise BadTag(f"tag key {key!r}: expected up to {MAX_TAG_KEY} letters, digits, "
+                         "'_', '-', '.', ' ', ':' or '/' (the keys MLflow accepts)")
+        if key.startswith(RESERVED_TAG_PREFIXES):
+            raise BadTag(f"tag key {key!r} is reserved: esper and MLflow set the "
+                         f"{' and '.join(p + '*' for p in RESERVED_TAG_PREFIXES)} tags themselves")
+    for key, value in tags.items():
+        if len(value) > MAX_TAG_VALUE:
+            raise BadTag(f"tag {key!r}: the value has {len(value):,} characters, over "
+                         f"MLflow's {MAX_TAG_VALUE:,}")
+    both = sorted(set(tags) & set(removed))
+    if both:
+        raise BadTag(f"tag key {both[0]!r} is both set and removed")
+
+
+def set_tags(db: Database, run_id: str, tags: Mapping[str, str], removed: Sequence[str]) -> None:
+    """Set ``tags`` and remove the keys ``removed`` from a run's tags; call inside a write
+    transaction."""
+    row = db.execute("SELECT tags FROM runs WHERE run_id = ?", [run_id]).fetchone()
+    updated = {k: v for k, v in json.loads(row[0]).items() if k not in removed}
+    updated.update(tags)
+    db.execute("UPDATE runs SET tags = ? WHERE run_id = ?", [canonical_json(updated), run_id])
+
+
+def set_notes(db: Database, run_id: str, notes: str) -> None:
+    db.execute("UPDATE runs SET notes = ? WHERE run_id = ?", [notes, run_id])
 
 
 def get_run(db: Database, run_id: str, liveness: Liveness) -> RunRecord | None:

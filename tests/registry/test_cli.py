@@ -41,8 +41,8 @@ def test_runs_lists_newest_first_with_status_and_event_counts(db_path, filled):
     result = invoke("runs", "--registry", str(db_path))
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
-    assert lines[0].split() == ["id", "name", "experiment", "status", "started", "duration",
-                                "events"]
+    assert lines[0].split() == ["id", "name", "experiment", "kind", "status", "started",
+                                "duration", "events"]
     assert [line.split()[1] for line in lines[1:]] == ["other-1", "exp-2", "exp-1"]
     assert "FINISHED" in lines[3] and lines[3].rstrip().endswith("30")
     assert "RUNNING" in lines[1] and "so far" in lines[1]
