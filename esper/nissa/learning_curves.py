@@ -2,7 +2,7 @@
 
 Panels: validation accuracy per env, train / validation loss per env (step = global epoch),
 episode return per env and its batch mean, and the PPO losses when a PPO policy ran (step =
-batch). Only the points of these series are kept: a few floats per env and epoch.
+batch; a per-batch panel is left out when the run has one batch). Ticks are integers. Only the points of these series are kept: a few floats per env and epoch.
 """
 
 from __future__ import annotations
@@ -61,8 +61,13 @@ class LearningCurves:
         if not self._series:
             return None
         from matplotlib.figure import Figure  # ~1 s to import: only when a run ends
+        from matplotlib.ticker import MaxNLocator
 
-        used = sorted({_panel(key) for key in self._series})
+        # a per-batch panel of one batch is a single dot per line: it shows nothing
+        used = sorted({_panel(key) for key, (steps, _) in self._series.items()
+                       if _PANELS[_panel(key)][1] != "batch" or len(set(steps)) > 1})
+        if not used:
+            return None
         rows = (len(used) + 1) // 2
         # Fixed margins and legend corner: constrained layout and loc="best" search the text
         # extents and cost ~1 s per plot, the bulk of the MLflow sink's work in a short run.
@@ -80,6 +85,7 @@ class LearningCurves:
                             marker="o" if index >= 2 else None, markersize=3)
             ax.set_title(name, fontsize=10)
             ax.set_xlabel(xlabel)
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs and batches
             ax.grid(alpha=0.3)
             ax.legend(fontsize=7, loc="upper right")
         for ax in list(axes):  # an odd number of panels leaves one empty

@@ -71,3 +71,20 @@ def test_compare_plot_adds_the_growth_of_each_sides_first_run(tmp_path):
         plot_comparison(registry, compare(registry, [run_a, run_b]), target)
     height, width, _ = matplotlib.image.imread(target).shape
     assert (width, height) == (1300, 1080)
+
+
+def test_the_learning_curves_leave_out_a_one_batch_return_panel_and_tick_integers(grown):
+    """A run of one batch has one episode-return point per env: a dot, not a curve."""
+    from esper.nissa.learning_curves import LearningCurves
+    from esper.nissa.metric_series import MetricMapper
+
+    one_batch = [e for e in grown.events if e.batch in (None, 0)]
+    curves = LearningCurves()
+    curves.add(MetricMapper().points(one_batch))
+    titles = [ax.get_title() for ax in curves.figure("one").get_axes() if ax.get_visible()]
+    assert "episode return" not in titles and "validation accuracy (%)" in titles
+    curves = LearningCurves()
+    curves.add(MetricMapper().points(grown.events))  # two batches: the panel is drawn
+    axes = [ax for ax in curves.figure("two").get_axes() if ax.get_visible()]
+    assert "episode return" in [ax.get_title() for ax in axes]
+    assert all(t == int(t) for ax in axes for t in ax.get_xticks())
