@@ -15,6 +15,7 @@ from esper.kasmina.blending import BlendGate, Seed, blend
 from esper.kasmina.blueprints import build_blueprint, param_count
 from esper.kasmina.errors import BlueprintError, LifecycleError
 from esper.kasmina.gates import check_gate
+from esper.kasmina.optim import SGD
 from esper.kasmina.state import (
     GateEvaluation,
     GradientStats,
@@ -81,7 +82,7 @@ class SeedSlot(nn.Module):
         self.seed: Seed | None = None
         self.state: SeedState | None = None
         self.alpha_controller: AlphaController | None = None
-        self.optimizer: torch.optim.SGD | None = None
+        self.optimizer: SGD | None = None
         # Follows .to(device) and .to(dtype): germinate() builds seeds on the model's device,
         # in its floating dtype.
         self.register_buffer("_device_anchor", torch.empty(0), persistent=False)
@@ -310,8 +311,7 @@ class SeedSlot(nn.Module):
         self.seed = seed
         params = list(seed.parameters())
         self.optimizer = (
-            torch.optim.SGD(params, lr=self.slots_config.seed_lr,
-                            momentum=self.slots_config.seed_momentum)
+            SGD(params, lr=self.slots_config.seed_lr, momentum=self.slots_config.seed_momentum)
             if params else None
         )
         return SlotUpdate(self.slot_id, ok=True, records=(evaluation, transition))

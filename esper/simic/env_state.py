@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 import torch
 
 from esper.kasmina.host import MorphogeneticModel
+from esper.kasmina.optim import Optimizer
 from esper.leyline.actions import Op
 from esper.leyline.config import ExperimentSpec
 from esper.leyline.seed_telemetry import SeedTelemetry
@@ -28,7 +29,7 @@ class ReferenceHost:
     host would reach without growth, against which reward mode escrow measures real gain."""
 
     model: MorphogeneticModel
-    optimizer: torch.optim.Optimizer
+    optimizer: Optimizer
     accuracy: float | None = None  # of its last validation, percent; None before the first
 
 
@@ -38,7 +39,7 @@ class EnvState:
 
     env_id: int
     model: MorphogeneticModel
-    host_optimizer: torch.optim.Optimizer
+    host_optimizer: Optimizer
     governor: Governor
     signals: SignalTracker
     blueprints: tuple[str, ...]
@@ -69,7 +70,7 @@ class EnvState:
         if spec.reward.trains_reference_host:
             twin = copy.deepcopy(model)  # the same initial weights, no RNG drawn
             reference = ReferenceHost(twin, build_host_optimizer(twin, spec.host))
-        return cls(env_id, model, optimizer, governor, SignalTracker(spec.policy.heuristic),
+        return cls(env_id, model, optimizer, governor, SignalTracker(spec.signals),
                    spec.blueprints, reference=reference)
 
     @property

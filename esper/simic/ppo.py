@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import torch
 
+from esper.kasmina.optim import Optimizer
 from esper.leyline.actions import HEADS
 from esper.leyline.config import PPOConfig
 from esper.leyline.events import HeadValues, PPOUpdatePayload
@@ -66,7 +67,7 @@ def _finite(loss: torch.Tensor, grad_norm: torch.Tensor) -> bool:
     return bool(torch.isfinite(loss).logical_and(torch.isfinite(grad_norm)).item())
 
 
-def ppo_update(network: FactoredActorCritic, optimizer: torch.optim.Optimizer,
+def ppo_update(network: FactoredActorCritic, optimizer: Optimizer,
                reward_stats: RunningMeanStd, config: PPOConfig, inputs: UpdateInputs,
                probes: UpdateProbes | None = None) -> PPOUpdatePayload:
     """One PPO update from a full rollout; returns its core metrics. `probes` (the probes that

@@ -7,6 +7,7 @@ from dataclasses import asdict
 
 import torch
 
+from esper.kasmina.optim import Adam
 from esper.leyline.actions import FactoredAction
 from esper.leyline.config import ExperimentSpec
 from esper.leyline.emitter import EmittedEvent, EventList
@@ -46,8 +47,7 @@ class PPOPolicy:
             feature_dim=spec.policy.feature_dim, hidden_dim=spec.policy.hidden_dim,
             embedding_dim=spec.policy.blueprint_embedding_dim, recurrent=spec.policy.type == "lstm")
         self.network = FactoredActorCritic(self.config)
-        self.optimizer = torch.optim.Adam(self.network.parameters(), lr=spec.ppo.lr,
-                                          eps=spec.ppo.adam_eps)
+        self.optimizer = Adam(self.network.parameters(), lr=spec.ppo.lr, eps=spec.ppo.adam_eps)
         self.obs_stats = RunningMeanStd((self.config.obs_dim,))
         self.reward_stats = RunningMeanStd(())
         self.generator = torch.Generator().manual_seed(spec.seed)

@@ -24,6 +24,7 @@ from typing import Any, Literal
 import torch
 
 from esper.kasmina.host import MorphogeneticModel
+from esper.kasmina.optim import Optimizer
 from esper.kasmina.state import SlotUpdate
 from esper.leyline.stages import SeedStage
 
@@ -87,7 +88,7 @@ class Governor:
 
     # ---------------------------------------------------------------- snapshots
 
-    def snapshot(self, model: MorphogeneticModel, host_optimizer: torch.optim.Optimizer,
+    def snapshot(self, model: MorphogeneticModel, host_optimizer: Optimizer,
                  epoch: int) -> ModelSnapshot:
         """Snapshot the host, its optimiser and every fossilized seed (live seeds are pruned on
         rollback, so they are not kept). Call at episode start and after each fossilisation."""
@@ -138,7 +139,7 @@ class Governor:
 
     # ---------------------------------------------------------------- rollback
 
-    def rollback(self, model: MorphogeneticModel, host_optimizer: torch.optim.Optimizer,
+    def rollback(self, model: MorphogeneticModel, host_optimizer: Optimizer,
                  epoch: int, reason: RollbackReason, val_loss: float) -> RollbackResult:
         """Prune every live seed, then restore the last snapshot.
 
@@ -167,7 +168,7 @@ class Governor:
             restored_seeds=tuple(restored),
         )
 
-    def observe(self, model: MorphogeneticModel, host_optimizer: torch.optim.Optimizer,
+    def observe(self, model: MorphogeneticModel, host_optimizer: Optimizer,
                 epoch: int, val_loss: float) -> RollbackResult | None:
         """End of an epoch (`epoch` counts completed epochs, from 1): check the val loss; roll
         back if needed, else snapshot every `SNAPSHOT_EVERY` epochs or when the fossilized set

@@ -10,6 +10,7 @@ from torch.nn import functional as F
 
 from esper.kasmina.counterfactual import FusedValidation, fused_validate
 from esper.kasmina.host import MorphogeneticModel
+from esper.kasmina.optim import SGD, Optimizer
 from esper.kasmina.state import GradientStats
 from esper.leyline.config import HostConfig
 from esper.tolaria.batching import BatchSchedule
@@ -41,15 +42,15 @@ class EpochResult:
     gradients: dict[str, GradientStats]
 
 
-def build_host_optimizer(model: MorphogeneticModel, host: HostConfig) -> torch.optim.SGD:
+def build_host_optimizer(model: MorphogeneticModel, host: HostConfig) -> SGD:
     """SGD over the host's parameters only (every seed has its own optimiser)."""
-    return torch.optim.SGD(model.host_parameters(), lr=host.lr, momentum=host.momentum,
-                           weight_decay=host.weight_decay)
+    return SGD(model.host_parameters(), lr=host.lr, momentum=host.momentum,
+               weight_decay=host.weight_decay)
 
 
 def train_epoch(
     model: MorphogeneticModel,
-    host_optimizer: torch.optim.Optimizer,
+    host_optimizer: Optimizer,
     images: torch.Tensor,
     labels: torch.Tensor,
     batches: Sequence[torch.Tensor],
@@ -110,7 +111,7 @@ def validate(model: MorphogeneticModel, data: TaskData, batch_size: int,
 
 def run_epoch(
     model: MorphogeneticModel,
-    host_optimizer: torch.optim.Optimizer,
+    host_optimizer: Optimizer,
     data: TaskData,
     schedule: BatchSchedule,
     epoch: int,

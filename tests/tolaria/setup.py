@@ -9,6 +9,7 @@ import torch
 
 from esper.experiment import spec_from_dict
 from esper.kasmina.host import MorphogeneticModel
+from esper.kasmina.optim import SGD
 from esper.leyline.config import ExperimentSpec
 from esper.tolaria.batching import BatchSchedule
 from esper.tolaria.datasets import TaskData, load_task
@@ -20,7 +21,7 @@ class Env:
     spec: ExperimentSpec
     data: TaskData
     model: MorphogeneticModel
-    optimizer: torch.optim.SGD
+    optimizer: SGD
     schedule: BatchSchedule
 
 
