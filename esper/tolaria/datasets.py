@@ -5,7 +5,9 @@
 
 from __future__ import annotations
 
+import importlib.util
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -81,14 +83,27 @@ def _subset(data: TaskData, max_train: int | None, max_val: int | None) -> TaskD
     )
 
 
+def digits_file() -> Path:
+    """scikit-learn's bundled digits table (``sklearn/datasets/data/digits.csv.gz``), found
+    without importing scikit-learn: ``sklearn.datasets`` takes about a second to import, in
+    every run; its own loader reads this same file with ``np.loadtxt``."""
+    spec = importlib.util.find_spec("sklearn")
+    if spec is None or spec.origin is None:
+        raise DatasetError("task.dataset digits needs scikit-learn (pip install scikit-learn)")
+    path = Path(spec.origin).parent / "datasets" / "data" / "digits.csv.gz"
+    if not path.is_file():
+        raise DatasetError(f"scikit-learn's digits table is not at {path}: reinstall "
+                           "scikit-learn")
+    return path
+
+
 def load_digits(val_fraction: float, seed: int) -> TaskData:
     """scikit-learn's bundled 8x8 digits (1797 images, no download), pixels / 16, split by a
     permutation seeded with `seed`: the last round(N * val_fraction) images are validation."""
-    from sklearn.datasets import load_digits as sklearn_digits  # sklearn import is slow: lazy
-
-    bunch = sklearn_digits()
-    images = torch.from_numpy(np.asarray(bunch.images, dtype=np.float32) / 16.0)[:, None]  # (N, 1, 8, 8)
-    labels = torch.from_numpy(np.asarray(bunch.target, dtype=np.int64))  # (N,)
+    table = np.loadtxt(digits_file(), delimiter=",")  # (N, 65): 64 pixels, then the label
+    pixels = table[:, :-1].reshape(-1, 8, 8).astype(np.float32) / 16.0
+    images = torch.from_numpy(pixels)[:, None]  # (N, 1, 8, 8)
+    labels = torch.from_numpy(table[:, -1].astype(np.int64))  # (N,)
     order = torch.randperm(images.shape[0], generator=torch.Generator().manual_seed(seed))
     n_val = round(images.shape[0] * val_fraction)
     train, val = order[n_val:], order[:n_val]

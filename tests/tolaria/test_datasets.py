@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from esper.experiment import spec_from_dict
-from esper.tolaria.datasets import DatasetError, load_task
+from esper.tolaria.datasets import DatasetError, load_digits, load_task
 
 
 def task(**fields: object):
@@ -23,6 +23,26 @@ def test_digits_default_split() -> None:
     assert data.image_shape == (1, 8, 8)
     assert data.train_images.dtype == torch.float32 and data.train_labels.dtype == torch.int64
     assert data.train_images.min() >= 0.0 and data.train_images.max() == 1.0  # pixels / 16
+
+
+def test_digits_are_scikit_learns_read_without_importing_it() -> None:
+    """The table esper reads is the one sklearn.datasets.load_digits returns; reading it imports
+    no sklearn.datasets (about a second in every run)."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from esper.tolaria.datasets import load_digits; load_digits(0.2, 0); "
+            "print('sklearn.datasets' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+    from sklearn.datasets import load_digits as sklearn_digits
+
+    reference = sklearn_digits()
+    data = load_digits(0.0, 0)  # no validation: every image, in the seed's order
+    order = torch.randperm(len(reference.target), generator=torch.Generator().manual_seed(0))
+    expected = torch.from_numpy(reference.images.astype(np.float32) / 16.0)[:, None][order]
+    assert torch.equal(data.train_images, expected)
+    assert torch.equal(data.train_labels, torch.from_numpy(reference.target)[order])
 
 
 def test_digits_split_is_deterministic_per_seed_and_disjoint() -> None:
