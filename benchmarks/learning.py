@@ -72,9 +72,8 @@ CONFIDENCE = 0.95
 HEURISTIC_GRID: dict[str, tuple[str, ...]] = {
     "defaults": (),
     "min_epoch 2": ("policy.heuristic.min_epoch=2",),
-    "eager": ("policy.heuristic.stabilisation_epochs=1",
-              "policy.heuristic.stabilisation_min_change=-1.0",
-              "policy.heuristic.stabilisation_max_change=1.0", "policy.heuristic.min_epoch=1",
+    "eager": ("signals.stabilisation_epochs=1", "signals.stabilisation_min_change=-1.0",
+              "signals.stabilisation_max_change=1.0", "policy.heuristic.min_epoch=1",
               "policy.heuristic.plateau_epochs=0"),
 }
 QUICK = {"train_seeds": 1, "train_batches": 3, "held_out": 2, "eval_batches": 1}

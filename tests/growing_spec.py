@@ -16,10 +16,10 @@ def growing_spec(**sections: Any):
         "slots": {"enabled": ["r0c1"], "max_seeds": 2},
         "blueprints": ["conv_light", "norm"],
         "gates": {"G2": {"min_training_epochs": 2, "min_gradient_health": 0.3}},
-        "policy": {"heuristic": {"min_epoch": 1, "plateau_epochs": 0, "stabilisation_epochs": 1,
-                                 "stabilisation_min_change": -1.0,
-                                 "stabilisation_max_change": 1.0,
+        "policy": {"heuristic": {"min_epoch": 1, "plateau_epochs": 0,
                                  "fossilize_min_contribution": -100.0}},
+        "signals": {"stabilisation_epochs": 1, "stabilisation_min_change": -1.0,
+                    "stabilisation_max_change": 1.0},
         "telemetry": {"probes": ["gate_events", "slot_health"]},
     }
     document.update(sections)

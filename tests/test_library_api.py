@@ -28,9 +28,16 @@ def test_load_run_and_compare_through_the_package(tmp_path):
     second = esper.run(spec, registry=tmp_path / "runs.db")
     assert first.record.status.value == second.record.status.value == "FINISHED"
     with esper.Registry.open(tmp_path / "runs.db") as registry:
-        report = esper.compare(registry, [first.record.run_id, second.record.run_id])
+        report = esper.compare_runs(registry, [first.record.run_id, second.record.run_id])
     assert [s.run_ids for s in report.sides] == [[first.record.run_id], [second.record.run_id]]
     assert report.divergence and report.divergence[0].identical  # same config and seed
+
+
+def test_no_public_name_is_shadowed_by_a_subpackage():
+    import esper.compare.report  # noqa: F401  (binds esper.compare to the subpackage)
+
+    assert callable(esper.compare_runs)
+    assert not {name for name in esper._API} & {"compare", "experiment", "registry", "sweep"}
 
 
 def test_an_unknown_name_is_an_attribute_error():

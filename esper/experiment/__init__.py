@@ -1,4 +1,4 @@
-"""Experiments: load and validate YAML into an `ExperimentSpec`; compile and run it."""
+"""experiment: experiment files validated into a frozen `ExperimentSpec`, compiled and run."""
 
 from esper.experiment.loading import load, load_text, spec_from_dict
 from esper.experiment.spec_builder import spec_to_dict

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from esper.experiment.problems import dotted, suggestion
+from esper.experiment.problems import dotted, moved_key, suggestion
 from esper.experiment.schema import child_schema, experiment_schema, is_mapping, property_names
 from esper.experiment.yaml_source import Location, ParsedDocument, parse_yaml
 from esper.leyline.errors import SpecProblem
@@ -51,6 +51,9 @@ def unknown_key(keys: list[str]) -> tuple[str, str] | None:
         child = child_schema(schema, key)
         if child is None:
             path = ".".join(keys[: depth + 1])
+            moved = moved_key(tuple(keys[: depth + 1]))
+            if moved is not None:
+                return path, moved
             if not is_mapping(schema):
                 return path, f"unknown key {key!r}: {'.'.join(keys[:depth])} is not a mapping"
             allowed = property_names(schema) or []

@@ -64,6 +64,22 @@ def problem_at(document: ParsedDocument, path: Path, message: str, *, key: bool 
     return SpecProblem(location.source, location.line, location.column, dotted(path), message)
 
 
+# Keys that moved to another section: the old dotted path -> where it lives now. The signal
+# tracker's thresholds applied to every policy type while set under policy.heuristic (issue 23).
+MOVED_KEYS = {f"policy.heuristic.{name}": f"signals.{name}" for name in (
+    "stabilisation_epochs", "stabilisation_min_change", "stabilisation_max_change",
+    "plateau_min_gain")}
+
+
+def moved_key(path: Path) -> str | None:
+    """Why the key at `path` is unknown when it moved elsewhere (its new path); else None."""
+    new = MOVED_KEYS.get(dotted(path))
+    if new is None:
+        return None
+    return (f"{path[-1]!r} moved to {new}: the host-signal thresholds apply to every policy "
+            "type, not only the heuristic (expected it under the top-level 'signals' section)")
+
+
 INT_RANGE = range(-(2**63), 2**63)  # integers are 64-bit, as SQLite stores them
 
 
@@ -99,7 +115,8 @@ def schema_problems(document: ParsedDocument, error: ValidationError, prefix: Pa
         return [
             problem_at(
                 document, path + (key,),
-                f"unknown key {abridged(key)}{suggestion(key, allowed)}; expected one of: {', '.join(allowed)}",
+                moved_key(path + (key,)) or f"unknown key {abridged(key)}"
+                f"{suggestion(key, allowed)}; expected one of: {', '.join(allowed)}",
                 key=True,
             )
             for key in unknown

@@ -1,4 +1,4 @@
-"""Host networks, seed blueprints, SeedSlot lifecycle, gates, alpha blending, gradient isolation.
+"""kasmina: the host network, its seed slots and the seed lifecycle (gates, blending, blueprints).
 
 Entry points: `MorphogeneticModel` (host + slots), `SeedSlot` (lifecycle of one slot),
 `fused_validate` (validation with counterfactual contributions), `check_gate`.

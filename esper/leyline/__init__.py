@@ -1,4 +1,4 @@
-"""Contracts shared by every esper package: errors, configuration types, enums, events.
+"""leyline: the contracts every esper package shares: errors, configuration types, enums, events.
 
 Leyline imports no other esper package.
 """

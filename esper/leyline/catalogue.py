@@ -207,7 +207,7 @@ CATALOGUE: tuple[TeleField, ...] = tuple([
     *_group("TELE-403", "trends", T.TAMIYO_INITIATED, {
         "val_loss": "val loss when the host stabilised", "val_accuracy": "val accuracy then",
         "stable_epochs": "steady epochs that made it stable",
-        "stabilisation_epochs": "steady epochs the policy asks for (its option)"},
+        "stabilisation_epochs": "steady epochs a host needs (signals.stabilisation_epochs)"},
         prefix="initiated_",
         conditional=True),
     *_group("TELE-430", "seed_telemetry", T.EPOCH_COMPLETED, {

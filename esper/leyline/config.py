@@ -100,13 +100,19 @@ class GatesConfig:
 
 
 @dataclass(frozen=True)
-class HeuristicConfig:
+class SignalsConfig:
+    """The signal tracker's thresholds, shared by every policy type (not only the heuristic)."""
+
     stabilisation_epochs: int  # consecutive stable epochs before the host counts as stable
-    stabilisation_min_change: float  # relative loss change, lower bound of "stable"
-    stabilisation_max_change: float  # relative loss change, upper bound of "stable"
+    stabilisation_min_change: float  # relative val-loss change, lower bound of "stable"
+    stabilisation_max_change: float  # relative val-loss change, upper bound of "stable"
+    plateau_min_gain: float  # accuracy points; an epoch gaining less is a plateau epoch
+
+
+@dataclass(frozen=True)
+class HeuristicConfig:
     min_epoch: int  # no germination before this epoch, the germination deadline included
-    plateau_epochs: int  # epochs of accuracy gain below plateau_min_gain
-    plateau_min_gain: float  # accuracy points
+    plateau_epochs: int  # plateau epochs (signals.plateau_min_gain) before it is time to grow
     prune_min_epochs: int  # epochs in stage before a failing seed is pruned
     prune_below_improvement: float  # accuracy points
     fossilize_min_contribution: float  # accuracy points
@@ -326,6 +332,7 @@ class ExperimentSpec:
     blueprints: tuple[BlueprintName, ...]
     gates: GatesConfig
     policy: PolicyConfig
+    signals: SignalsConfig
     training: TrainingConfig
     ppo: PPOConfig
     reward: RewardConfig

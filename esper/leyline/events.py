@@ -343,7 +343,7 @@ class TamiyoInitiatedPayload:
     val_loss: float
     val_accuracy: float  # percent
     stable_epochs: int  # consecutive epochs of steady val loss that made the host stable
-    stabilisation_epochs: int | None = None  # the policy's threshold (heuristic option)
+    stabilisation_epochs: int | None = None  # the threshold (signals.stabilisation_epochs)
 
 
 @dataclass(frozen=True)

@@ -1,1 +1,1 @@
-"""Telemetry: the hub that numbers events and fans them out to sinks, and the sinks."""
+"""nissa: telemetry delivery: the event hub, its sinks (registry, metrics, MLflow), MLflow runs."""

@@ -1,4 +1,4 @@
-"""The run registry (``runs.db``): runs, their events, metrics and wiring outcomes."""
+"""registry: the run registry (``runs.db``): runs, their events, metrics and wiring outcomes."""
 
 from esper.registry.errors import AmbiguousRun, RegistryError, RunNotFound
 from esper.registry.records import MetricSummary, NewRun, RunRecord, RunStatus, RunSummary

@@ -1,1 +1,1 @@
-"""The env loop, rewards, and (later) PPO: where episodes are run and learnt from."""
+"""simic: the env loop that runs episodes, the rewards, PPO and the telemetry probes."""

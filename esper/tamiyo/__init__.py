@@ -1,1 +1,1 @@
-"""Decision policies (heuristic, random, mlp, lstm), their observations and action masks."""
+"""tamiyo: the policies (heuristic, random, mlp, lstm), their observations, masks, host signals."""

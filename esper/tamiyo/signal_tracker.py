@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import deque
 
-from esper.leyline.config import HeuristicConfig
+from esper.leyline.config import SignalsConfig
 
 HISTORY = 5  # epochs of loss / accuracy history kept for observations
 
@@ -13,13 +13,14 @@ class SignalTracker:
     """Tracks one env's validation signals over an episode.
 
     The host is *stabilised* after `stabilisation_epochs` consecutive epochs whose relative
-    validation-loss change lies in [min_change, max_change]; once stabilised it stays so for
-    the episode. A *plateau epoch* is one whose accuracy gain is below `plateau_min_gain`.
+    validation-loss change lies in [`stabilisation_min_change`, `stabilisation_max_change`];
+    once stabilised it stays so for the episode. A *plateau epoch* is one whose accuracy gain
+    is below `plateau_min_gain`.
     Every policy type has one per env (the observation, the trends and diagnostics probes read
-    it); its thresholds are set under `policy.heuristic` (docs/pipeline.md section 5).
+    it), so its thresholds are a section of their own, `signals` (docs/pipeline.md section 5).
     """
 
-    def __init__(self, config: HeuristicConfig) -> None:
+    def __init__(self, config: SignalsConfig) -> None:
         self.config = config
         self.losses: deque[float] = deque(maxlen=HISTORY)
         self.accuracies: deque[float] = deque(maxlen=HISTORY)

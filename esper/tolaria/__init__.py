@@ -1,4 +1,4 @@
-"""Data sets, the host training / validation step, and the governor (rollback on failure).
+"""tolaria: data sets, the host's training and validation epoch, and the governor (rollback).
 
 Entry points: `load_task`, `BatchSchedule`, `build_host_optimizer`, `run_epoch` (or
 `train_epoch` + `validate`), `Governor`.

@@ -62,7 +62,7 @@ def test_stock_hosts_never_stabilise_within_the_band_so_tamiyo_is_never_initiate
     band (-5%/+3% for 3 epochs): none on the stock runs, whose hosts' loss keeps falling faster
     or wobbles out of the band (test_trends.py provokes it with a looser band)."""
     for recorded in (p4, wiring):
-        expected = expected_initiations(recorded.events, recorded.spec.policy.heuristic)
+        expected = expected_initiations(recorded.events, recorded.spec.signals)
         assert [(e.batch, e.env_id, e.epoch) for e in recorded.of(T.TAMIYO_INITIATED)] == expected
         assert expected == []
 

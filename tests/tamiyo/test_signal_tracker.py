@@ -3,7 +3,7 @@ from tests.spec_factory import tiny_spec
 
 
 def tracker() -> SignalTracker:
-    return SignalTracker(tiny_spec().policy.heuristic)
+    return SignalTracker(tiny_spec().signals)
 
 
 def test_stabilises_after_three_steady_epochs_and_reports_it_once():

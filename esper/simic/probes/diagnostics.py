@@ -11,7 +11,7 @@ same model in the same (eval) mode, not the epoch's running train-mode accuracy,
 batch statistics and the epoch's early batches make look like overfitting early on.
 The ANALYTICS_SNAPSHOT (kind diagnostic_snapshot) carries those, the train/val accuracy gap and
 the red flags:
-- plateau: the host's accuracy gained less than `policy.heuristic.plateau_min_gain` on each of
+- plateau: the host's accuracy gained less than `signals.plateau_min_gain` on each of
   the last PLATEAU_EPOCHS epochs (the signal tracker's plateau count, PIPELINE.md section 5);
 - vanishing_gradients / exploding_gradients: a host layer has a vanishing (norm < 1e-7) or an
   exploding (norm > 100, or not finite) parameter gradient (kasmina.gradients thresholds). The

@@ -28,7 +28,7 @@ def test_the_probe_emits_a_verdict_when_it_changes_and_the_epoch_the_host_stabil
     probe = TrendsProbe(TrendOptions(window=1, plateau=0.5, degradation=-2.0, improvement=2.0),
                         emitted)
     env = SimpleNamespace(env_id=1, last_result=None,
-                          signals=SignalTracker(growing_spec().policy.heuristic))
+                          signals=SignalTracker(growing_spec().signals))
     for epoch, accuracy in enumerate([50.0, 50.2, 50.1, 55.0, 51.0]):
         env.last_result = SimpleNamespace(val_loss=1.0, val_accuracy=accuracy)
         probe.epoch_validated(env, StepContext(3, 1, epoch), stabilised=epoch == 2)
@@ -67,7 +67,7 @@ def test_each_host_gets_a_trend_event_when_its_verdict_changes(every_trend):
 def test_tamiyo_initiated_once_per_env_per_episode_on_the_epoch_the_host_stabilised(every_trend):
     initiated = every_trend.of(T.TAMIYO_INITIATED)
     assert [(e.batch, e.env_id, e.epoch) for e in initiated] == expected_initiations(
-        every_trend.events, growing_spec().policy.heuristic)
+        every_trend.events, growing_spec().signals)
     # growing_spec: one steady epoch suffices, and the second epoch is the first with a change
     assert Counter((e.batch, e.env_id) for e in initiated) == {
         (b, env): 1 for b in range(2) for env in range(2)}

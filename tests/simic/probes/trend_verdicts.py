@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 
-from esper.leyline.config import HeuristicConfig, TrendOptions
+from esper.leyline.config import SignalsConfig, TrendOptions
 from esper.leyline.events import TelemetryEvent, TelemetryEventType as T
 
 TRENDS = (T.PLATEAU_DETECTED, T.DEGRADATION_DETECTED, T.IMPROVEMENT_DETECTED)
@@ -55,7 +55,7 @@ def recorded_trends(events: Iterable[TelemetryEvent]) -> list[tuple[int, int, in
 
 
 def expected_initiations(events: Iterable[TelemetryEvent],
-                         config: HeuristicConfig) -> list[tuple[int, int, int]]:
+                         config: SignalsConfig) -> list[tuple[int, int, int]]:
     """(batch, env, epoch) of the epoch each host first counts as stabilised: the first run of
     `stabilisation_epochs` epochs whose relative val-loss change lies within the band."""
     expected = []
