@@ -11,9 +11,11 @@ import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from esper.compare.refs import check_count, resolve_side
 from esper.experiment import load
 from esper.leyline.config import ExperimentSpec
 from esper.nissa.hub import Sink
+from esper.registry import Registry
 
 EXPERIMENT_SUFFIXES = (".yaml", ".yml")
 
@@ -21,6 +23,42 @@ EXPERIMENT_SUFFIXES = (".yaml", ".yml")
 def is_experiment_file(ref: str) -> bool:
     """True when `ref` is an existing YAML file (a run name never ends in .yaml)."""
     return ref.endswith(EXPERIMENT_SUFFIXES) and Path(ref).is_file()
+
+
+def resolve_references(
+    refs: Sequence[str],
+    *,
+    overrides: Sequence[str] = (),
+    registry: str | os.PathLike[str] | None = None,
+    mlflow: bool = True,
+    progress: Callable[[str], None] = lambda line: None,
+    sinks: Callable[[ExperimentSpec], Sequence[Sink]] = lambda spec: (),
+) -> list[str]:
+    """`refs` ready to compare: each experiment file among them run first and replaced by what
+    it produced (``run_experiment_refs``); run and group references are kept as given.
+
+    When there is an experiment file, the references are checked before it trains: at least
+    two sides, and every run or group reference resolves in ``registry``.
+
+    :param overrides: ``key.path=value`` overrides applied to every experiment file
+    :param mlflow: False: the experiment files record to the registry only
+    :param progress: told as each experiment file starts and ends
+    :param sinks: the extra sinks of each run of an experiment (a progress display)
+    Raises:
+        CompareError: fewer than two references (only checked here with a file among them).
+        RunNotFound, AmbiguousRun, CompareError: a run or group reference resolves to nothing.
+        SpecError: an invalid experiment file or override.
+    """
+    named = [ref for ref in refs if not is_experiment_file(ref)]
+    if len(named) == len(refs):
+        return list(refs)
+    check_count(refs)  # before the first file trains
+    if named:  # a bad run or group reference fails before any experiment file trains
+        with Registry.open(registry, create=False) as opened:
+            for ref in named:
+                resolve_side(opened, ref)
+    return run_experiment_refs(refs, overrides=overrides, registry=registry, mlflow=mlflow,
+                               progress=progress, sinks=sinks)
 
 
 def run_experiment_refs(

@@ -1,4 +1,4 @@
-"""The `esper regress` command."""
+"""`esper regress`: run a regression suite, print its report, fail on a regression."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from esper.cli.options import json_option, no_mlflow_option, registry_option
 from esper.regress.errors import RegressionFailed
 from esper.regress.suite import load_suite
 
@@ -22,12 +23,10 @@ from esper.regress.suite import load_suite
               help="Also write the Markdown report to this file.")
 @click.option("--junit", "junit_path", type=click.Path(dir_okay=False),
               help="Write JUnit XML (one test case per metric, wiring and baseline).")
-@click.option("--registry", "registry_path", envvar="ESPER_REGISTRY", default=None,
-              type=click.Path(dir_okay=False),
-              help="Run registry file [default: $ESPER_REGISTRY, else ./runs.db].")
-@click.option("--no-mlflow", is_flag=True,
-              help="Record to the registry only, whatever the experiments' tracking.mlflow says.")
-@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON, not Markdown.")
+@registry_option()
+@no_mlflow_option(
+    "Record to the registry only, whatever the experiments' tracking.mlflow says.")
+@json_option("Print the result as JSON, not Markdown.")
 def regress_command(suite_dir: str, subset: str | None, update_baselines: bool,
                     report_path: str | None, junit_path: str | None, registry_path: str | None,
                     no_mlflow: bool, as_json: bool) -> None:

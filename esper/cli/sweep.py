@@ -3,22 +3,22 @@
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import click
-from rich.table import Table
 
+from esper.cli.options import (json_option, name_option, no_mlflow_option, overrides_option,
+                               registry_option)
 from esper.experiment import load
-from esper.experiment.config_diff import flatten
 from esper.registry import Registry, render
 from esper.registry.refs import check_name
 from esper.sweep.errors import SweepError, TrialsFailed
 from esper.sweep.plan import with_grid
-from esper.sweep.ranking import Ranking, rank_sweep
+from esper.sweep.ranking import rank_sweep
+from esper.sweep.render import ranking_table, ranking_to_dict
 
 if TYPE_CHECKING:  # the driver imports torch: only when a sweep runs, not for `esper --help`
     from esper.sweep.driver import SweepResult
-    from esper.sweep.executor import Executor
 
 
 @click.command("sweep")
@@ -26,8 +26,7 @@ if TYPE_CHECKING:  # the driver imports torch: only when a sweep runs, not for `
 @click.option("--grid", multiple=True, metavar="KEY.PATH=V1,V2,...",
               help="Values to try for a dotted key; adds to or replaces the file's sweep "
                    "parameters (repeatable).")
-@click.option("--set", "overrides", multiple=True, metavar="KEY.PATH=VALUE",
-              help="Override a key of the experiment (every trial); read as YAML (repeatable).")
+@overrides_option("Override a key of the experiment (every trial); read as YAML (repeatable).")
 @click.option("--resume", "resume_ref", metavar="SWEEP_RUN",
               help="Rerun the trials of this sweep that did not finish (no FILE).")
 @click.option("--executor", type=click.Choice(["local", "ray"]), default="local",
@@ -36,12 +35,10 @@ if TYPE_CHECKING:  # the driver imports torch: only when a sweep runs, not for `
               "[default: start a local Ray].")
 @click.option("--max-parallel", type=click.IntRange(min=1), default=2, show_default=True,
               help="Trials running at once.")
-@click.option("--name", help="Name of the sweep's run (default: <experiment>-<n>).")
-@click.option("--registry", "registry_path", envvar="ESPER_REGISTRY", default=None,
-              type=click.Path(dir_okay=False),
-              help="Run registry file [default: $ESPER_REGISTRY, else ./runs.db].")
-@click.option("--no-mlflow", is_flag=True, help="Do not record to MLflow.")
-@click.option("--json", "as_json", is_flag=True, help="Print the ranking as JSON to stdout.")
+@name_option("Name of the sweep's run (default: <experiment>-<n>).")
+@registry_option()
+@no_mlflow_option("Do not record to MLflow.")
+@json_option("Print the ranking as JSON to stdout.")
 def sweep_command(file: str | None, grid: tuple[str, ...], overrides: tuple[str, ...],
                   resume_ref: str | None, executor: str, address: str | None, max_parallel: int,
                   name: str | None, registry_path: str | None, no_mlflow: bool,
@@ -66,8 +63,10 @@ def sweep_command(file: str | None, grid: tuple[str, ...], overrides: tuple[str,
                          "--name apply to a new sweep only")
     check_name(name)  # before anything is compiled or recorded
     from esper.sweep.driver import resume_sweep, run_sweep
+    from esper.sweep.executor import executor_for
 
-    pool = _executor(executor, address, max_parallel)
+    pool = executor_for(executor, address, max_parallel)
+
     def progress(line: str) -> None:  # stderr: --json keeps stdout for the ranking
         click.echo(render.visible(line), err=True)
 
@@ -89,18 +88,6 @@ def sweep_command(file: str | None, grid: tuple[str, ...], overrides: tuple[str,
                            f"rerun them with: esper sweep --resume {result.sweep.run_id}")
 
 
-def _executor(kind: str, address: str | None, slots: int) -> Executor:
-    if kind == "ray":
-        from esper.sweep.ray_executor import RayExecutor
-
-        return RayExecutor(address, slots)
-    if address is not None:
-        raise SweepError("--address is the Ray cluster's: use it with --executor ray")
-    from esper.sweep.local import LocalExecutor
-
-    return LocalExecutor(slots)
-
-
 def print_ranking(ref: str, registry_path: str | None, *, as_json: bool) -> None:
     """Print the ranking of sweep `ref` (``esper compare sweep:<id>``), as a table or JSON."""
     with Registry.open(registry_path, create=False) as registry:
@@ -109,35 +96,6 @@ def print_ranking(ref: str, registry_path: str | None, *, as_json: bool) -> None
         click.echo(json.dumps(ranking_to_dict(ranking), indent=2))
     else:
         render.console().print(ranking_table(ranking))
-
-
-def ranking_to_dict(ranking: Ranking) -> dict[str, Any]:
-    """The ranking as JSON data: the sweep, its metric, the varying keys, the trials."""
-    return {
-        "sweep": render.run_to_dict(ranking.sweep),
-        "metric": ranking.metric,
-        "goal": ranking.goal,
-        "varying": list(ranking.varying),
-        "trials": [{"rank": rank, "trial": t.index, "params": t.params, "value": t.value,
-                    "status": t.status.value, "runs": [r.run_id for r in t.runs]}
-                   for rank, t in enumerate(ranking.trials, 1)],
-    }
-
-
-def ranking_table(ranking: Ranking) -> Table:
-    """Rank, trial, status, metric value, runs, and one column per varying config key."""
-    table = Table(title=f"sweep {ranking.sweep.name} ({ranking.sweep.run_id}): "
-                        f"{ranking.metric}, {ranking.goal}")
-    for column in ("rank", "trial", "status", ranking.metric, "runs", *ranking.varying):
-        table.add_column(column)
-    for rank, trial in enumerate(ranking.trials, 1):
-        configs = [flatten(dict(r.config)) for r in trial.runs]
-        table.add_row(str(rank), f"t{trial.index}", trial.status.value,
-                      "-" if trial.value is None else f"{trial.value:.4g}",
-                      " ".join(r.run_id for r in trial.runs),
-                      *(" ".join(sorted({json.dumps(c.get(k)) for c in configs}))
-                        for k in ranking.varying))
-    return table
 
 
 def _print(result: SweepResult) -> None:

@@ -1,38 +1,33 @@
-"""The `esper compare` command: resolve, compare, render (the library does the work)."""
+"""`esper compare`: resolve the references, compare, render (esper.compare does the work);
+``sweep:<id>`` prints the sweep's ranking instead (esper.sweep)."""
 
 from __future__ import annotations
 
 import click
 
-from esper.compare import render
-from esper.compare.experiments import is_experiment_file, run_experiment_refs
-from esper.compare.plot import check_plot_path, plot_comparison
-from esper.compare.refs import check_count, resolve_side
-from esper.compare.report import compare
-from esper.registry import Registry
+from esper.cli.options import json_option, no_mlflow_option, overrides_option, registry_option
+from esper.cli.sweep import print_ranking
+from esper.compare.experiments import is_experiment_file
 from esper.nissa.console_sink import ConsoleProgressSink
+from esper.registry import Registry
 from esper.registry.render import console
 from esper.registry.render import visible as render_visible
-
 
 SWEEP_PREFIX = "sweep:"  # esper compare sweep:<id>: the ranking of a sweep (esper.sweep)
 
 
 @click.command("compare")
 @click.argument("refs", nargs=-1, required=True, metavar="REF REF [REF]...")
-@click.option("--registry", "registry_path", envvar="ESPER_REGISTRY", default=None,
-              type=click.Path(dir_okay=False),
-              help="Run registry file [default: $ESPER_REGISTRY, else ./runs.db].")
+@registry_option()
 @click.option("--all", "show_all", is_flag=True,
               help="Show every row of every section, not only what differs.")
 @click.option("--format", "fmt", type=click.Choice(["table", "md", "json", "csv"]),
               default="table", show_default=True)
-@click.option("--json", "as_json", is_flag=True, help="Same as --format json.")
+@json_option("Same as --format json.")
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False),
               help="Also write learning curves and per-blueprint outcomes to this PNG file.")
-@click.option("--set", "overrides", multiple=True, metavar="KEY.PATH=VALUE",
-              help="Override a key of every experiment FILE given as a REF (repeatable).")
-@click.option("--no-mlflow", is_flag=True, help="Experiment FILEs record to the registry only.")
+@overrides_option("Override a key of every experiment FILE given as a REF (repeatable).")
+@no_mlflow_option("Experiment FILEs record to the registry only.")
 def compare_command(refs: tuple[str, ...], registry_path: str | None, show_all: bool, fmt: str,
                     as_json: bool, plot_path: str | None, overrides: tuple[str, ...],
                     no_mlflow: bool) -> None:
@@ -57,6 +52,11 @@ def compare_command(refs: tuple[str, ...], registry_path: str | None, show_all: 
         esper compare sweep:sweep_quickstart-1
         esper compare experiments/seed_telemetry_heuristic.yaml experiments/seed_telemetry.yaml
     """
+    from esper.compare import render  # the comparison's libraries: only when one is made
+    from esper.compare.experiments import resolve_references
+    from esper.compare.plot import check_plot_path, plot_comparison
+    from esper.compare.report import compare
+
     if plot_path is not None:
         check_plot_path(plot_path)  # before any experiment FILE is run
     if len(refs) == 1 and refs[0].startswith(SWEEP_PREFIX):  # the trials of one sweep, ranked
@@ -64,30 +64,20 @@ def compare_command(refs: tuple[str, ...], registry_path: str | None, show_all: 
             raise click.UsageError(f"{refs[0]} prints the sweep's ranking as a table or as "
                                    "JSON (--json); --format md, --format csv and --plot "
                                    "compare runs and groups")
-        from esper.sweep.cli import print_ranking
-
         print_ranking(refs[0].removeprefix(SWEEP_PREFIX), registry_path,
                       as_json=as_json or fmt == "json")
         return
-    labels = list(refs)
-    named = [ref for ref in refs if not is_experiment_file(ref)]
-    if len(named) == len(refs) and (overrides or no_mlflow):
+    if (overrides or no_mlflow) and not any(is_experiment_file(ref) for ref in refs):
         raise click.UsageError("--set and --no-mlflow apply to experiment FILEs given as REFs, "
                                "and none of the REFs is one (an existing .yaml or .yml file)")
-    if len(named) < len(refs):  # experiment FILEs among the REFs
-        check_count(refs)  # before the FILE trains
-        if named:  # a bad run or group reference fails before any experiment FILE trains
-            with Registry.open(registry_path, create=False) as registry:
-                for ref in named:
-                    resolve_side(registry, ref)
-        refs = tuple(run_experiment_refs(
-            refs, overrides=overrides, registry=registry_path, mlflow=not no_mlflow,
-            progress=lambda line: click.echo(render_visible(line), err=True),
-            sinks=lambda spec: [ConsoleProgressSink(spec.training.batches,
-                                                    spec.training.episode_length,
-                                                    spec.training.envs)]))
+    resolved = resolve_references(
+        refs, overrides=overrides, registry=registry_path, mlflow=not no_mlflow,
+        progress=lambda line: click.echo(render_visible(line), err=True),
+        sinks=lambda spec: [ConsoleProgressSink(spec.training.batches,
+                                                spec.training.episode_length,
+                                                spec.training.envs)])
     with Registry.open(registry_path, create=False) as registry:
-        comparison = compare(registry, refs, show_all=show_all, labels=labels)
+        comparison = compare(registry, resolved, show_all=show_all, labels=list(refs))
         if plot_path:
             plot_comparison(registry, comparison, plot_path)
     fmt = "json" if as_json else fmt
