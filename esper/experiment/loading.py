@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import copy
 import os
 import stat
+from collections.abc import Mapping
 from pathlib import Path as FilePath
 from typing import Any
 
 from esper.experiment.blocks import block_problems
 from esper.experiment.consistency import consistency_problems
 from esper.experiment.overrides import apply_overrides
-from esper.experiment.problems import describe, dotted, out_of_range_integers, schema_problems
+from esper.experiment.problems import (MOVED_KEYS, describe, dotted, out_of_range_integers,
+                                       schema_problems)
 from esper.experiment.schema import experiment_schema, validator, whole_numbers, with_defaults
 from esper.experiment.spec_builder import build_spec
 from esper.experiment.yaml_source import Location, ParsedDocument, parse_yaml
@@ -114,6 +117,28 @@ def spec_from_dict(document: dict[str, Any], overrides: tuple[str, ...] = (),
     where = Location(source)
     parsed = ParsedDocument(dict(document), {(): where}, {})
     return _validated_spec(parsed, apply_overrides(parsed, overrides))
+
+
+def stored_spec(config: Mapping[str, Any], overrides: tuple[str, ...] = (),
+                source: str = "<stored config>") -> ExperimentSpec:
+    """The spec of a resolved config a registry stored (a run's, a sweep's), written by this
+    esper or an older one: a key that has moved since (`MOVED_KEYS`) is read at its new place.
+    Experiment files get no such help: they are told where the key went."""
+    document = copy.deepcopy(dict(config))
+    for old, new in MOVED_KEYS.items():
+        *parents, key = old.split(".")
+        section = document
+        for part in parents:
+            section = section.get(part) if isinstance(section, dict) else None
+        if not isinstance(section, dict) or key not in section:
+            continue
+        value = section.pop(key)
+        *new_parents, new_key = new.split(".")
+        target = document
+        for part in new_parents:
+            target = target.setdefault(part, {})
+        target.setdefault(new_key, value)
+    return spec_from_dict(document, overrides, source)
 
 
 def _validated_spec(parsed: ParsedDocument, problems: list[SpecProblem]) -> ExperimentSpec:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 
-from esper.experiment.loading import spec_from_dict
+from esper.experiment.loading import stored_spec
 from esper.leyline.config import ExperimentSpec
 from esper.leyline.errors import EsperError
 from esper.registry import RunRecord
@@ -31,7 +31,7 @@ def rerun_spec(record: RunRecord, overrides: Sequence[str] = ()) -> ExperimentSp
     if record.kind is RunKind.SWEEP:
         raise NotRerunnable(f"run {record.run_id} ({record.name}) is a sweep's run: rerun "
                             "one of its trials, or the sweep with esper sweep")
-    spec = spec_from_dict(dict(record.config), ("training.replicates=1", *overrides),
+    spec = stored_spec(record.config, ("training.replicates=1", *overrides),
                           source=f"run {record.run_id}")
     tags = {k: v for k, v in spec.tracking.tags.items() if not k.startswith("esper.")}
     return dataclasses.replace(spec, tracking=dataclasses.replace(

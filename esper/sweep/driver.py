@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from types import FrameType
 from typing import TYPE_CHECKING
 
-from esper.experiment import spec_from_dict, spec_to_dict
+from esper.experiment import spec_to_dict, stored_spec
 from esper.experiment.runner import judge_run, run_tags
 from esper.leyline.config import ExperimentSpec
 from esper.nissa.recording import RunTerminated
@@ -108,7 +108,7 @@ def resume_sweep(ref: str, executor: Executor, *,
         sweep_config(parent)  # a sweep, or a clear error
         if parent.status is RunStatus.RUNNING:
             raise _still_running(parent)
-        spec = spec_from_dict(dict(parent.config),
+        spec = stored_spec(parent.config,
                               ("tracking.mlflow=false",) if mlflow is False else ())
         finished = {key for key, run in latest_per_trial(trial_runs(runs_db, parent.run_id))
                     .items() if run.status is RunStatus.FINISHED}

@@ -62,12 +62,12 @@ def sweep_config(record: RunRecord) -> SweepConfig:
     Raises:
         SweepError: the run is not a sweep.
     """
-    from esper.experiment import spec_from_dict
+    from esper.experiment import stored_spec
 
     if not is_sweep(record):
         raise SweepError(f"run {record.name} ({record.run_id}) is not a sweep (expected the "
                          "run that `esper sweep` printed, tagged esper.kind=sweep)")
-    sweep = spec_from_dict(dict(record.config)).sweep
+    sweep = stored_spec(record.config).sweep
     assert sweep is not None, "a sweep's run keeps its sweep block"
     return sweep
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 import math
@@ -197,3 +198,21 @@ def test_an_unreadable_file_is_one_problem(tmp_path: Path) -> None:
     (problem,) = raised.value.problems
     assert problem.line is None and problem.path == ""
     assert "cannot read the experiment file" in problem.message
+
+
+def test_a_config_stored_before_the_signals_section_still_loads():
+    """Runs recorded before the host-signal thresholds moved to `signals:` stored them under
+    policy.heuristic: rerun and sweep resume read them at their new place. An experiment file
+    with the old keys is told where they went instead (corpus file 68)."""
+    from esper.experiment import spec_to_dict, stored_spec
+
+    current = spec_to_dict(spec_from_dict({"name": "old", "signals": {"stabilisation_epochs": 7,
+                                                                      "plateau_min_gain": 0.25}}))
+    stored = copy.deepcopy(current)
+    stored["policy"]["heuristic"].update(stored.pop("signals"))  # as an older esper wrote it
+    spec = stored_spec(stored)
+    assert spec.signals.stabilisation_epochs == 7 and spec.signals.plateau_min_gain == 0.25
+    assert spec_to_dict(spec) == current
+    assert stored["policy"]["heuristic"]["stabilisation_epochs"] == 7  # the stored row is intact
+    with pytest.raises(SpecError, match="moved to signals.stabilisation_epochs"):
+        spec_from_dict(stored)
