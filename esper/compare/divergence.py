@@ -1,48 +1,39 @@
 """The first event at which two runs' event streams differ (DESIGN.md section 3: with the same
-experiment and seed, streams are identical except for ``ts`` and wall-clock fields).
+experiment and seed, streams are identical except for ``ts`` and the wall-clock fields of
+``esper.leyline.determinism``).
 
-The streams are compared in one SQL scan: the envelope columns and the payload text of each pair
-of events with the same seq. Payloads of the event types that carry wall-clock fields are
-compared with those fields removed (``json_remove``) when their texts differ; only candidate
-pairs are decoded in Python, to confirm a difference and name its fields.
-
-Run a's events are read through the unique (run_id, seq) index; run b's event of the same seq
-is looked up by id (see `_candidates`). Long streams are scanned in two halves at once, on two
-connections (see `_split`).
+Both streams are read through the registry in seq order, page by page, with their payloads
+undecoded (``Registry.event_rows``), and walked side by side: a pair of events with the same
+seq whose envelope columns and payload texts are equal is the same event; only the other pairs
+are decoded, to confirm a difference (wall-clock fields left out) and name its fields. A seq
+that one run has and the other has not (a lost event, or the end of the shorter stream) is a
+divergence there.
 """
 
 from __future__ import annotations
 
 import math
-import re
-import sqlite3
-import threading
-from collections.abc import Iterable, Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor, wait
-from contextlib import closing
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from itertools import zip_longest
 from typing import Any
 
 import msgspec
 
 from esper.experiment.config_diff import flatten
 from esper.leyline.codec import decode_payload
+from esper.leyline.determinism import WALL_CLOCK_FIELDS, drop_wall_clock, is_wall_clock
 from esper.leyline.events import TelemetryEventType
-from esper.registry import Registry, connection
+from esper.registry import Registry
+from esper.registry.events import EventRow
 
 _T = TelemetryEventType
-_MAX_SLOTS = 8  # slot ids r0c0..r0c7 (schemas/experiment.schema.json, slots.enabled)
-
-#: Payload fields that are wall-clock durations or times, by event type (``[*]``: any index),
-#: and the memory probe's readings of the process (its resident memory differs from one process
-#: to the next: two runs of the same config and seed would always diverge there).
-WALL_CLOCK_FIELDS: dict[TelemetryEventType, tuple[str, ...]] = {
-    _T.PPO_UPDATE_COMPLETED: ("update_time_ms",),
-    _T.THROUGHPUT_MEASURED: ("step_time_ms", "dataloader_wait_ms", "fps"),
-    _T.EPOCH_COMPLETED: ("slots[*].telemetry.captured_at",),  # seed_telemetry probe
-    _T.BATCH_COMPLETED: ("rss_mb", "cuda_allocated_mb", "cuda_reserved_mb"),  # memory probe
-}
 _ENVELOPE = ("event_type", "severity", "batch", "env_id", "epoch", "seed_id", "slot_id", "message")
+_COMPARED = slice(2, None)  # EventRow from event_type on: the envelope (ts aside), the payload
+_ENVELOPE_COLUMNS = slice(2, -1)  # the envelope alone
+_VOLATILE = {kind.value: kind for kind in WALL_CLOCK_FIELDS}  # types with wall-clock fields
+_read_json = msgspec.json.Decoder().decode
+_PAGE = 2_000  # events of each run read at a time
 
 #: Config keys (and the keys below them) that cannot change a run's event stream: two runs
 #: whose configs differ only in these still get a determinism verdict. Each is read only
@@ -67,59 +58,6 @@ def _stream_keys(config: Mapping[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in flatten(dict(config)).items()
             if not any(key == neutral or key.startswith(f"{neutral}.")
                        for neutral in STREAM_NEUTRAL_KEYS)}
-
-
-def _stripped(alias: str) -> str:
-    """SQL: the payload text of event `alias` without its wall-clock fields."""
-    cases = []
-    for event_type, names in WALL_CLOCK_FIELDS.items():
-        paths = [name.replace("[*]", f"[{i}]") for name in names
-                 for i in range(_MAX_SLOTS if "[*]" in name else 1)]
-        cases.append(f"WHEN '{event_type.value}' THEN json_remove({alias}.data, "
-                     + ", ".join(f"'$.{path}'" for path in paths) + ")")
-    return f"CASE {alias}.event_type {' '.join(cases)} END"
-
-
-def _unreadable(alias: str) -> str:
-    """SQL: payload `alias` holds a NaN or an infinity. Registries written before issue 20 hold
-    them as bare NaN / Infinity tokens, which SQLite 3.40's JSON rejects and newer versions read
-    as JSON5, writing NaN as null; such a pair is left to Python, as is one whose floats are
-    named ("NaN", "Infinity"), where the codec reads them as floats. (``instr`` is cheaper than a
-    ``json_valid`` parse; a string holding "NaN" is merely decoded.)"""
-    return f"instr({alias}.data, 'NaN') OR instr({alias}.data, 'Infinity')"
-
-
-_VOLATILE_TYPES = ", ".join(f"'{t.value}'" for t in WALL_CLOCK_FIELDS)
-#: SQL: the pair (a, b) may differ; CASE evaluates in order, so JSON is parsed only for payload
-#: texts that differ, of a type with wall-clock fields, that SQLite can read.
-_MAY_DIFFER = f"""CASE
-    WHEN {' OR '.join(f'a.{c} IS NOT b.{c}' for c in _ENVELOPE)} THEN 1
-    WHEN a.data = b.data THEN 0
-    WHEN a.event_type NOT IN ({_VOLATILE_TYPES}) THEN 1
-    WHEN {_unreadable('a')} OR {_unreadable('b')} THEN 1
-    ELSE {_stripped('a')} != {_stripped('b')} END"""
-_PAIR = f"a.seq, {', '.join(f'a.{c}, b.{c}' for c in _ENVELOPE)}, a.data, b.data"
-#: Candidate pairs of seq ?2 < seq <= ?4 through the (run_id, seq) index: params run a, ?2,
-#: run b, ?4. Columns: seq, aligned (always 1 here), the pair.
-_BY_SEQ = f"""
-    SELECT a.seq, 1, {_PAIR}
-      FROM events AS a JOIN events AS b ON b.run_id = ?3 AND b.seq = a.seq
-     WHERE a.run_id = ?1 AND a.seq > ?2 AND a.seq <= ?4 AND {_MAY_DIFFER}
-     ORDER BY a.seq
-"""
-#: The same, b's event looked up at a's id + ?5 (params: those of ``_BY_SEQ``, shift). A pair
-#: not aligned (no event of run b with a's seq at that id) is a candidate too, with aligned 0.
-_BY_ID = f"""
-    SELECT a.seq, b.run_id IS ?3 AND b.seq IS a.seq, {_PAIR}
-      FROM events AS a LEFT JOIN events AS b ON b.id = a.id + ?5
-     WHERE a.run_id = ?1 AND a.seq > ?2 AND a.seq <= ?4
-       AND (b.run_id IS NOT ?3 OR b.seq IS NOT a.seq OR {_MAY_DIFFER})
-     ORDER BY a.seq
-"""
-_SHIFT = """
-    SELECT (SELECT id FROM events WHERE run_id = ?3 AND seq = ?2)
-         - (SELECT id FROM events WHERE run_id = ?1 AND seq = ?2)
-"""
 
 
 @dataclass(frozen=True)
@@ -149,145 +87,61 @@ class Divergence:
 def first_divergence(registry: Registry, run_a: str, run_b: str) -> Divergence:
     """Compare the event streams of two runs, ignoring ``ts`` and ``WALL_CLOCK_FIELDS``.
 
-    The scan reads connections of its own (not the registry's, which fetches whole results):
-    it stops at the first difference, and can run while another thread uses `registry`."""
-    with closing(connection.connect(registry.path, create=False).conn) as conn:
-        counts = dict(conn.execute(  # kept by the registry as events are written
-            "SELECT run_id, event_count FROM runs WHERE run_id IN (?, ?)", [run_a, run_b]))
-        count_a, count_b = counts[run_a], counts[run_b]
-        unpaired = _first_unpaired(conn, run_a, run_b, count_a, count_b)
-        last = _LAST if unpaired is None else unpaired - 1  # the pairs before it
-        shared = min(count_a, count_b)
-        if shared < _SPLIT:
-            found = _first_difference(_candidates(conn, run_a, run_b, -1, last))
-        else:
-            with closing(connection.connect(registry.path, create=False).conn) as upper:
-                found = _split(conn, upper, run_a, run_b, shared // 2, last)
-        if found is not None:
-            row, fields = found
-            return Divergence(run_a, run_b, False, count_a, count_b, row[0], row[3], row[4],
-                              fields)
-        if unpaired is None:
-            return Divergence(run_a, run_b, True, count_a, count_b)
-        type_a, type_b = ((conn.execute(
-            "SELECT event_type FROM events WHERE run_id = ? AND seq = ?", [run, unpaired]
-        ).fetchone() or (None,))[0] for run in (run_a, run_b))
-    return Divergence(run_a, run_b, False, count_a, count_b, unpaired, type_a, type_b,
-                      [FieldDifference("event_type", type_a, type_b)])
+    Reads both streams through `registry` page by page, and stops at the first difference.
 
-
-_MAX_SEQ = "SELECT max(seq) FROM events WHERE run_id = ?"
-#: The first seq of run ?1 that run ?2 has no event at.
-_FIRST_MISSING = """
-    SELECT min(a.seq) FROM events AS a
-     WHERE a.run_id = ?1
-       AND NOT EXISTS (SELECT 1 FROM events AS b WHERE b.run_id = ?2 AND b.seq = a.seq)
-"""
-
-
-def _first_unpaired(conn: sqlite3.Connection, run_a: str, run_b: str, count_a: int,
-                    count_b: int) -> int | None:
-    """The first seq at which one run has an event and the other has none; None when both
-    have the same seqs. A stream whose seqs are 0..count-1 lost nothing (one index lookup);
-    one with gaps (lost events, DESIGN.md section 3) is searched for the first unpaired seq, so
-    a lost event is a divergence where it was lost, not where the stream ends."""
-    max_a, max_b = (conn.execute(_MAX_SEQ, [run]).fetchone()[0] for run in (run_a, run_b))
-    if (max_a in (None, count_a - 1)) and (max_b in (None, count_b - 1)):
-        return None if count_a == count_b else min(count_a, count_b)
-    found = [conn.execute(_FIRST_MISSING, pair).fetchone()[0]
-             for pair in ([run_a, run_b], [run_b, run_a])]
-    return min((seq for seq in found if seq is not None), default=None)
-
-
-_Found = tuple[tuple[Any, ...], list[FieldDifference]]
-#: Pairs from which the seqs from the middle on are scanned at the same time in a worker thread
-#: (the sqlite3 module releases the GIL while SQLite runs).
-_SPLIT = 50_000
-_LAST = 2**62  # no last seq
-
-
-def _split(lower: sqlite3.Connection, upper: sqlite3.Connection, run_a: str, run_b: str,
-           middle: int, last: int = _LAST) -> _Found | None:
-    """The first pair that differs: seqs below `middle` scanned on `lower`, the others (up to
-    `last`) at the same time on `upper` in a worker thread, interrupted when the lower half has
-    the answer."""
-    stop = threading.Event()
-
-    def scan_upper() -> _Found | None:
-        try:
-            return _first_difference(_candidates(upper, run_a, run_b, middle - 1, last, stop))
-        except sqlite3.OperationalError:  # interrupted
-            if stop.is_set():
-                return None
-            raise
-
-    pool = ThreadPoolExecutor(1, thread_name_prefix="esper-divergence")
-    upper_found = pool.submit(scan_upper)
-    try:
-        found = _first_difference(_candidates(lower, run_a, run_b, -1, min(middle - 1, last)))
-        return found if found is not None else upper_found.result()
-    finally:
-        stop.set()
-        while not wait([upper_found], timeout=0.01).done:
-            upper.interrupt()  # again: a query started just before `stop` was set clears it
-        pool.shutdown()
-
-
-def _candidates(conn: sqlite3.Connection, run_a: str, run_b: str, after: int, last: int,
-                stop: threading.Event | None = None) -> Iterator[tuple[Any, ...]]:
-    """The pairs of events with the same seq, after < seq <= last, that may differ, in seq
-    order (until `stop` is set).
-
-    Run b's event is looked up at run a's id + shift: a step of the table cursor, where the
-    (run_id, seq) index would search. A run written alone has its events at consecutive ids,
-    so one shift pairs them all; where it misses (concurrent runs interleave their batches),
-    the shift is measured again at that seq; where run b has no event at that seq, the rest is
-    paired through the index.
+    Raises:
+        RunNotFound: no run `run_a` or `run_b`.
     """
-    shift = conn.execute(_SHIFT, [run_a, after + 1, run_b]).fetchone()[0]
-    while shift is not None and not (stop and stop.is_set()):
-        with closing(conn.execute(_BY_ID, [run_a, after, run_b, last, shift])) as rows:
-            for row in rows:
-                if not row[1]:
-                    after = row[0] - 1
-                    shift = conn.execute(_SHIFT, [run_a, row[0], run_b]).fetchone()[0]
-                    break
-                yield row
-            else:
-                return
-    if not (stop and stop.is_set()):
-        with closing(conn.execute(_BY_SEQ, [run_a, after, run_b, last])) as rows:
-            yield from rows
+    count_a, count_b = (registry.run(run).event_count for run in (run_a, run_b))
+    for a, b in zip_longest(registry.event_rows(run_a, page=_PAGE),
+                            registry.event_rows(run_b, page=_PAGE)):
+        if a is None or b is None or a.seq != b.seq:  # a seq only one of the runs has
+            seq = min(row.seq for row in (a, b) if row is not None)
+            type_a, type_b = (row.event_type if row is not None and row.seq == seq else None
+                              for row in (a, b))
+            return Divergence(run_a, run_b, False, count_a, count_b, seq, type_a, type_b,
+                              [FieldDifference("event_type", type_a, type_b)])
+        if a[_COMPARED] != b[_COMPARED]:
+            fields = _differences(a, b)
+            if fields:
+                return Divergence(run_a, run_b, False, count_a, count_b, a.seq, a.event_type,
+                                  b.event_type, fields)
+    return Divergence(run_a, run_b, True, count_a, count_b)
 
 
-def _first_difference(candidates: Iterable[tuple[Any, ...]]) -> _Found | None:
-    """The first candidate pair that really differs, with its differing fields."""
-    for row in candidates:
-        fields = _differences(row[3:])
-        if fields:
-            return row, fields
-    return None
-
-
-def _differences(pair: tuple[Any, ...]) -> list[FieldDifference]:
-    """The fields that differ in `pair` (the envelope columns of a and b in turn, then both
-    payloads), wall-clock fields left out (a candidate may differ only in them when its payload
-    holds NaN or Infinity)."""
-    found = [FieldDifference(column, pair[2 * i], pair[2 * i + 1])
-             for i, column in enumerate(_ENVELOPE) if pair[2 * i] != pair[2 * i + 1]]
-    event_type, data_a, data_b = pair[0], pair[-2], pair[-1]
-    if data_a == data_b:
+def _differences(a: EventRow, b: EventRow) -> list[FieldDifference]:
+    """The fields that differ between events `a` and `b` of the same seq (envelope columns,
+    then ``data.<path>``), wall-clock fields left out when both have the same type."""
+    found = [] if a[_ENVELOPE_COLUMNS] == b[_ENVELOPE_COLUMNS] else [
+        FieldDifference(column, getattr(a, column), getattr(b, column))
+        for column in _ENVELOPE if getattr(a, column) != getattr(b, column)]
+    if a.data == b.data or (not found and _same_but_clock(a.event_type, a.data, b.data)):
         return found
-    ignored = set(WALL_CLOCK_FIELDS.get(_T(event_type), ())) if event_type == pair[1] else set()
-    flat_a, flat_b = (_flatten(msgspec.to_builtins(decode_payload(_T(kind), data)))
-                      for kind, data in ((event_type, data_a), (pair[1], data_b)))
-    for key in list(dict.fromkeys([*flat_a, *flat_b])):
-        if re.sub(r"\[\d+\]", "[*]", key) in ignored:
+    type_a, type_b = _T(a.event_type), _T(b.event_type)
+    flat_a, flat_b = (_flatten(msgspec.to_builtins(decode_payload(kind, data)))
+                      for kind, data in ((type_a, a.data), (type_b, b.data)))
+    for key in dict.fromkeys([*flat_a, *flat_b]):
+        if type_a is type_b and is_wall_clock(type_a, key):
             continue
-        a, b = flat_a.get(key), flat_b.get(key)
-        if not _same(a, b):
-            found.append(FieldDifference(f"data.{key}", a, b))
+        value_a, value_b = flat_a.get(key), flat_b.get(key)
+        if not _same(value_a, value_b):
+            found.append(FieldDifference(f"data.{key}", value_a, value_b))
     return found
+
+
+def _same_but_clock(event_type: str, data_a: str, data_b: str) -> bool:
+    """Payload texts of one event type that are equal once their wall-clock fields are gone:
+    the usual pair of a type with such fields, told apart without the typed decode. Their JSON
+    is read as plain values (NaN as the codec's "NaN" text); False when it cannot be (bare NaN
+    tokens of old registries) or the values differ: the typed comparison decides."""
+    kind = _VOLATILE.get(event_type)
+    if kind is None:
+        return False
+    try:
+        payload_a, payload_b = _read_json(data_a), _read_json(data_b)
+    except msgspec.DecodeError:
+        return False
+    return drop_wall_clock(kind, payload_a) == drop_wall_clock(kind, payload_b)
 
 
 def _same(a: Any, b: Any) -> bool:

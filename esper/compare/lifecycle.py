@@ -1,10 +1,9 @@
-"""Counts of one run by SQL aggregates: seed lifecycle per blueprint, gate failures per check,
-events per type, anomalies, and the wiring outcome of every field.
+"""Counts of one run by the registry's aggregates (``esper.registry.queries``): seed lifecycle
+per blueprint, gate failures per check, events per type, anomalies, and the wiring outcome of
+every field.
 
 Keys are the row labels of `esper compare` ("germinated conv_light", "gate failure
-improvement", ...). Payload fields are read with SQLite's JSON functions; a payload they cannot
-read (it holds a NaN or Infinity token, which SQLite 3.40's JSON rejects) is decoded in Python,
-so no event is left out.
+improvement", ...).
 """
 
 from __future__ import annotations
@@ -14,7 +13,6 @@ from collections.abc import Sequence
 from typing import Any
 
 from esper.leyline.catalogue import field_label
-from esper.leyline.codec import decode_payload
 from esper.leyline.events import TelemetryEventType
 from esper.registry import Registry
 
@@ -35,18 +33,7 @@ def field_counts(
     registry: Registry, run_id: str, types: Sequence[TelemetryEventType], field: str
 ) -> Counter[tuple[str, Any]]:
     """(event type, value of payload `field`) -> number of the run's events of `types`."""
-    marks = ",".join("?" * len(types))
-    rows = registry.query(
-        f"SELECT event_type, CASE WHEN json_valid(data) THEN json_extract(data, '$.{field}') END,"
-        f" CASE WHEN json_valid(data) THEN NULL ELSE data END, count(*) FROM events"
-        f" WHERE run_id = ? AND event_type IN ({marks}) GROUP BY 1, 2, 3",
-        [run_id, *(t.value for t in types)])
-    counts: Counter[tuple[str, Any]] = Counter()
-    for event_type, value, unread, count in rows:
-        if unread is not None:
-            value = getattr(decode_payload(_T(event_type), unread), field)
-        counts[event_type, value] += count
-    return counts
+    return registry.field_counts(run_id, types, field)
 
 
 def lifecycle_counts(registry: Registry, run_id: str) -> dict[str, int]:
@@ -56,11 +43,7 @@ def lifecycle_counts(registry: Registry, run_id: str) -> dict[str, int]:
     for (event_type, blueprint), count in sorted(
             field_counts(registry, run_id, list(_LIFECYCLE), "blueprint").items()):
         counts[f"{_LIFECYCLE[_T(event_type)]} {blueprint}"] = count
-    # SeedGateEvaluatedPayload has no float field: its JSON is always valid for SQLite.
-    for check, count in registry.query(
-            "SELECT j.value, count(*) FROM events, json_each(events.data, '$.checks_failed') AS j"
-            " WHERE run_id = ? AND event_type = ? GROUP BY j.value ORDER BY j.value",
-            [run_id, _T.SEED_GATE_EVALUATED.value]):
+    for check, count in registry.gate_failure_counts(run_id):
         counts[f"gate failure {check}"] = count
     return counts
 

@@ -1,8 +1,9 @@
-"""Named outcome metrics of one run, from the registry's ``metrics`` table and SQL aggregates.
+"""Named outcome metrics of one run, from the registry's ``metrics`` table and aggregates.
 
-Nothing here decodes events: every number is one SQL aggregate over the run's metrics (the
-series of ``esper.nissa.metric_series``) or over its events' columns, so the cost does not grow
-with the payloads (a run of 1,000,000 events is summarised in a fraction of a second).
+Nothing here decodes events: every number is one of the registry's aggregates
+(``esper.registry.queries``) over the run's metrics (the series of
+``esper.nissa.metric_series``) or over its events' columns, so the cost does not grow with the
+payloads (a run of 1,000,000 events is summarised in a fraction of a second).
 """
 
 from __future__ import annotations
@@ -40,11 +41,6 @@ OUTCOME_METRICS: dict[str, str] = {
     "governor_rollbacks": "GOVERNOR_ROLLBACK events",
 }
 
-_LAST_VALUE = """
-    SELECT value FROM metrics WHERE run_id = ? AND key = ? ORDER BY step DESC, rowid DESC LIMIT 1
-"""
-
-
 def outcome_metrics(registry: Registry, run_id: str, events: Mapping[str, int] | None = None
                     ) -> dict[str, float | None]:
     """The outcome metrics of run `run_id`, by name (every key of ``OUTCOME_METRICS``);
@@ -71,9 +67,8 @@ def outcome_metrics(registry: Registry, run_id: str, events: Mapping[str, int] |
     """
     run = registry.run(run_id)
     counts = events if events is not None else event_counts(registry, run_id)
-    best_count, _, best = _aggregate(registry, run_id, "max", EPISODE_VAL_ACCURACY)
-    returns_count, returns_numbers, mean_return = _aggregate(registry, run_id, "avg",
-                                                             EPISODE_RETURN)
+    best_count, _, best, _ = registry.series_stats(run_id, EPISODE_VAL_ACCURACY)
+    returns_count, returns_numbers, _, mean_return = registry.series_stats(run_id, EPISODE_RETURN)
     if returns_numbers < returns_count:  # a NaN return (NULL, which avg skips): the mean is NaN
         mean_return = None
     params_added = sum(params * count for (_, params), count in
@@ -81,14 +76,14 @@ def outcome_metrics(registry: Registry, run_id: str, events: Mapping[str, int] |
     wall = run.duration
     epochs = counts.get(_T.EPOCH_COMPLETED.value, 0)
     return {
-        "final_val_accuracy": _last(registry, run_id, EPISODE_VAL_ACCURACY),
+        "final_val_accuracy": registry.last_metric(run_id, EPISODE_VAL_ACCURACY),
         "best_val_accuracy": _measured(best_count, best),
-        "final_committed_accuracy": _last(registry, run_id, EPISODE_COMMITTED_ACCURACY),
-        "final_host_accuracy": _last(registry, run_id, EPISODE_HOST_ACCURACY),
+        "final_committed_accuracy": registry.last_metric(run_id, EPISODE_COMMITTED_ACCURACY),
+        "final_host_accuracy": registry.last_metric(run_id, EPISODE_HOST_ACCURACY),
         "mean_episode_return": _measured(returns_count, mean_return),
-        "final_policy_loss": _last(registry, run_id, "ppo/policy_loss"),
-        "final_value_loss": _last(registry, run_id, "ppo/value_loss"),
-        "final_entropy": _last(registry, run_id, "ppo/entropy"),
+        "final_policy_loss": registry.last_metric(run_id, "ppo/policy_loss"),
+        "final_value_loss": registry.last_metric(run_id, "ppo/value_loss"),
+        "final_entropy": registry.last_metric(run_id, "ppo/entropy"),
         "params_added": float(params_added),
         "wall_time_s": wall,
         "env_epochs_per_s": None if not wall else epochs / wall,
@@ -97,22 +92,6 @@ def outcome_metrics(registry: Registry, run_id: str, events: Mapping[str, int] |
         "seeds_pruned": float(counts.get(_T.SEED_PRUNED.value, 0)),
         "governor_rollbacks": float(counts.get(_T.GOVERNOR_ROLLBACK.value, 0)),
     }
-
-
-def _last(registry: Registry, run_id: str, key: str) -> float | None:
-    rows = registry.query(_LAST_VALUE, [run_id, key])
-    if not rows:
-        return None  # never measured
-    return nan_if_null(rows[0][0])
-
-
-def _aggregate(registry: Registry, run_id: str, function: str, key: str
-               ) -> tuple[int, int, float]:
-    """(points, points that are numbers (not NaN), `function` of those numbers) of series `key`
-    (a range of the metrics index)."""
-    return registry.query(
-        f"SELECT count(*), count(value), {function}(value) FROM metrics"
-        " WHERE run_id = ? AND key = ?", [run_id, key])[0]
 
 
 def _measured(count: int, value: float | None) -> float | None:

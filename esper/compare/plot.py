@@ -25,13 +25,10 @@ from esper.registry import Registry
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
-#: (global epoch, mean over the envs): NULL when an env's accuracy is NaN (stored as NULL).
-_CURVE = """
-    SELECT step, CASE WHEN count(value) = count(*) THEN avg(value) END FROM metrics
-     WHERE run_id = ? AND key GLOB ? AND key NOT GLOB 'env*/*/*'
-     GROUP BY step ORDER BY step
-"""
+#: The ``env{N}/val_accuracy`` series (not those of a slot, ``env{N}/<slot>/...``), averaged
+#: by the registry at each global epoch: None when an env's accuracy is NaN (stored as NULL).
 _ENV_KEYS = ENV_VAL_ACCURACY.format(env_id="[0-9]*")
+_NOT_ENV_KEYS = "env*/*/*"
 _OUTCOMES = ("germinated", "fossilized", "pruned")
 
 
@@ -62,7 +59,7 @@ def plot_comparison(registry: Registry, comparison: Comparison,
     for index, side in enumerate(comparison.sides):
         colour = f"C{index}"
         series = [{step: math.nan if value is None else value
-                   for step, value in registry.query(_CURVE, [run_id, _ENV_KEYS])}
+                   for step, value in registry.mean_by_step(run_id, _ENV_KEYS, _NOT_ENV_KEYS)}
                   for run_id in side.run_ids]
         for points in series if len(series) > 1 else ():
             curves.plot(list(points), list(points.values()), color=colour, alpha=0.25, lw=0.8)

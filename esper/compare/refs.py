@@ -42,9 +42,7 @@ def resolve_side(registry: Registry, ref: str) -> Side:
     wanted = ref[len(GROUP_PREFIX):]
     if not wanted:
         raise CompareError(f"'{ref}' names no group: give its id, e.g. group:3f2a9c01b7e4")
-    groups = [row[0] for row in registry.query(
-        "SELECT DISTINCT group_id FROM runs WHERE substr(group_id, 1, ?) = ? ORDER BY group_id",
-        [len(wanted), wanted])]
+    groups = registry.group_ids(wanted)
     if wanted in groups:
         groups = [wanted]
     if len(groups) != 1:
@@ -80,8 +78,6 @@ def _group_problem(registry: Registry, wanted: str, matches: list[str]) -> str:
     if matches:
         return (f"group id prefix '{wanted}' matches {len(matches)} groups: "
                 f"{', '.join(matches[:8])}; give more characters of the id")
-    known = [row[0] for row in registry.query(
-        "SELECT group_id FROM runs WHERE group_id IS NOT NULL "
-        "GROUP BY group_id ORDER BY max(started_at) DESC LIMIT 8")]
+    known = registry.latest_group_ids(8)
     listed = ", ".join(known) if known else "none (run an experiment with training.replicates > 1)"
     return f"no replicate group '{wanted}' in {registry.path}; latest groups: {listed}"

@@ -21,7 +21,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from operator import attrgetter
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlite_utils import Database
 
@@ -143,6 +143,31 @@ def select_events(
         f"ORDER BY seq LIMIT {int(page)}"
     )
     return [_to_event(row) for row in db.execute(sql, params).fetchall()]
+
+
+class EventRow(NamedTuple):
+    """One stored event as read, payload undecoded: ``data`` is its JSON text (NaN and the
+    infinities as the codec writes them, or as older versions did)."""
+
+    seq: int
+    ts: float
+    event_type: str
+    severity: str
+    batch: int | None
+    env_id: int | None
+    epoch: int | None
+    seed_id: str | None
+    slot_id: str | None
+    message: str
+    data: str
+
+
+def select_rows(db: Database, run_id: str, *, after_seq: int, page: int) -> list[EventRow]:
+    """One page of a run's events with seq > ``after_seq``, in seq order, undecoded."""
+    rows = db.execute(
+        f"SELECT {', '.join(EventRow._fields)} FROM events WHERE run_id = ? AND seq > ? "
+        f"ORDER BY seq LIMIT {int(page)}", [run_id, after_seq]).fetchall()
+    return [EventRow._make(row) for row in rows]
 
 
 def count_by_type(db: Database, run_id: str) -> list[tuple[str, int]]:

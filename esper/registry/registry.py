@@ -21,6 +21,7 @@ import socket
 import sqlite3
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import closing
 from datetime import datetime
@@ -30,11 +31,13 @@ from typing import Any, TypeVar
 from sqlite_utils import Database
 
 from esper.leyline.events import SinkStats, TelemetryEvent, TelemetryEventType
-from esper.registry import connection, deletion, process, provenance, refs, runs, storage
+from esper.registry import connection, deletion, process, provenance, queries, refs, runs, storage
 from esper.registry import events as event_rows
 from esper.registry.checkpoint import Checkpointer
 from esper.registry.errors import RegistryFull, RunInUse, RunNotFound
+from esper.registry.events import EventRow
 from esper.registry.metrics import summarise_metrics
+from esper.registry.queries import SeriesStats
 from esper.registry.records import NewRun, RunKind, RunRecord, RunStatus, RunSummary
 
 T = TypeVar("T")
@@ -356,6 +359,57 @@ class Registry:
         """(event type, count) for a run, most frequent first."""
         with self._lock:
             return event_rows.count_by_type(self._db, run_id)
+
+    def event_rows(self, run_id: str, *, after_seq: int = -1,
+                   page: int = 2_000) -> Iterator[EventRow]:
+        """A run's events with seq > `after_seq` in seq order, payloads undecoded (JSON text),
+        read `page` rows at a time (memory does not grow with the run)."""
+        while True:
+            with self._lock:
+                rows = event_rows.select_rows(self._db, run_id, after_seq=after_seq, page=page)
+            yield from rows
+            if len(rows) < page:
+                return
+            after_seq = rows[-1].seq
+
+    # --- named queries for the analyses (esper.registry.queries) -----------------------------
+
+    def field_counts(self, run_id: str, types: Sequence[TelemetryEventType],
+                     field: str) -> Counter[tuple[str, Any]]:
+        """(event type, value of payload `field`) -> number of the run's events of `types`."""
+        with self._lock:
+            return queries.field_counts(self._db, run_id, types, field)
+
+    def gate_failure_counts(self, run_id: str) -> list[tuple[str, int]]:
+        """(check, failed gate evaluations naming it) of a run, by check (gate_events probe)."""
+        with self._lock:
+            return queries.gate_failure_counts(self._db, run_id)
+
+    def last_metric(self, run_id: str, key: str) -> float | None:
+        """The last value of series `key`; None: never measured; NaN: a measured NaN."""
+        with self._lock:
+            return queries.last_metric(self._db, run_id, key)
+
+    def series_stats(self, run_id: str, key: str) -> SeriesStats:
+        """Points, non-NaN points, max and mean of series `key` of run `run_id`."""
+        with self._lock:
+            return queries.series_stats(self._db, run_id, key)
+
+    def mean_by_step(self, run_id: str, keys: str,
+                     not_keys: str | None = None) -> list[tuple[int, float | None]]:
+        """(step, mean of the series matching the GLOB `keys`, not `not_keys`), by step."""
+        with self._lock:
+            return queries.mean_by_step(self._db, run_id, keys, not_keys)
+
+    def group_ids(self, prefix: str = "") -> list[str]:
+        """The replicate group ids starting with `prefix`, sorted."""
+        with self._lock:
+            return queries.group_ids(self._db, prefix)
+
+    def latest_group_ids(self, limit: int = 8) -> list[str]:
+        """The `limit` replicate groups with the latest runs, latest first."""
+        with self._lock:
+            return queries.latest_group_ids(self._db, limit)
 
     def summary(self, ref: str) -> RunSummary:
         """What ``esper show`` prints: the run, its event counts by type, its metrics summary.

@@ -1,6 +1,6 @@
 """first_divergence on streams written concurrently (their ids interleave) whose payloads hold
-NaN and Infinity (tokens SQLite's JSON functions reject, or read as JSON5), scanned by one
-thread or, as long streams are, split between two; and which configs get a verdict."""
+NaN and Infinity (tokens SQLite's JSON functions reject, or read as JSON5), read from the
+registry in one page or in many; and which configs get a verdict."""
 
 from __future__ import annotations
 
@@ -80,8 +80,8 @@ DIFFERENCES = {
 @pytest.fixture(scope="module")
 def interleaved(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
     """Runs written together, 7 events of each in turn: the base run, a twin (differs only in
-    ts and wall-clock fields), runs that differ at seq 41, 59, 60 or 97 (the two halves of a
-    split scan of 120 pairs meet at 60), and one that stops at seq 100."""
+    ts and wall-clock fields), runs that differ at seq 41, 59, 60 or 97 (read 10 at a time, seq 59
+    ends a page and 60 starts one), and one that stops at seq 100."""
     path = tmp_path_factory.mktemp("divergence") / "runs.db"
     with Registry.open(path) as registry:
         ids = {name: registry.create_run(NewRun(experiment="div", config={}, seed=1)).run_id
@@ -98,12 +98,13 @@ def interleaved(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[st
     return path, ids
 
 
-@pytest.fixture(params=["one thread", "split"], autouse=True)
+@pytest.fixture(params=["one page", "pages of 10"], autouse=True)
 def scan(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Each test runs as is (120 events: one thread) and with the scan split from 10 pairs on
-    (two threads, the upper half from seq 60 or 50)."""
-    if request.param == "split":
-        monkeypatch.setattr(divergence_module, "_SPLIT", 10)
+    """Each test runs as is (120 events: one page of each run) and with the streams read 10
+    events at a time (differences at seq 59, 60 and 97 fall at the end, the start and the
+    middle of a page)."""
+    if request.param == "pages of 10":
+        monkeypatch.setattr(divergence_module, "_PAGE", 10)
 
 
 def test_interleaved_twins_with_nan_payloads_are_identical(interleaved):
