@@ -44,7 +44,7 @@ def test_ctrl_c_ends_the_trials_in_flight_and_the_sweep_killed(tmp_path):
     finally:
         child.kill()
     assert child.returncode == 130, stderr
-    assert "Interrupted" in stderr and "Traceback" not in stderr
+    assert "Interrupted" in stderr and "Traceback" not in stderr, stderr
     with Registry.open(db) as registry:
         sweep = registry.resolve("stopped")
         trials = registry.runs(tag=f"esper.sweep={sweep.run_id}")
