@@ -18,6 +18,8 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from multiprocessing.context import SpawnContext, SpawnProcess
 from typing import Any
 
@@ -36,7 +38,8 @@ class _Worker:
         self.process: SpawnProcess = ctx.Process(
             target=_serve, args=(self.tasks, messages, threads, os.getpid()),
             name="esper-sweep-worker", daemon=True)
-        self.process.start()
+        with _children_ignore_sigint():
+            self.process.start()
         self.run_id: str | None = None  # the trial in flight
 
 
@@ -106,11 +109,30 @@ def _drain(messages: Any, timeout: float) -> list[Message]:
             return received
 
 
+@contextmanager
+def _children_ignore_sigint() -> Iterator[None]:
+    """While the block starts a worker, SIGINT is ignored, so the spawned child starts with it
+    ignored (a disposition exec keeps): a Ctrl-C while it imports esper, still in the terminal's
+    process group, would print a traceback there. The driver blocks SIGINT meanwhile, so a
+    Ctrl-C of that moment is delivered to it afterwards, not lost."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # only the main thread sets handlers; the driver starts workers there
+        return
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+
+
 def _serve(tasks: Any, messages: Any, threads: int, driver: int) -> None:
     """A worker's life: run the trials it is given until it gets None."""
     _die_with(driver)
     os.setpgid(0, 0)  # out of the terminal's process group: the driver relays Ctrl-C
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # between trials; a trial's recording handles it
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})  # blocked if inherited so
     import torch
 
     torch.set_num_threads(threads)

@@ -3,6 +3,7 @@ real sweep with its trials and itself KILLED."""
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -70,3 +71,25 @@ def _wait_for_events(db: Path, child: subprocess.Popen[str], *, events: int,
             pass
         time.sleep(0.2)
     raise AssertionError(f"no trial recorded {events} events within {timeout} s")
+
+
+def test_ctrl_c_to_the_whole_group_while_workers_start_prints_no_traceback(tmp_path):
+    """A terminal's Ctrl-C goes to its whole process group. Sent as the first worker is spawned
+    (still importing esper, still in that group), it printed a KeyboardInterrupt traceback from
+    the worker; workers now start with SIGINT ignored and the driver stops the sweep."""
+    db = tmp_path / "runs.db"
+    child = subprocess.Popen([sys.executable, "-c", "from esper.cli import main; main()",
+                              "sweep", SWEEP, *LONG, "--registry", str(db), "--no-mlflow",
+                              "--name", "early"], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        first = child.stderr.readline()  # "started trial t0: ...", printed once it is spawned
+        assert first.startswith("started trial"), first
+        os.killpg(child.pid, signal.SIGINT)  # the driver and the worker that is importing
+        _, stderr = child.communicate(timeout=120)
+    finally:
+        if child.poll() is None:
+            os.killpg(child.pid, signal.SIGKILL)
+            child.wait()
+    assert child.returncode == 130, stderr
+    assert "Interrupted" in stderr and "Traceback" not in stderr, stderr
