@@ -17,7 +17,7 @@ import torch
 from torch.nn import functional as F
 
 from esper.kasmina.host import MorphogeneticModel
-from esper.kasmina.slot import PRUNABLE_STAGES
+from esper.kasmina.lifecycle import PRUNABLE_STAGES
 from esper.leyline.stages import ACTIVE_STAGES, SeedStage
 
 

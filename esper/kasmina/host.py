@@ -12,7 +12,8 @@ from esper.kasmina.alpha import AlphaSchedule
 from esper.kasmina.blueprints import param_count
 from esper.kasmina.errors import LifecycleError, SlotConfigError
 from esper.kasmina.gradients import measure_gradient_groups
-from esper.kasmina.slot import DEFAULT_SCHEDULE, PRUNABLE_STAGES, SeedSlot
+from esper.kasmina.lifecycle import DEFAULT_SCHEDULE, PRUNABLE_STAGES
+from esper.kasmina.slot import SeedSlot
 from esper.kasmina.state import GradientStats, Initiator, SlotUpdate
 from esper.leyline.config import GatesConfig, HostConfig, HostPooling, SlotsConfig
 from esper.leyline.stages import ACTIVE_STAGES, AlphaAlgorithm, SeedStage

@@ -1,8 +1,9 @@
 """SeedSlot: one place in the host where a seed germinates, trains, blends, and fossilises or dies.
 
-The slot enforces the lifecycle of PIPELINE.md section 2 (invalid transitions raise
-`LifecycleError`; a failed gate returns `ok=False`), owns its seed's optimiser, and returns a
-typed `SlotUpdate` from every operation. It never emits telemetry.
+The slot is the module side of a seed: it builds the seed, blends it into the forward pass,
+watches gradient isolation and owns the seed's optimiser. Every lifecycle decision (PIPELINE.md
+section 2) is its torch-free `SeedLifecycle`'s, which returns a typed `SlotUpdate` from every
+operation. The slot never emits telemetry.
 """
 
 from __future__ import annotations
@@ -13,45 +14,12 @@ from torch import nn
 from esper.kasmina.alpha import AlphaController, AlphaSchedule
 from esper.kasmina.blending import BlendGate, Seed, blend
 from esper.kasmina.blueprints import build_blueprint, param_count
-from esper.kasmina.errors import BlueprintError, LifecycleError
-from esper.kasmina.gates import check_gate
+from esper.kasmina.errors import BlueprintError
+from esper.kasmina.lifecycle import DEFAULT_SCHEDULE, SeedLifecycle
 from esper.kasmina.optim import SGD
-from esper.kasmina.state import (
-    GateEvaluation,
-    GradientStats,
-    Initiator,
-    SeedState,
-    SlotUpdate,
-    StageTransition,
-)
+from esper.kasmina.state import GradientStats, Initiator, SeedState, SlotUpdate, StageTransition
 from esper.leyline.config import GatesConfig, SlotsConfig
-from esper.leyline.stages import (
-    ACTIVE_STAGES,
-    FAILURE_STAGES,
-    AlphaAlgorithm,
-    AlphaCurve,
-    BlendTempo,
-    GateLevel,
-    SeedStage,
-    is_valid_transition,
-)
-
-DEFAULT_SCHEDULE = AlphaSchedule(target=1.0, epochs=BlendTempo.STANDARD, curve=AlphaCurve.LINEAR)
-
-# advance(): the gate that guards the next stage of each advanceable stage.
-_ADVANCE_GATES: dict[SeedStage, GateLevel] = {
-    SeedStage.GERMINATED: GateLevel.G1,
-    SeedStage.TRAINING: GateLevel.G2,
-    SeedStage.BLENDING: GateLevel.G3,
-}
-# step_epoch(): gates that may auto-forward a seed, by stage (G5 auto-fossilises).
-_AUTO_GATES: dict[SeedStage, GateLevel] = {**_ADVANCE_GATES, SeedStage.HOLDING: GateLevel.G5}
-# The seed reads host.detach() in these stages (CNN hosts keep isolation through BLENDING).
-ISOLATED_STAGES = frozenset({SeedStage.TRAINING, SeedStage.BLENDING})
-# Stages a seed can be pruned from.
-PRUNABLE_STAGES = frozenset(
-    {SeedStage.GERMINATED, SeedStage.TRAINING, SeedStage.BLENDING, SeedStage.HOLDING}
-)
+from esper.leyline.stages import ACTIVE_STAGES, AlphaAlgorithm, SeedStage
 
 
 class SeedSlot(nn.Module):
@@ -76,12 +44,9 @@ class SeedSlot(nn.Module):
         self.slot_id = slot_id
         self.channels = channels
         self.probe_shape = probe_shape
-        self.slots_config = slots
-        self.gates_config = gates
         self.grad_clip = grad_clip
+        self.lifecycle = SeedLifecycle(slot_id, slots, gates)
         self.seed: Seed | None = None
-        self.state: SeedState | None = None
-        self.alpha_controller: AlphaController | None = None
         self.optimizer: SGD | None = None
         # Follows .to(device) and .to(dtype): germinate() builds seeds on the model's device,
         # in its floating dtype.
@@ -89,62 +54,57 @@ class SeedSlot(nn.Module):
         self._isolation_armed = False
         self._isolation_leak: torch.Tensor | None = None  # bool scalar, set by a backward hook
 
-    # ---------------------------------------------------------------- read-only views
+    # ---------------------------------------------------------------- lifecycle views
+
+    @property
+    def state(self) -> SeedState | None:
+        return self.lifecycle.state
+
+    @property
+    def alpha_controller(self) -> AlphaController | None:
+        return self.lifecycle.alpha_controller
+
+    @alpha_controller.setter
+    def alpha_controller(self, controller: AlphaController | None) -> None:
+        self.lifecycle.alpha_controller = controller
 
     @property
     def stage(self) -> SeedStage:
-        """The seed's stage, DORMANT for an empty slot."""
-        return SeedStage.DORMANT if self.state is None else self.state.stage
+        return self.lifecycle.stage
 
     @property
     def is_empty(self) -> bool:
-        return self.state is None
+        return self.lifecycle.is_empty
 
     @property
     def alpha(self) -> float:
-        """Current blending weight (0 without a controller, i.e. before BLENDING)."""
-        return 0.0 if self.alpha_controller is None else self.alpha_controller.alpha
+        return self.lifecycle.alpha
 
     @property
     def alpha_target(self) -> float:
-        """The controller's target; before BLENDING the germination schedule's target (0 empty)."""
-        if self.alpha_controller is not None:
-            return self.alpha_controller.target
-        return 0.0 if self.state is None else self.state.schedule.target
+        return self.lifecycle.alpha_target
 
     @property
     def alpha_holding(self) -> bool:
-        """The alpha controller exists and sits on its target (SET_ALPHA_TARGET may act)."""
-        return self.alpha_controller is not None and self.alpha_controller.is_holding
+        return self.lifecycle.alpha_holding
 
     @property
     def is_isolated(self) -> bool:
-        return self.stage in ISOLATED_STAGES
+        return self.lifecycle.is_isolated
 
     @property
     def cuts_host_gradient(self) -> bool:
-        """The host path through the slot is multiplied by exactly 0 (ADD at alpha 1) while the
-        seed reads a detached host: no training gradient reaches the host before the slot."""
-        return (self.stage is SeedStage.BLENDING and self.is_isolated and self.state is not None
-                and self.state.algorithm is AlphaAlgorithm.ADD and self.alpha == 1.0)
+        return self.lifecycle.cuts_host_gradient
 
     @property
     def counterfactual_eligible(self) -> bool:
-        """Active, not fossilized, alpha > 0: the fused validation measures its contribution."""
-        return (
-            self.stage in ACTIVE_STAGES
-            and self.stage is not SeedStage.FOSSILIZED
-            and self.alpha > 0.0
-        )
+        return self.lifecycle.counterfactual_eligible
 
     @property
     def can_prune(self) -> bool:
-        """A live, non-fossilized seed at least `slots.min_prune_age` epochs old."""
-        return (
-            self.state is not None
-            and self.state.stage in PRUNABLE_STAGES
-            and self.state.epochs_total >= self.slots_config.min_prune_age
-        )
+        return self.lifecycle.can_prune
+
+    # ---------------------------------------------------------------- seed module
 
     def seed_parameters(self) -> list[nn.Parameter]:
         """The seed's parameters (blueprint and blend gate); empty without a seed."""
@@ -166,10 +126,11 @@ class SeedSlot(nn.Module):
         :param alpha: optional per-sample alpha override, shape (N,), for the fused
             counterfactual validation; None uses the controller's alpha.
         """
-        if self.seed is None or self.state is None or self.state.stage not in ACTIVE_STAGES:
+        state = self.state
+        if self.seed is None or state is None or state.stage not in ACTIVE_STAGES:
             return host
         x = self._seed_input(host)
-        if self.state.stage is SeedStage.TRAINING:
+        if state.stage is SeedStage.TRAINING:
             if not torch.is_grad_enabled():
                 return host  # s - s.detach() is exactly 0: skip the seed's compute
             s = self.seed.blueprint(x)  # (N, C, H, W)
@@ -181,7 +142,7 @@ class SeedSlot(nn.Module):
                 a = alpha.to(host.dtype).view(-1, 1, 1, 1)  # (N, 1, 1, 1)
             s = self.seed.blueprint(x)  # (N, C, H, W)
             gate = None if self.seed.gate is None else self.seed.gate(x)  # (N, 1, 1, 1)
-            out, host_factor = blend(self.state.algorithm, host, x, s, a, gate)
+            out, host_factor = blend(state.algorithm, host, x, s, a, gate)
         if self._isolation_armed and self.is_isolated and host.requires_grad:
             self._watch_isolation(host, out, host_factor)
         return out
@@ -216,49 +177,6 @@ class SeedSlot(nn.Module):
 
     # ---------------------------------------------------------------- lifecycle
 
-    def _transition(self, to_stage: SeedStage, initiator: Initiator, reason: str) -> StageTransition:
-        state = self._require_state()
-        if not is_valid_transition(state.stage, to_stage):
-            raise LifecycleError(
-                f"slot {self.slot_id}: invalid transition {state.stage.name} -> {to_stage.name}"
-            )
-        record = StageTransition(
-            slot_id=self.slot_id,
-            seed_id=state.seed_id,
-            blueprint=state.blueprint,
-            from_stage=state.stage,
-            to_stage=to_stage,
-            initiator=initiator,
-            epochs_in_previous_stage=state.epochs_in_stage,
-            epochs_total=state.epochs_total,
-            reason=reason,
-        )
-        state.enter_stage(to_stage)
-        return record
-
-    def _require_state(self) -> SeedState:
-        if self.state is None:
-            raise LifecycleError(f"slot {self.slot_id} has no seed")
-        return self.state
-
-    def _gate(self, gate: GateLevel, initiator: Initiator) -> GateEvaluation:
-        state = self._require_state()
-        result = check_gate(gate, state, self.alpha_controller, self.gates_config)
-        return GateEvaluation(slot_id=self.slot_id, seed_id=state.seed_id, result=result,
-                              initiator=initiator)
-
-    def _gated_transition(
-        self, gate: GateLevel, initiator: Initiator
-    ) -> tuple[GateEvaluation, StageTransition | None]:
-        evaluation = self._gate(gate, initiator)
-        if not evaluation.result.passed:
-            return evaluation, None
-        transition = self._transition(evaluation.result.target_stage, initiator, evaluation.result.message)
-        if transition.to_stage is SeedStage.BLENDING:
-            self.alpha_controller = AlphaController(0.0)
-            self.alpha_controller.retarget(self._require_state().schedule)
-        return evaluation, transition
-
     def germinate(
         self,
         blueprint: str,
@@ -276,10 +194,7 @@ class SeedSlot(nn.Module):
             LifecycleError: the slot is not empty (a live seed or a cooldown).
             BlueprintError: unknown blueprint, or its output shape differs from its input's.
         """
-        if self.state is not None:
-            raise LifecycleError(
-                f"slot {self.slot_id} is not empty (seed {self.state.seed_id} in {self.state.stage.name})"
-            )
+        self.lifecycle.require_empty()
         anchor = self._device_anchor
         place = {"device": anchor.device, "dtype": anchor.dtype}
         module = build_blueprint(blueprint, self.channels).to(**place)
@@ -293,147 +208,57 @@ class SeedSlot(nn.Module):
             )
         gate = BlendGate(self.channels).to(**place) if algorithm is AlphaAlgorithm.GATE else None
         seed = Seed(module, gate)
-        state = SeedState(
-            seed_id=seed_id,
-            slot_id=self.slot_id,
-            blueprint=blueprint,
-            algorithm=algorithm,
-            schedule=schedule,
-            param_count=param_count(seed),
-            accuracy_at_germination=accuracy,
-        )
-        self.state = state
-        evaluation = self._gate(GateLevel.G0, "policy")
-        if not evaluation.result.passed:
-            self.state = None
-            return SlotUpdate(self.slot_id, ok=False, records=(evaluation,))
-        transition = self._transition(SeedStage.GERMINATED, "policy", evaluation.result.message)
-        self.seed = seed
-        params = list(seed.parameters())
-        self.optimizer = (
-            SGD(params, lr=self.slots_config.seed_lr, momentum=self.slots_config.seed_momentum)
-            if params else None
-        )
-        return SlotUpdate(self.slot_id, ok=True, records=(evaluation, transition))
+        update = self.lifecycle.germinate(blueprint, seed_id, accuracy=accuracy, algorithm=algorithm,
+                                          schedule=schedule, param_count=param_count(seed))
+        if update.ok:
+            self.seed = seed
+            params = list(seed.parameters())
+            slots = self.lifecycle.slots_config
+            self.optimizer = (
+                SGD(params, lr=slots.seed_lr, momentum=slots.seed_momentum) if params else None
+            )
+        return update
 
     def advance(self, initiator: Initiator = "policy") -> SlotUpdate:
-        """Try the next stage: GERMINATED -(G1)-> TRAINING -(G2)-> BLENDING -(G3)-> HOLDING.
-
-        Raises:
-            LifecycleError: no seed, or a stage with nothing to advance to (use `fossilize`
-                from HOLDING).
-        """
-        stage = self._require_state().stage
-        if stage not in _ADVANCE_GATES:
-            raise LifecycleError(f"slot {self.slot_id}: cannot advance from {stage.name}")
-        evaluation, transition = self._gated_transition(_ADVANCE_GATES[stage], initiator)
-        records = (evaluation,) if transition is None else (evaluation, transition)
-        return SlotUpdate(self.slot_id, ok=transition is not None, records=records)
+        """See `SeedLifecycle.advance`."""
+        return self.lifecycle.advance(initiator)
 
     def fossilize(self, initiator: Initiator = "policy") -> SlotUpdate:
-        """Run G5 and move HOLDING -> FOSSILIZED.
-
-        Raises:
-            LifecycleError: no seed, or the seed is not in HOLDING.
-        """
-        stage = self._require_state().stage
-        if stage is not SeedStage.HOLDING:
-            raise LifecycleError(f"slot {self.slot_id}: cannot fossilize from {stage.name}")
-        evaluation, transition = self._gated_transition(GateLevel.G5, initiator)
-        records = (evaluation,) if transition is None else (evaluation, transition)
-        return SlotUpdate(self.slot_id, ok=transition is not None, records=records)
+        """See `SeedLifecycle.fossilize`."""
+        return self.lifecycle.fossilize(initiator)
 
     def set_alpha_target(self, schedule: AlphaSchedule, initiator: Initiator = "policy") -> SlotUpdate:
-        """Ramp alpha to a new target; from HOLDING the seed goes back to BLENDING (G3 again).
-
-        Raises:
-            LifecycleError: not BLENDING/HOLDING, the controller is still ramping, or the target
-                is outside (0, 1].
-        """
-        stage = self._require_state().stage
-        controller = self.alpha_controller
-        if stage not in (SeedStage.BLENDING, SeedStage.HOLDING) or controller is None:
-            raise LifecycleError(f"slot {self.slot_id}: cannot set alpha target in {stage.name}")
-        if not controller.is_holding:
-            raise LifecycleError(f"slot {self.slot_id}: alpha is still ramping")
-        if not 0.0 < schedule.target <= 1.0:
-            raise LifecycleError(f"alpha target must be in (0, 1], got {schedule.target}")
-        if schedule.target == controller.alpha:
-            return SlotUpdate(self.slot_id, ok=True)  # already there: nothing to ramp
-        records: tuple[StageTransition, ...] = ()
-        if stage is SeedStage.HOLDING:
-            records = (self._transition(SeedStage.BLENDING, initiator, "alpha retarget"),)
-        controller.retarget(schedule)
-        return SlotUpdate(self.slot_id, ok=True, records=records)
+        """See `SeedLifecycle.set_alpha_target`."""
+        return self.lifecycle.set_alpha_target(schedule, initiator)
 
     def prune(self, initiator: Initiator = "policy", reason: str = "pruned") -> SlotUpdate:
-        """Remove a live seed now: -> PRUNED, then the cooldown runs in `step_epoch`.
-
-        Raises:
-            LifecycleError: no seed, a fossilized seed, or a seed already cooling down.
-        """
-        state = self._require_state()
-        if state.stage not in PRUNABLE_STAGES:
-            raise LifecycleError(f"slot {self.slot_id}: cannot prune a seed in {state.stage.name}")
-        transition = self._transition(SeedStage.PRUNED, initiator, reason)
-        state.forget_gradients()
+        """Remove a live seed now: its module and optimiser go; see `SeedLifecycle.prune`."""
+        update = self.lifecycle.prune(initiator, reason)
         self.seed = None
         self.optimizer = None
-        self.alpha_controller = None
-        return SlotUpdate(self.slot_id, ok=True, records=(transition,))
+        return update
 
     def step_epoch(self) -> SlotUpdate:
-        """End of an epoch: count it, tick alpha, run the cooldown, try auto-forward gates."""
-        state = self.state
-        if state is None:
-            return SlotUpdate(self.slot_id, ok=True)
-        records: list[GateEvaluation | StageTransition] = []
-        state.epochs_total += 1
-        state.epochs_in_stage += 1
-        if state.stage is SeedStage.BLENDING and self.alpha_controller is not None:
-            self.alpha_controller.tick()
-        if state.stage in FAILURE_STAGES:
-            records.extend(self._cooldown())
-            return SlotUpdate(self.slot_id, ok=True, records=tuple(records))
-        gate = _AUTO_GATES.get(state.stage)
-        if gate is not None and gate.name in self.gates_config.auto_forward:
-            evaluation, transition = self._gated_transition(gate, "auto")
-            records.append(evaluation)
-            if transition is not None:
-                records.append(transition)
-        return SlotUpdate(self.slot_id, ok=True, records=tuple(records))
+        """See `SeedLifecycle.step_epoch`."""
+        return self.lifecycle.step_epoch()
 
-    def _cooldown(self) -> list[StageTransition]:
-        """PRUNED -> EMBARGOED (next epoch) -> RESETTING (after embargo_epochs) -> DORMANT
-        (after resetting_epochs), when the slot becomes empty again."""
-        state = self._require_state()
-        records = []
-        if state.stage is SeedStage.PRUNED:
-            records.append(self._transition(SeedStage.EMBARGOED, "lifecycle", "embargo"))
-        if (state.stage is SeedStage.EMBARGOED
-                and state.epochs_in_stage >= self.slots_config.embargo_epochs):
-            records.append(self._transition(SeedStage.RESETTING, "lifecycle", "embargo over"))
-        if (state.stage is SeedStage.RESETTING
-                and state.epochs_in_stage >= self.slots_config.resetting_epochs):
-            records.append(self._transition(SeedStage.DORMANT, "lifecycle", "slot reset"))
-            self.state = None
-        return records
+    def _transition(self, to_stage: SeedStage, initiator: Initiator, reason: str) -> StageTransition:
+        """See `SeedLifecycle.transition` (no gate: for tests of the transition table)."""
+        return self.lifecycle.transition(to_stage, initiator, reason)
 
     # ---------------------------------------------------------------- metrics
 
     def record_accuracy(self, accuracy: float) -> None:
-        """Record this epoch's model val accuracy on a live seed (ignored when empty/cooling)."""
-        if self.state is not None and self.state.stage not in FAILURE_STAGES:
-            self.state.record_accuracy(accuracy)
+        """See `SeedLifecycle.record_accuracy`."""
+        self.lifecycle.record_accuracy(accuracy)
 
     def record_contribution(self, contribution: float | None) -> None:
-        """Record a counterfactual contribution; None (not measured) leaves the state as is."""
-        if contribution is not None and self.state is not None:
-            self.state.record_contribution(contribution)
+        """See `SeedLifecycle.record_contribution`."""
+        self.lifecycle.record_contribution(contribution)
 
     def record_gradients(self, stats: GradientStats, host_gradient_norm: float | None) -> None:
         """Store a gradient measurement of this slot's seed."""
-        self._require_state().record_gradients(stats, host_gradient_norm)
+        self.lifecycle.require_state().record_gradients(stats, host_gradient_norm)
 
     # ---------------------------------------------------------------- optimisation
 
