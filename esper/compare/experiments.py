@@ -34,8 +34,9 @@ def resolve_references(
     progress: Callable[[str], None] = lambda line: None,
     sinks: Callable[[ExperimentSpec], Sequence[Sink]] = lambda spec: (),
 ) -> list[str]:
-    """`refs` ready to compare: each experiment file among them run first and replaced by what
-    it produced (``run_experiment_refs``); run and group references are kept as given.
+    """`refs` ready to compare: each experiment file among them run first (in the order given,
+    every file and override checked before any run) and replaced by what it produced, its run
+    id or ``group:<id>`` when it has replicates; run and group references are kept as given.
 
     When there is an experiment file, the references are checked before it trains: at least
     two sides, and every run or group reference resolves in ``registry``.
@@ -57,29 +58,6 @@ def resolve_references(
         with Registry.open(registry, create=False) as opened:
             for ref in named:
                 resolve_side(opened, ref)
-    return run_experiment_refs(refs, overrides=overrides, registry=registry, mlflow=mlflow,
-                               progress=progress, sinks=sinks)
-
-
-def run_experiment_refs(
-    refs: Sequence[str],
-    *,
-    overrides: Sequence[str] = (),
-    registry: str | os.PathLike[str] | None = None,
-    mlflow: bool = True,
-    progress: Callable[[str], None] = lambda line: None,
-    sinks: Callable[[ExperimentSpec], Sequence[Sink]] = lambda spec: (),
-) -> list[str]:
-    """`refs` with each experiment file replaced by a reference to what running it produced:
-    the run id, or ``group:<id>`` when it has replicates. Files run in the order given.
-
-    :param overrides: ``key.path=value`` overrides applied to every experiment file
-    :param mlflow: False records to the registry only (as ``tracking.mlflow: false``)
-    :param progress: told as each experiment file starts and ends
-    :param sinks: the extra sinks of each run of an experiment (a progress display)
-    Raises:
-        SpecError: an invalid file or override (checked for every file before any run).
-    """
     from esper.experiment.replicates import run_replicates  # imports torch: only to run
 
     specs = {ref: load(ref, overrides) for ref in refs if is_experiment_file(ref)}

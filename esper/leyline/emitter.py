@@ -45,13 +45,13 @@ class EmittedEvent:
 
     event_type: TelemetryEventType
     payload: Any  # an instance of leyline.events.PAYLOAD_TYPES[event_type]
-    severity: Severity
-    batch: int | None
-    env_id: int | None
-    epoch: int | None
-    seed_id: str | None
-    slot_id: str | None
-    message: str
+    severity: Severity = Severity.INFO  # the defaults are the protocol's
+    batch: int | None = None
+    env_id: int | None = None
+    epoch: int | None = None
+    seed_id: str | None = None
+    slot_id: str | None = None
+    message: str = ""
 
 
 class EventList:
@@ -60,22 +60,9 @@ class EventList:
     def __init__(self) -> None:
         self.events: list[EmittedEvent] = []
 
-    def emit(
-        self,
-        event_type: TelemetryEventType,
-        payload: Any,
-        *,
-        severity: Severity = Severity.INFO,
-        batch: int | None = None,
-        env_id: int | None = None,
-        epoch: int | None = None,
-        seed_id: str | None = None,
-        slot_id: str | None = None,
-        message: str = "",
-    ) -> None:
-        """Keep the event."""
-        self.events.append(EmittedEvent(event_type, payload, severity, batch, env_id, epoch,
-                                        seed_id, slot_id, message))
+    def emit(self, event_type: TelemetryEventType, payload: Any, **envelope: Any) -> None:
+        """Keep the event; `envelope` holds the protocol's keywords (severity, batch, ...)."""
+        self.events.append(EmittedEvent(event_type, payload, **envelope))
 
     def drain(self) -> tuple[EmittedEvent, ...]:
         """The events kept since the last drain, oldest first; the list is then empty."""

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
+
+import pytest
 
 from esper.leyline.emitter import EmittedEvent, Emitter, EventList, replay
 from esper.leyline.events import RunFinishedPayload, Severity, TelemetryEventType as T
@@ -14,7 +17,15 @@ DONE = RunFinishedPayload("FINISHED", 0, 0)
 def test_the_hub_and_the_event_list_have_the_protocol_signature():
     protocol = inspect.signature(Emitter.emit)
     assert inspect.signature(TelemetryHub.emit) == protocol
-    assert inspect.signature(EventList.emit) == protocol
+    # the event list takes the keywords into an EmittedEvent: its fields are the protocol's
+    # keywords, with the same defaults, so a keyword the hub refuses is refused there too
+    keywords = {name: p.default for name, p in protocol.parameters.items()
+                if p.kind is inspect.Parameter.KEYWORD_ONLY}
+    fields = {f.name: f.default for f in dataclasses.fields(EmittedEvent)}
+    assert fields == {"event_type": dataclasses.MISSING, "payload": dataclasses.MISSING,
+                      **keywords}
+    with pytest.raises(TypeError):
+        EventList().emit(T.RUN_FINISHED, DONE, epoc=1)
 
 
 def test_an_event_list_keeps_every_call_in_order_until_drained():
