@@ -253,7 +253,8 @@ class _Dispatcher:
             if not isinstance(message, TaskDone):
                 writer.handle(message)
                 continue
-            writer.abandon(RunStatus.FAILED, message.error or "the worker ended without a status")
+            writer.abandon(RunStatus(message.status),
+                           message.error or "the worker ended without a status")
             del self._writers[message.run_id]
             record = writer.record
             if record.status is RunStatus.FINISHED:

@@ -33,10 +33,10 @@ _WATCH_INTERVAL = 1.0  # seconds between checks of the parent pid (not Linux)
 class _Worker:
     """One worker process, the queue of its tasks, and the trial it is running."""
 
-    def __init__(self, ctx: SpawnContext, messages: Any, threads: int) -> None:
+    def __init__(self, ctx: SpawnContext, messages: Any, threads: int, stop: Any) -> None:
         self.tasks = ctx.Queue()
         self.process: SpawnProcess = ctx.Process(
-            target=_serve, args=(self.tasks, messages, threads, os.getpid()),
+            target=_serve, args=(self.tasks, messages, threads, os.getpid(), stop),
             name="esper-sweep-worker", daemon=True)
         with _children_ignore_sigint():
             self.process.start()
@@ -50,13 +50,14 @@ class LocalExecutor:
         self.slots = slots
         self._ctx = multiprocessing.get_context("spawn")
         self._messages = self._ctx.Queue()
+        self._stop = self._ctx.Event()  # set by interrupt: no worker starts another trial
         self._threads = max(1, (os.cpu_count() or 1) // slots)  # torch threads per worker
         self._workers: list[_Worker] = []
 
     def submit(self, task: TrialTask) -> None:
         worker = next((w for w in self._workers if w.run_id is None), None)
         if worker is None:
-            worker = _Worker(self._ctx, self._messages, self._threads)
+            worker = _Worker(self._ctx, self._messages, self._threads, self._stop)
             self._workers.append(worker)
         worker.run_id = task.record.run_id
         worker.tasks.put(task)
@@ -76,6 +77,9 @@ class LocalExecutor:
         return messages
 
     def interrupt(self) -> None:
+        """Stop the trials in flight: SIGINT to the workers running one, and the stop event for
+        a worker still starting (its SIGINT is ignored until it serves)."""
+        self._stop.set()
         for worker in self._workers:
             if worker.run_id is not None and worker.process.is_alive():
                 os.kill(worker.process.pid, signal.SIGINT)
@@ -127,8 +131,9 @@ def _children_ignore_sigint() -> Iterator[None]:
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
 
 
-def _serve(tasks: Any, messages: Any, threads: int, driver: int) -> None:
-    """A worker's life: run the trials it is given until it gets None."""
+def _serve(tasks: Any, messages: Any, threads: int, driver: int, stop: Any) -> None:
+    """A worker's life: run the trials it is given until it gets None; once `stop` is set
+    (the sweep is stopping) a trial not yet begun ends KILLED without running."""
     _die_with(driver)
     os.setpgid(0, 0)  # out of the terminal's process group: the driver relays Ctrl-C
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # between trials; a trial's recording handles it
@@ -137,12 +142,21 @@ def _serve(tasks: Any, messages: Any, threads: int, driver: int) -> None:
 
     torch.set_num_threads(threads)
     while (task := tasks.get()) is not None:
+        stopped = TaskDone(task.record.run_id, "the sweep was stopped before the trial began",
+                           "KILLED")  # no effect once the trial's recording has ended it
+        done = TaskDone(task.record.run_id)
         try:
+            # from here the driver's SIGINT interrupts; the stop event covers a SIGINT sent
+            # while SIGINT was still ignored here (the worker was starting)
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+            if stop.is_set():
+                raise KeyboardInterrupt
             run_trial(task, messages.put)
         except KeyboardInterrupt:
-            pass  # recorded KILLED; the driver is stopping the sweep
+            done = stopped  # the driver is stopping the sweep
         finally:
-            messages.put(TaskDone(task.record.run_id))
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            messages.put(done)
 
 
 def _die_with(driver: int) -> None:

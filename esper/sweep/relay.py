@@ -64,6 +64,8 @@ class TaskDone:
 
     run_id: str
     error: str | None = None
+    status: str = "FAILED"  # how the trial ends when the worker never finished it; KILLED when
+    # the sweep was stopped before the trial began
 
 
 Message = Events | Metrics | Heartbeat | Artifact | Finished | TaskDone
