@@ -8,7 +8,7 @@ The streams are identical except for ``ts`` and the wall-clock fields (step_time
 update_time_ms), so the divergence check scans both streams to the end: the worst case.
 Then 10,000 runs are inserted (``esper.registry.runs.insert_run``, one transaction) and listed.
 
-Targets (DESIGN.md section 8): compare < 2 s; listing 10,000 runs < 1 s. Compare runs its
+Targets (docs/architecture.md §8): compare < 2 s; listing 10,000 runs < 1 s. Compare runs its
 divergence check on two threads beside the main one: its CPU time (all threads) is printed too,
 as the wall time depends on how busy the cores are.
 

@@ -1,4 +1,4 @@
-"""Framework overhead of `esper run` against a plain PyTorch loop (DESIGN.md section 8).
+"""Framework overhead of `esper run` against a plain PyTorch loop (docs/architecture.md §8).
 
 Both train and validate the same cnn host on the same digits data, with the same batch order,
 for the same envs x episodes x epochs. The esper side is a full `run` (heuristic policy,

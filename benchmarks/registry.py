@@ -13,7 +13,7 @@ Each workload runs in two phases:
   rate at which events were committed while they were emitted, and the backlog left when the
   producer stopped. The registry sustains the rate when that backlog is at most 0.1 s of the
   producer's output (it never falls further behind than its batching).
-Target (DESIGN.md section 8): >= 100,000 events/s sustained, nothing dropped.
+Target (docs/architecture.md §8): >= 100,000 events/s sustained, nothing dropped.
 
     python benchmarks/registry.py [--events 500000] [--rate 100000] [--seconds 5] [--repeat 3]
                                   [--replay RUNS_DB]
@@ -46,7 +46,7 @@ from esper.nissa.hub import TelemetryHub
 from esper.nissa.registry_sink import RegistrySink
 from esper.registry import NewRun, Registry, RunStatus
 
-TARGET = 100_000  # events/s (DESIGN.md section 8)
+TARGET = 100_000  # events/s (docs/architecture.md §8)
 MAX_LAG = 0.1  # seconds of the producer's output a sustaining registry has not yet committed
 PACE_BLOCK = 1_000  # events the paced producer emits between two looks at the clock, on average
 RECORDED_EXPERIMENT = Path(__file__).parent.parent / "experiments" / "telemetry_wiring.yaml"

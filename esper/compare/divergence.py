@@ -1,4 +1,4 @@
-"""The first event at which two runs' event streams differ (DESIGN.md section 3: with the same
+"""The first event at which two runs' event streams differ (docs/architecture.md §3: with the same
 experiment and seed, streams are identical except for ``ts`` and the wall-clock fields of
 ``esper.leyline.determinism``).
 

@@ -140,7 +140,7 @@ def wiring_warning(spec: ExperimentSpec) -> str | None:
     """A one-line warning when `spec` has a `wiring:` block that expects no field, or expects
     an id whose probe is off, else None.
 
-    Without a `wiring:` block every field of every enabled probe is expected (DESIGN.md
+    Without a `wiring:` block every field of every enabled probe is expected (docs/architecture.md
     section 6); a block expects only the ids it lists, so one with only `xfail:` leaves every
     other field SKIP: declaring one known gap switches every other check off, silently.
     """
@@ -159,7 +159,7 @@ def wiring_warning(spec: ExperimentSpec) -> str | None:
 
 def _expected_but_off(spec: ExperimentSpec) -> str | None:
     """A warning naming the ids of `wiring.expect` whose producer is off: their fields are SKIP
-    (DESIGN.md section 6), so the expectation is never checked."""
+    (docs/architecture.md §6), so the expectation is never checked."""
     enabled = {CORE, *_producers(spec)}
     off = {tele_id: sorted(set().union(*(producers(f) for f in BY_ID[tele_id])) - enabled)
            for tele_id in spec.wiring.expect if tele_id in BY_ID}

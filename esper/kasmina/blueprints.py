@@ -1,4 +1,4 @@
-"""The CNN seed blueprints of PIPELINE.md section 3 and their registry.
+"""The CNN seed blueprints of docs/pipeline.md §3 and their registry.
 
 Every blueprint maps [N, C, H, W] -> [N, C, H, W]. Convolutions have no bias (a GroupNorm or the
 host's BatchNorm follows). Exact parameter counts (C channels):
@@ -106,7 +106,7 @@ class BottleneckSeed(nn.Module):
 class ConvSmallSeed(nn.Module):
     """x + ReLU(GN(conv1x1(x))).
 
-    PIPELINE.md asks for a zero-initialised conv, but GN of an all-zero map is exactly 0 and
+    docs/pipeline.md asks for a zero-initialised conv, but GN of an all-zero map is exactly 0 and
     ReLU'(0) = 0, so no gradient would ever reach any parameter (a dead seed; a test shows it).
     Instead the conv keeps PyTorch's default init and the GroupNorm weight starts at 1e-3: the
     seed starts within ~1e-3 of the identity and every parameter gets gradient from step one.

@@ -1,4 +1,4 @@
-"""Lifecycle gates G0-G5 (no G4), as in the table of PIPELINE.md section 2.
+"""Lifecycle gates G0-G5 (no G4), as in the table of docs/pipeline.md §2.
 
 Every check has a stable name: a passed check is listed under its name (`gradient_health`), a
 failed one under the reason it failed (`gradient_health_not_measured`,

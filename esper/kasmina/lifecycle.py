@@ -1,7 +1,7 @@
 """SeedLifecycle: the seed lifecycle of one slot as a state machine that imports no torch.
 
 It holds the seed's `SeedState` and alpha controller and decides every stage change of
-PIPELINE.md section 2: transitions and their validity, the gates guarding them, auto-forward,
+docs/pipeline.md §2: transitions and their validity, the gates guarding them, auto-forward,
 the prune cooldown and the alpha ramp. Each operation returns a typed `SlotUpdate`; invalid
 operations raise `LifecycleError`. `SeedSlot` keeps the module side (seed, forward, optimiser).
 """

@@ -1,7 +1,7 @@
 """SeedSlot: one place in the host where a seed germinates, trains, blends, and fossilises or dies.
 
 The slot is the module side of a seed: it builds the seed, blends it into the forward pass,
-watches gradient isolation and owns the seed's optimiser. Every lifecycle decision (PIPELINE.md
+watches gradient isolation and owns the seed's optimiser. Every lifecycle decision (docs/pipeline.md
 section 2) is its torch-free `SeedLifecycle`'s, which returns a typed `SlotUpdate` from every
 operation. The slot never emits telemetry.
 """

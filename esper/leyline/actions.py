@@ -1,4 +1,4 @@
-"""The factored action of the policy (PIPELINE.md section 4): one choice per head."""
+"""The factored action of the policy (docs/pipeline.md §4): one choice per head."""
 
 from __future__ import annotations
 

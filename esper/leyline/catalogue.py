@@ -1,4 +1,5 @@
-"""The TELE catalogue: every telemetry field any core event or probe emits (DESIGN.md section 6).
+"""The TELE catalogue: every telemetry field any core event or probe emits
+(docs/architecture.md §6).
 
 A field is addressed by its event type and a path into the payload: dotted attribute names,
 with `*` stepping into every item of a tuple (`slots.*.contribution`). Fields share a TELE id

@@ -25,7 +25,7 @@ from esper.leyline.events import PAYLOAD_TYPES, TelemetryEvent, TelemetryEventTy
 
 # ---------------------------------------------------------------------------------------------
 # JSON codec. The registry stores every payload as JSON text, at up to 100,000 events/s
-# (DESIGN.md section 8), so encoding is on the hot path. msgspec writes a batch of payload
+# (docs/architecture.md §8), so encoding is on the hot path. msgspec writes a batch of payload
 # dataclasses in one call (encode_lines) in ~1.1 us each, where orjson takes ~1.5-2.3 us per call
 # on this ~700-byte EPOCH_COMPLETED, dataclasses.asdict + json.dumps ~45 us and json with a
 # `default` hook ~11 us. Integers of any size are written and read back exactly.

@@ -1,4 +1,4 @@
-"""The determinism rule of the event contract (DESIGN.md section 3): two runs of the same
+"""The determinism rule of the event contract (docs/architecture.md §3): two runs of the same
 experiment and seed write identical event streams, except for the envelope's ``ts`` and the
 payload fields named here, which read the wall clock or the process.
 

@@ -1,10 +1,11 @@
 """Telemetry events: the envelope, the event types and one typed payload class per type.
 
 Every component reports through an ``Emitter`` (``esper.leyline.emitter``; the telemetry hub is
-one), calling ``emit(event_type, payload, ...)``; the hub wraps the payload in a ``TelemetryEvent`` envelope (DESIGN.md section 3). ``PAYLOAD_TYPES`` maps each
-event type to its payload class; the payload's fields are the event's required fields.
+one), calling ``emit(event_type, payload, ...)``; the hub wraps the payload in a
+``TelemetryEvent`` envelope (docs/architecture.md §3). ``PAYLOAD_TYPES`` maps each event type to
+its payload class; the payload's fields are the event's required fields.
 
-Rules (DESIGN.md section 3, PIPELINE.md section 8):
+Rules (docs/architecture.md §3, docs/pipeline.md §8):
 - ``None`` means "not measured"; ``0`` means "measured zero". Never write a default that looks
   measured.
 - Step fields are explicit on the envelope (``batch``, ``env_id``, ``epoch``); payloads do not
@@ -28,7 +29,7 @@ from esper.leyline.seed_telemetry import SeedTelemetry
 class TelemetryEventType(Enum):
     """Every event esper records; the value is the name, as stored in the registry."""
 
-    # Core events: always on (PIPELINE.md section 7).
+    # Core events: always on (docs/pipeline.md §7).
     TRAINING_STARTED = "TRAINING_STARTED"
     EPOCH_COMPLETED = "EPOCH_COMPLETED"  # per env per host epoch
     BATCH_COMPLETED = "BATCH_COMPLETED"  # per PPO batch (round)
@@ -171,9 +172,9 @@ class SeedPrunedPayload:
 
 @dataclass(frozen=True)
 class HeadValues:
-    """One value per action head, a field per name of ``actions.HEADS`` in its order (PIPELINE.md
-    section 4). In a PPO update, None for a head that no sample of the batch needed (not
-    measured)."""
+    """One value per action head, a field per name of ``actions.HEADS`` in its order
+    (docs/pipeline.md §4). In a PPO update, None for a head that no sample of the batch needed
+    (not measured)."""
 
     op: float | None
     slot: float | None
@@ -187,7 +188,7 @@ class HeadValues:
 
 @dataclass(frozen=True)
 class PPOUpdatePayload:
-    """PPOUpdateMetrics of one PPO update (PIPELINE.md section 6); losses of the last epoch run,
+    """PPOUpdateMetrics of one PPO update (docs/pipeline.md §6); losses of the last epoch run,
     ratio statistics over every epoch, measured before each optimiser step."""
 
     policy_loss: float
@@ -211,7 +212,7 @@ class PPOUpdatePayload:
     epochs_completed: int  # update epochs run before the end or a KL early stop
     early_stopped: bool  # approx KL exceeded 1.5 x target_kl
     update_time_ms: float  # wall clock
-    # Probe fields (PIPELINE.md section 7): None = not measured (probe off, or nothing to
+    # Probe fields (docs/pipeline.md §7): None = not measured (probe off, or nothing to
     # measure); a probe that is off never writes them.
     # lstm_health (TELE-340): the LSTM's raw (h, c) after every evaluation of the actions; norms
     # are the L2 norm of each env's vector averaged over steps and envs, then over the epochs;
@@ -270,7 +271,7 @@ class RunFinishedPayload:
 
 
 # ---------------------------------------------------------------------------------------------
-# Probe payloads (PIPELINE.md section 7). Probes not listed here get theirs with their probe.
+# Probe payloads (docs/pipeline.md §7). Probes not listed here get theirs with their probe.
 # ---------------------------------------------------------------------------------------------
 
 
@@ -450,7 +451,7 @@ PAYLOAD_TYPES: dict[TelemetryEventType, type] = {
 
 
 class TelemetryEvent(NamedTuple):
-    """The envelope every event travels in (DESIGN.md section 3).
+    """The envelope every event travels in (docs/architecture.md §3).
 
     An immutable NamedTuple rather than a frozen dataclass: the hub builds 100,000 of them a
     second on its thread, and a frozen dataclass costs ~1.3 us to build (one object.__setattr__

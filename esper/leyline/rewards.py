@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class RewardComponents:
-    """One step's reward, term by term (PIPELINE.md section 6); `total` is their sum."""
+    """One step's reward, term by term (docs/pipeline.md §6); `total` is their sum."""
 
     attribution: float = 0.0  # bounded credit for the seeds' counterfactual contributions
     escrow: float = 0.0  # escrowed credit paid (+) or taken back (-) this step (mode escrow)

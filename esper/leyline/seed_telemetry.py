@@ -1,4 +1,4 @@
-"""The per-seed snapshot of the `seed_telemetry` probe (PIPELINE.md section 7).
+"""The per-seed snapshot of the `seed_telemetry` probe (docs/pipeline.md §7).
 
 A `SeedTelemetry` is what `sync_telemetry` copies from a seed once per epoch, after validation:
 its stage, alpha and accuracy, and the gradient signals kasmina measured on the epoch's last

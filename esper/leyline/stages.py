@@ -1,6 +1,6 @@
 """Seed lifecycle contracts: stages, transitions, gates, and the alpha-blending vocabulary.
 
-The integer values of `SeedStage` are part of the contract (PIPELINE.md section 2): they are
+The integer values of `SeedStage` are part of the contract (docs/pipeline.md §2): they are
 stored in the registry and fed to policies as one-hot indices, so they never change.
 """
 

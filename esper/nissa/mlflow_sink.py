@@ -1,4 +1,5 @@
-"""The MLflow sink: mirrors a run recorded in the registry as one MLflow run (DESIGN.md section 5).
+"""The MLflow sink: mirrors a run recorded in the registry as one MLflow run
+(docs/architecture.md §5).
 
 The hub calls ``write`` and ``close`` on the sink's own thread, so MLflow never delays training:
 that thread is the asynchronous path (MLflow's own async queue would add a second thread and

@@ -1,6 +1,6 @@
 """The MLflow tracking store esper writes to: where it is, opening it, and its experiments.
 
-Where (DESIGN.md section 5): the experiment's ``tracking.uri``, else ``$MLFLOW_TRACKING_URI``,
+Where (docs/architecture.md §5): the experiment's ``tracking.uri``, else ``$MLFLOW_TRACKING_URI``,
 else ``sqlite:///mlflow.db`` in the working directory. Artifacts of an SQLite store go beside
 it, in ``mlartifacts/``. The URI and the artifact location are always passed to MLflow
 explicitly: its implicit defaults (a ``./mlruns`` directory wherever the process happens to

@@ -9,7 +9,7 @@ Wrap the training of a run in ``recording``::
         train(spec, rec.hub)
     print(registry.run(rec.run_id).status)
 
-How the run ends (DESIGN.md section 8, reliability):
+How the run ends (docs/architecture.md §8, reliability):
 - the block returns: FINISHED;
 - SIGINT (KeyboardInterrupt) or SIGTERM (``RunTerminated``, raised by the handler installed
   here): KILLED, with every event emitted before the signal written first; the exception is

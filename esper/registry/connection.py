@@ -1,7 +1,7 @@
 """Opening ``runs.db``: path resolution, file checks, WAL, busy timeout, schema set-up, and the
 write transaction (``BEGIN IMMEDIATE ... COMMIT`` with retry and backoff).
 
-Several processes may write one ``runs.db`` at once (DESIGN.md section 4). WAL lets readers
+Several processes may write one ``runs.db`` at once (docs/architecture.md §4). WAL lets readers
 run beside the one writer; ``BEGIN IMMEDIATE`` takes the write lock at the start of a
 transaction, so SQLite's busy handler can wait for it (a deferred transaction that upgrades to
 a write would get SQLITE_BUSY at once, without waiting); and a transaction that still meets

@@ -1,6 +1,6 @@
 """The ``events`` table: writing batches of telemetry events and reading them back in seq order.
 
-Writing is on the hot path (>= 100,000 events/s, DESIGN.md section 8). Measured choices:
+Writing is on the hot path (>= 100,000 events/s, docs/architecture.md §8). Measured choices:
 - rows go in as multi-row ``INSERT ... VALUES (...), (...), ...`` statements of ``_CHUNK``
   rows. ``executemany`` steps SQLite once per row and the sqlite3 module releases the GIL
   around every step; with a busy training thread each re-acquisition can wait for the 5 ms

@@ -1,7 +1,7 @@
 """A thread that stamps a run's ``heartbeat_at`` every few seconds while the run lives.
 
 A RUNNING row whose heartbeat is older than the reader's ``stale_after`` is shown as CRASHED
-(DESIGN.md section 4): this is how a run killed by SIGKILL or a power loss on another host is
+(docs/architecture.md §4): this is how a run killed by SIGKILL or a power loss on another host is
 recognised. On the same host the dead pid tells it sooner.
 """
 

@@ -1,4 +1,5 @@
-"""The tables of ``runs.db`` (DESIGN.md section 4), created and upgraded by sqlite-utils migrations.
+"""The tables of ``runs.db`` (docs/architecture.md §4), created and upgraded by sqlite-utils
+migrations.
 
 A migration is a function of the ``Database``; its name is recorded in ``_sqlite_migrations``
 when applied. Never edit an applied migration: add the next one to ``_STEPS``. A registry

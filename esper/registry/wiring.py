@@ -1,7 +1,7 @@
 """Wiring status: which catalogue fields a run really produced, judged against expectations.
 
 A field is *observed* when at least one event carries a non-null, finite value for it
-(booleans and text count). Outcomes (DESIGN.md section 6): PASS (expected, observed), FAIL
+(booleans and text count). Outcomes (docs/architecture.md §6): PASS (expected, observed), FAIL
 (expected, not observed although it had its opportunity), NO_OPPORTUNITY (expected, not observed,
 and the event that gives it its chance, TeleField.opportunity, never happened in this run: no seed
 germinated, none was fossilised; not a failure, counted and shown), XFAIL (declared gap, not

@@ -172,7 +172,7 @@ class EnvLoop:
         for update in env.model.step_epoch():
             self._report(update, env, ctx)
         if env.seeds_fossilized > fossilized_before:  # by FOSSILIZE or by G5 in auto_forward:
-            # the governor snapshots after each fossilization (PIPELINE.md section 6)
+            # the governor snapshots after each fossilization (docs/pipeline.md §6)
             env.governor.snapshot(env.model, env.host_optimizer, ctx.epoch + 1)
             env.validated_model_changed = True  # the committed model grew
         reward = compute_reward(self.spec.reward, self.spec.ppo, replace(
@@ -186,7 +186,7 @@ class EnvLoop:
 
     def _reward_inputs(self, env: EnvState, obs: EnvObservation, action: FactoredAction,
                        rolled_back: bool) -> RewardInputs:
-        """The reward's inputs in the state before `action` (PIPELINE.md section 6); the
+        """The reward's inputs in the state before `action` (docs/pipeline.md §6); the
         potential after it is filled in once the action and the epoch step are done."""
         target = obs.slots[action.slot] if action.op is not Op.WAIT else None
         model, result = env.model, env.last_result

@@ -1,4 +1,4 @@
-"""Rewards `escrow`, `shaped`, `simplified` and `sparse` (PIPELINE.md section 6), with components.
+"""Rewards `escrow`, `shaped`, `simplified` and `sparse` (docs/pipeline.md §6), with components.
 
 Accuracies are percentage points. Every step records its components so a run can be audited.
 """

@@ -1,9 +1,9 @@
-"""Observation -> feature vector for the learned policies (PIPELINE.md section 4).
+"""Observation -> feature vector for the learned policies (docs/pipeline.md §4).
 
 Unmeasured values are written as a sentinel together with a 0/1 "measured" flag, never as a
 plausible 0. Blueprint identity is not a feature: it goes to the policy's embedding as an index
 (0: no seed, i + 1: the experiment's blueprint i). With the `seed_telemetry` probe on, each slot
-adds the 10 features of its seed's `SeedTelemetry` (PIPELINE.md section 7).
+adds the 10 features of its seed's `SeedTelemetry` (docs/pipeline.md §7).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The heuristic policy of PIPELINE.md section 5: no learning, fixed rules.
+"""The heuristic policy of docs/pipeline.md §5: no learning, fixed rules.
 
 It germinates when the host has stabilised and plateaued, and at the latest at its
 *germination deadline*: the last epoch from which a seed at STANDARD tempo can still pass

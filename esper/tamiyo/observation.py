@@ -1,4 +1,4 @@
-"""What a policy sees of one env at the end of an epoch (PIPELINE.md section 4)."""
+"""What a policy sees of one env at the end of an epoch (docs/pipeline.md §4)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The Governor (PIPELINE.md section 6): per env, watch the validation loss and roll the model
+"""The Governor (docs/pipeline.md §6): per env, watch the validation loss and roll the model
 back to its last snapshot when training breaks.
 
 - NaN/Inf val loss: immediate panic.

@@ -151,7 +151,7 @@ LOST = {"lost_21": (21,), "lost_0": (0,), "lost_119": (119,)}
 
 @pytest.fixture(scope="module")
 def lossy(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
-    """The base run and twins of it that lost events (gaps in seq, DESIGN.md section 3): one
+    """The base run and twins of it that lost events (gaps in seq, docs/architecture.md §3): one
     each of LOST, and a base run that lost seq 50 beside a twin that lost seq 70 (the same
     event count)."""
     path = tmp_path_factory.mktemp("lossy") / "runs.db"

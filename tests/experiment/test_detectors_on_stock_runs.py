@@ -1,4 +1,4 @@
-"""The detectors of PIPELINE.md section 7 on the stock monitoring experiments, run as shipped, at
+"""The detectors of docs/pipeline.md §7 on the stock monitoring experiments, run as shipped, at
 their own thresholds: what a healthy run provokes and what it leaves silent (issue 19).
 
 p4_monitoring (PPO probes and trends, 2 envs x 4 batches x 15 epochs) and telemetry_wiring

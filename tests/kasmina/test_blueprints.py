@@ -8,7 +8,7 @@ from esper.kasmina.errors import BlueprintError
 
 
 def expected_params(name: str, c: int) -> int:
-    """PIPELINE.md section 3, with the exact formula where the table says '~'."""
+    """docs/pipeline.md §3, with the exact formula where the table says '~'."""
     b = max(8, c // 4)
     r = max(1, c // 4)  # attention's reduced width
     return {

@@ -1,4 +1,4 @@
-"""Every gate, pass and fail, with each failed check named (PIPELINE.md section 2 table)."""
+"""Every gate, pass and fail, with each failed check named (docs/pipeline.md §2 table)."""
 
 import pytest
 

@@ -17,7 +17,7 @@ from esper.kasmina.state import GateEvaluation, StageTransition
 from esper.leyline.stages import AlphaAlgorithm, AlphaCurve, SeedStage
 
 S = SeedStage
-# PIPELINE.md section 2, written out: from -> the stages it may move to.
+# docs/pipeline.md §2, written out: from -> the stages it may move to.
 ALLOWED: dict[SeedStage, set[SeedStage]] = {
     S.UNKNOWN: set(),
     S.DORMANT: {S.GERMINATED},

@@ -1,4 +1,4 @@
-"""The governor's snapshots in a real run: one after each fossilization (PIPELINE.md section 6),
+"""The governor's snapshots in a real run: one after each fossilization (docs/pipeline.md §6),
 whichever way the seed was fossilized."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Rewards in a real run are computed on the state before the chosen action (PIPELINE.md
+"""Rewards in a real run are computed on the state before the chosen action (docs/pipeline.md
 section 6): the parameter rent of a step is that of the seeds there were when it was chosen."""
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """The heuristic acts on a host trained from scratch: it germinates by its deadline, and the
-seed is blended, held and fossilised before the episode ends (PIPELINE.md section 5)."""
+seed is blended, held and fossilised before the episode ends (docs/pipeline.md §5)."""
 
 from __future__ import annotations
 

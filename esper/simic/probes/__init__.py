@@ -1,4 +1,4 @@
-"""probes: the telemetry probes of PIPELINE.md section 7, one module per probe.
+"""probes: the telemetry probes of docs/pipeline.md §7, one module per probe.
 
 PPO-side probes (measured by the learned policy and its update; they emit into the policy's
 `EventList`, which the env loop replays into the hub with the step stamped: esper.leyline.emitter

@@ -12,7 +12,7 @@ batch statistics and the epoch's early batches make look like overfitting early 
 The ANALYTICS_SNAPSHOT (kind diagnostic_snapshot) carries those, the train/val accuracy gap and
 the red flags:
 - plateau: the host's accuracy gained less than `signals.plateau_min_gain` on each of
-  the last PLATEAU_EPOCHS epochs (the signal tracker's plateau count, PIPELINE.md section 5);
+  the last PLATEAU_EPOCHS epochs (the signal tracker's plateau count, docs/pipeline.md §5);
 - vanishing_gradients / exploding_gradients: a host layer has a vanishing (norm < 1e-7) or an
   exploding (norm > 100, or not finite) parameter gradient (kasmina.gradients thresholds). The
   host blocks before a slot that blends an isolated seed at alpha 1 (ADD) get exactly 0 by

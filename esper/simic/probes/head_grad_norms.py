@@ -2,7 +2,7 @@
 
 Measured after every backward pass of a PPO update, before gradient clipping, and averaged over
 the update's epochs. A head that got no gradient reports None, not 0: the causal masks
-(PIPELINE.md section 4) cut every gradient of a head that matters for no sample of the batch
+(docs/pipeline.md §4) cut every gradient of a head that matters for no sample of the batch
 (e.g. `tempo` in a batch of WAITs), and a head whose parameters hold no gradient at all was not
 in the graph.
 """

@@ -9,7 +9,7 @@ improvement, else PLATEAU_DETECTED when |delta| < plateau, else none: one verdic
 where the thresholds overlap. The event is emitted when an env's verdict changes (a host that
 stays flat for ten epochs is one plateau, not ten); nothing before two windows are full.
 TAMIYO_INITIATED marks the epoch an env's host first counts as stabilised (the signal tracker's
-test, PIPELINE.md section 5), once per env per episode.
+test, docs/pipeline.md §5), once per env per episode.
 """
 
 from __future__ import annotations
