@@ -104,7 +104,7 @@ class EnvLoop:
             actions = self.policy.act(observations)
             replay(self.policy.drain_probe_events(), self.hub, batch=batch, epoch=epoch)
             self.policy.record_rewards([
-                self._act(env, obs, action, penalised, StepContext(batch, env.env_id, epoch))
+                self._act(env, obs, action, penalised, self._step(batch, env, epoch))
                 for env, obs, action, penalised in zip(envs, observations, actions, rolled_back)])
         outcomes = [self._report_episode(env, batch) for env in envs]
         report = self.policy.end_episode([env.observe(length, length) for env in envs], batch)
@@ -123,8 +123,8 @@ class EnvLoop:
 
     def _train_and_validate(self, env: EnvState, batch: int, epoch: int) -> bool:
         """One host epoch of `env`; returns True when the governor rolled it back."""
-        global_epoch = batch * self.spec.training.episode_length + epoch  # a fresh order per epoch
-        ctx = StepContext(batch, env.env_id, epoch)
+        ctx = self._step(batch, env, epoch)
+        global_epoch = ctx.schedule_epoch
         self.probes.step_started(env, ctx)
         result = run_epoch(env.model, env.host_optimizer, self.data, self.schedule, global_epoch,
                            env.env_id, self.spec.host.grad_clip)
@@ -150,6 +150,12 @@ class EnvLoop:
         stabilised = env.signals.update(result.val_loss, result.val_accuracy)
         self.probes.epoch_validated(env, ctx, stabilised)
         return rollback is not None
+
+    def _step(self, batch: int, env: EnvState, epoch: int) -> StepContext:
+        """The step fields of `env`'s epoch; the schedule's epoch is global: a fresh order
+        per epoch of every batch."""
+        return StepContext(batch, env.env_id, epoch,
+                           batch * self.spec.training.episode_length + epoch)
 
     def _train_reference(self, env: EnvState, global_epoch: int) -> None:
         """Train and validate the env's reference host, if it has one, on the env's batches."""

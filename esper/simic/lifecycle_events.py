@@ -21,6 +21,7 @@ class StepContext:
     batch: int
     env_id: int
     epoch: int
+    schedule_epoch: int  # the epoch the batch schedule draws this step's order for (global)
 
 
 class LifecycleReporter:

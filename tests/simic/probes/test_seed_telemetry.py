@@ -95,7 +95,7 @@ def test_the_snapshot_matches_the_seed_state_and_grows_the_observation_by_ten_pe
     schedule = BatchSchedule(pipeline.data.n_train, pipeline.data.n_val, 50, 1, "full", 1)
     env.last_result = run_epoch(env.model, env.host_optimizer, pipeline.data, schedule, 0, 0, 1.0)
     env.model.slot("r0c1").record_accuracy(env.last_result.val_accuracy)
-    probe.epoch_validated(env, StepContext(0, 0, 3), stabilised=False)
+    probe.epoch_validated(env, StepContext(0, 0, 3, 3), stabilised=False)
 
     state = env.model.slot("r0c1").state
     snapshot = env.seed_telemetry["r0c1"]

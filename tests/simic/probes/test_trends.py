@@ -31,7 +31,7 @@ def test_the_probe_emits_a_verdict_when_it_changes_and_the_epoch_the_host_stabil
                           signals=SignalTracker(growing_spec().signals))
     for epoch, accuracy in enumerate([50.0, 50.2, 50.1, 55.0, 51.0]):
         env.last_result = SimpleNamespace(val_loss=1.0, val_accuracy=accuracy)
-        probe.epoch_validated(env, StepContext(3, 1, epoch), stabilised=epoch == 2)
+        probe.epoch_validated(env, StepContext(3, 1, epoch, 3 * 10 + epoch), stabilised=epoch == 2)
     assert [(e.event_type, e.batch, e.env_id, e.epoch) for e in emitted.events] == [
         (T.PLATEAU_DETECTED, 3, 1, 1), (T.TAMIYO_INITIATED, 3, 1, 2),
         (T.IMPROVEMENT_DETECTED, 3, 1, 3), (T.DEGRADATION_DETECTED, 3, 1, 4)]
