@@ -17,8 +17,7 @@ import torch
 from torch.nn import functional as F
 
 from esper.kasmina.host import MorphogeneticModel
-from esper.kasmina.lifecycle import PRUNABLE_STAGES
-from esper.leyline.stages import ACTIVE_STAGES, SeedStage
+from esper.leyline.stages import ACTIVE_STAGES, LIVE_STAGES, SeedStage
 
 
 _SHARED_CONFIGS = ("current", "committed", "host")  # the configurations that are not a slot's
@@ -99,7 +98,7 @@ def fused_validate(
         slot.slot_id: (accuracy["current"] - ablated[slot.slot_id])
         if slot.slot_id in ablated else None
         for slot in model.seed_slots()
-        if slot.stage in PRUNABLE_STAGES
+        if slot.stage in LIVE_STAGES
     }
     return FusedValidation(
         loss=values[0] / n,

@@ -12,11 +12,11 @@ from esper.kasmina.alpha import AlphaSchedule
 from esper.kasmina.blueprints import param_count
 from esper.kasmina.errors import LifecycleError, SlotConfigError
 from esper.kasmina.gradients import measure_gradient_groups
-from esper.kasmina.lifecycle import DEFAULT_SCHEDULE, PRUNABLE_STAGES
+from esper.kasmina.lifecycle import DEFAULT_SCHEDULE
 from esper.kasmina.slot import SeedSlot
 from esper.kasmina.state import GradientStats, Initiator, SlotUpdate
 from esper.leyline.config import GatesConfig, HostConfig, HostPooling, SlotsConfig
-from esper.leyline.stages import ACTIVE_STAGES, AlphaAlgorithm, SeedStage
+from esper.leyline.stages import ACTIVE_STAGES, LIVE_STAGES, AlphaAlgorithm, SeedStage
 
 
 class ConvBlock(nn.Module):
@@ -199,7 +199,7 @@ class MorphogeneticModel(nn.Module):
         return [
             slot.prune(initiator, reason)
             for slot in self.seed_slots()
-            if slot.stage in PRUNABLE_STAGES
+            if slot.stage in LIVE_STAGES
         ]
 
     def step_epoch(self) -> list[SlotUpdate]:

@@ -18,6 +18,7 @@ from esper.leyline.config import GatesConfig, SlotsConfig
 from esper.leyline.stages import (
     ACTIVE_STAGES,
     FAILURE_STAGES,
+    LIVE_STAGES,
     AlphaAlgorithm,
     AlphaCurve,
     BlendTempo,
@@ -38,10 +39,6 @@ _ADVANCE_GATES: dict[SeedStage, GateLevel] = {
 _AUTO_GATES: dict[SeedStage, GateLevel] = {**_ADVANCE_GATES, SeedStage.HOLDING: GateLevel.G5}
 # The seed reads host.detach() in these stages (CNN hosts keep isolation through BLENDING).
 ISOLATED_STAGES = frozenset({SeedStage.TRAINING, SeedStage.BLENDING})
-# Stages a seed can be pruned from.
-PRUNABLE_STAGES = frozenset(
-    {SeedStage.GERMINATED, SeedStage.TRAINING, SeedStage.BLENDING, SeedStage.HOLDING}
-)
 
 
 class SeedLifecycle:
@@ -107,7 +104,7 @@ class SeedLifecycle:
         """A live, non-fossilized seed at least `slots.min_prune_age` epochs old."""
         return (
             self.state is not None
-            and self.state.stage in PRUNABLE_STAGES
+            and self.state.stage in LIVE_STAGES
             and self.state.epochs_total >= self.slots_config.min_prune_age
         )
 
@@ -256,7 +253,7 @@ class SeedLifecycle:
             LifecycleError: no seed, a fossilized seed, or a seed already cooling down.
         """
         state = self.require_state()
-        if state.stage not in PRUNABLE_STAGES:
+        if state.stage not in LIVE_STAGES:
             raise LifecycleError(f"slot {self.slot_id}: cannot prune a seed in {state.stage.name}")
         transition = self.transition(SeedStage.PRUNED, initiator, reason)
         state.forget_gradients()

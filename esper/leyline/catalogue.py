@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 from esper.leyline.actions import HEADS
 from esper.leyline.events import TelemetryEventType as T
+from esper.leyline.stages import LIVE_STAGES
 
 CORE = "core"
 PPO = "ppo"
@@ -38,7 +39,7 @@ class Opportunity:
     values: frozenset[str] = frozenset()
 
 
-_LIVE_STAGES = frozenset({"GERMINATED", "TRAINING", "BLENDING", "HOLDING"})
+_LIVE_STAGES = frozenset(stage.name for stage in LIVE_STAGES)
 SEEDED = Opportunity(T.EPOCH_COMPLETED, "a slot holds a seed", "slots.*.blueprint")
 LIVE_SEED = Opportunity(T.EPOCH_COMPLETED, "a slot holds a live seed (its gates are "
                         "checked)", "slots.*.stage", _LIVE_STAGES)

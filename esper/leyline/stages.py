@@ -42,6 +42,10 @@ VALID_TRANSITIONS: dict[SeedStage, frozenset[SeedStage]] = {
 ACTIVE_STAGES: frozenset[SeedStage] = frozenset(
     {SeedStage.TRAINING, SeedStage.BLENDING, SeedStage.HOLDING, SeedStage.FOSSILIZED}
 )
+# A live seed: germinated, neither fossilized nor pruned (the stages a seed can be pruned from).
+LIVE_STAGES: frozenset[SeedStage] = frozenset(
+    {SeedStage.GERMINATED, SeedStage.TRAINING, SeedStage.BLENDING, SeedStage.HOLDING}
+)
 # The seed was pruned and the slot is cooling down.
 FAILURE_STAGES: frozenset[SeedStage] = frozenset(
     {SeedStage.PRUNED, SeedStage.EMBARGOED, SeedStage.RESETTING}

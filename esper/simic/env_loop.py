@@ -22,7 +22,7 @@ from esper.leyline.events import (BatchCompletedPayload, EpisodeOutcomePayload,
                                   EpochCompletedPayload, GovernorRollbackPayload, Severity,
                                   SlotSummary, TelemetryEventType, TrainingStartedPayload)
 from esper.leyline.rewards import RewardComponents
-from esper.leyline.stages import SeedStage
+from esper.leyline.stages import LIVE_STAGES, SeedStage
 from esper.simic.action_executor import ActionOutcome, execute
 from esper.simic.env_state import EnvState
 from esper.simic.lifecycle_events import LifecycleReporter, StepContext
@@ -33,7 +33,6 @@ from esper.tamiyo.policy import Policy
 from esper.tolaria.datasets import TaskData
 from esper.tolaria.host_step import run_epoch, validate
 
-_LIVE = (SeedStage.GERMINATED, SeedStage.TRAINING, SeedStage.BLENDING, SeedStage.HOLDING)
 
 
 @dataclass(frozen=True)
@@ -184,7 +183,8 @@ class EnvLoop:
         reward = compute_reward(self.spec.reward, self.spec.ppo, replace(
             state_before, potential_after=env.potential,
             fossil_potential_after=env.fossil_potential,
-            escrow=self._settle_escrow(env, state_before)))
+            escrow=(self._settle_escrow(env, state_before)
+                    if self.spec.reward.mode == "escrow" else 0.0)))  # only escrow pays it
         env.episode_return += reward.total
         env.last_op, env.last_success = outcome.executed, outcome.success
         self._report_epoch(env, obs, action, outcome, reward, ctx)
@@ -210,7 +210,7 @@ class EnvLoop:
             escrow=0.0,
             credits=tuple(SeedCredit(slot.state.seed_id, view.contribution, view.total_improvement)
                           for view, slot in zip(obs.slots, model.seed_slots())
-                          if view.contribution is not None and view.stage in _LIVE
+                          if view.contribution is not None and view.stage in LIVE_STAGES
                           and slot.state is not None),
             total_improvement=result.val_accuracy - result.host_accuracy,
             committed_accuracy=result.committed_accuracy,
@@ -231,7 +231,8 @@ class EnvLoop:
         live at the episode's end) is taken back."""
         seeds = {slot.state.seed_id: slot.stage for slot in env.model.seed_slots()
                  if slot.state is not None}
-        live = () if state_before.last_epoch else [s for s, st in seeds.items() if st in _LIVE]
+        live = [] if state_before.last_epoch else [s for s, st in seeds.items()
+                                                   if st in LIVE_STAGES]
         kept = [s for s, stage in seeds.items() if stage is SeedStage.FOSSILIZED]
         return env.escrow.settle(
             escrow_targets(state_before.credits, state_before.real_gain), live, kept)
@@ -260,7 +261,7 @@ class EnvLoop:
             train_loss=result.train_loss, train_accuracy=result.train_accuracy,
             val_loss=result.val_loss, val_accuracy=result.val_accuracy,
             committed_accuracy=result.committed_accuracy, host_accuracy=result.host_accuracy,
-            reference_accuracy=env.reference_accuracy, seeds_live=obs.count(*_LIVE),
+            reference_accuracy=env.reference_accuracy, seeds_live=obs.count(*LIVE_STAGES),
             seeds_fossilized=obs.count(SeedStage.FOSSILIZED),
             slots=slots, action=action.op.name, action_slot=outcome.slot_id,
             action_success=outcome.success, reward=reward.total, reward_components=reward),

@@ -15,7 +15,7 @@ from esper.leyline.config import ExperimentSpec
 from esper.leyline.seed_telemetry import SeedTelemetry
 from esper.leyline.stages import SeedStage
 from esper.simic.escrow import CreditEscrow
-from esper.simic.rewards import slot_potential
+from esper.simic.rewards import real_gain, slot_potential
 from esper.tamiyo.observation import EnvObservation, SlotView
 from esper.tamiyo.signal_tracker import SignalTracker
 from esper.tolaria.datasets import TaskData
@@ -109,8 +109,7 @@ class EnvState:
             slots=tuple(self._slot_view(slot) for slot in self.model.seed_slots()),
             seed_telemetry=self.seed_telemetry is not None,
             committed_accuracy=result.committed_accuracy,
-            real_gain=(None if self.reference_accuracy is None
-                       else result.val_accuracy - self.reference_accuracy),
+            real_gain=real_gain(result.val_accuracy, self.reference_accuracy),
         )
 
     def _slot_view(self, slot) -> SlotView:

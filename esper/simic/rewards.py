@@ -67,9 +67,14 @@ class RewardInputs:
     @property
     def real_gain(self) -> float | None:
         """Accuracy of the model over the reference host's (None without one)."""
-        if self.reference_accuracy is None:
-            return None
-        return self.val_accuracy - self.reference_accuracy
+        return real_gain(self.val_accuracy, self.reference_accuracy)
+
+
+def real_gain(val_accuracy: float, reference_accuracy: float | None) -> float | None:
+    """The real gain of a model: its val accuracy over the reference host's, which trained alone
+    on the same batches (None without a reference host); what the policy observes and what
+    bounds the escrow's credit."""
+    return None if reference_accuracy is None else val_accuracy - reference_accuracy
 
 
 def compute_reward(config: RewardConfig, ppo: PPOConfig, inputs: RewardInputs) -> RewardComponents:

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from esper.leyline.actions import Op
-from esper.leyline.stages import SeedStage
+from esper.leyline.stages import LIVE_STAGES, SeedStage
 from esper.tamiyo.observation import EnvObservation, SlotView
 
 _BLOCKS_GERMINATION = (SeedStage.GERMINATED, SeedStage.TRAINING,
                        SeedStage.PRUNED, SeedStage.EMBARGOED, SeedStage.RESETTING)
 _ADVANCEABLE = (SeedStage.GERMINATED, SeedStage.TRAINING, SeedStage.BLENDING)
-_LIVE = (SeedStage.GERMINATED, SeedStage.TRAINING, SeedStage.BLENDING, SeedStage.HOLDING)
 
 
 def slot_allows(op: Op, view: SlotView, obs: EnvObservation, min_prune_age: int) -> bool:
@@ -24,7 +23,7 @@ def slot_allows(op: Op, view: SlotView, obs: EnvObservation, min_prune_age: int)
     if op is Op.FOSSILIZE:
         return view.stage is SeedStage.HOLDING
     if op is Op.PRUNE:
-        return view.stage in _LIVE and view.seed_age >= min_prune_age
+        return view.stage in LIVE_STAGES and view.seed_age >= min_prune_age
     if op is Op.SET_ALPHA_TARGET:
         return view.stage in (SeedStage.BLENDING, SeedStage.HOLDING) and view.alpha_holding
     raise ValueError(f"unknown op {op!r}")
