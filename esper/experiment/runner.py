@@ -16,6 +16,7 @@ from esper.leyline.config import ExperimentSpec
 from esper.nissa.hub import Sink
 from esper.nissa.recording import Recording, recording
 from esper.registry import NewRun, Registry, RunRecord
+from esper.registry.deletion import artifact_root
 from esper.registry.wiring import FAILING, WiringOutcome, evaluate_run, producers
 from esper.simic.env_loop import EnvLoop, TrainingSummary
 from esper.simic.ppo_policy import PPOPolicy
@@ -173,8 +174,9 @@ def _expected_but_off(spec: ExperimentSpec) -> str | None:
 
 
 def artifact_dir(registry_path: Path, run_id: str) -> Path:
-    """Where run `run_id` keeps its files: `artifacts/<run id>/` beside the registry."""
-    return registry_path.parent / "artifacts" / run_id
+    """Where run `run_id` keeps its files: `artifacts/<run id>/` beside the registry (the folder
+    `esper delete` and `esper gc` clean)."""
+    return artifact_root(registry_path) / run_id
 
 
 def _save_policy(policy: PPOPolicy, runs_db: Registry, run_id: str) -> None:

@@ -10,9 +10,9 @@ from typing import Any
 from esper.leyline.events import SinkStats
 
 
-#: The tag that marks a sweep's run (``esper.sweep``: ``esper.kind=sweep``), and the tag of a
-#: regression suite's runs (``esper.regress``: ``esper.suite=<suite>``). Declared here, where
-#: ``RunRecord.kind`` reads them, since the registry imports no other esper package.
+#: The tag that marks a sweep's run (set by ``esper.sweep``: ``esper.kind=sweep``), and the tag
+#: of a regression suite's runs (set by ``esper.regress``: ``esper.suite=<suite>``). Their one
+#: home is here, where ``RunRecord.kind`` reads them: the registry imports no other esper package.
 KIND_TAG = "esper.kind"
 SUITE_TAG = "esper.suite"
 RERUN_TAG = "esper.rerun_of"  # on a run made by ``esper rerun``: the id of the run it reran

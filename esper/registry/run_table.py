@@ -26,7 +26,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from esper.registry.errors import RegistryError
-from esper.registry.metrics import nan_if_null
 from esper.registry.records import RunRecord
 
 if TYPE_CHECKING:
@@ -53,8 +52,6 @@ OPERATORS: dict[str, Callable[[object, object], bool]] = {
     ">": lambda a, b: a > b, ">=": lambda a, b: a >= b,  # type: ignore[operator]
 }
 _CONDITION = re.compile(r"\s*(?P<key>[^<>=!]+?)\s*(?P<op>!=|<=|>=|=|<|>)\s*(?P<value>.*)", re.S)
-_LAST_VALUE = ("SELECT value FROM metrics WHERE run_id = ? AND key = ? "
-               "ORDER BY step DESC, rowid DESC LIMIT 1")
 
 
 class ColumnError(RegistryError):
@@ -164,8 +161,7 @@ def _values(registry: Registry, run: RunRecord, keys: Sequence[str],
         elif key in named.names:
             values[key] = computed[key]
         elif "/" in key:
-            rows = registry.query(_LAST_VALUE, [run.run_id, key])
-            values[key] = nan_if_null(rows[0][0]) if rows else None
+            values[key] = registry.last_metric(run.run_id, key)
         else:
             values[key] = _config_value(run.config, key)
     return values

@@ -19,11 +19,11 @@ from esper.compare.statistics import group_mean
 from esper.experiment.replicates import run_replicates
 from esper.leyline.config import ExperimentSpec
 from esper.registry import Registry
+from esper.registry.records import SUITE_TAG
 from esper.registry.wiring import WORST_FIRST, WiringOutcome
 from esper.regress.baselines import rounded
 from esper.regress.suite import SuiteExperiment
 
-SUITE_TAG = "esper.suite"
 
 
 @dataclass(frozen=True)

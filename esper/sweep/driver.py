@@ -39,10 +39,11 @@ from esper.nissa.recording import RunTerminated
 from esper.registry import NewRun, Registry, RunRecord, RunStatus
 from esper.registry.errors import RunInUse
 from esper.registry.heartbeat import Heartbeat
+from esper.registry.records import KIND_TAG, RunKind
 from esper.sweep.errors import SweepError
 from esper.sweep.executor import Executor
 from esper.sweep.plan import Trial, plan_trials
-from esper.sweep.ranking import (PARAM_TAG, TAG_KIND, TAG_REPLICATE, TAG_SWEEP, TAG_TRIAL,
+from esper.sweep.ranking import (PARAM_TAG, TAG_REPLICATE, TAG_SWEEP, TAG_TRIAL,
                                  Ranking, latest_per_trial, rank_sweep, sweep_config,
                                  trial_runs)
 from esper.sweep.relay import TaskDone
@@ -89,7 +90,7 @@ def run_sweep(spec: ExperimentSpec, executor: Executor, *, registry: str | os.Pa
         parent = runs_db.create_run(NewRun(
             experiment=spec.name, config=spec_to_dict(spec), seed=spec.seed, name=name,
             spec_path=spec_path, device=spec.training.device,
-            tags={**spec.tracking.tags, TAG_KIND: "sweep"}, notes=spec.description))
+            tags={**spec.tracking.tags, KIND_TAG: RunKind.SWEEP.value}, notes=spec.description))
         return _drive(runs_db, spec, parent, trials, executor, progress)
 
 

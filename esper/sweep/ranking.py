@@ -13,9 +13,9 @@ from esper.compare.outcomes import outcome_metrics
 from esper.experiment.config_diff import flatten
 from esper.leyline.config import SweepConfig
 from esper.registry import Registry, RunRecord, RunStatus
+from esper.registry.records import RunKind
 from esper.sweep.errors import SweepError
 
-TAG_KIND = "esper.kind"  # "sweep" on a sweep's run
 TAG_SWEEP = "esper.sweep"  # on a trial: the sweep's run id
 TAG_TRIAL = "esper.trial"  # on a trial: its index in the plan
 TAG_REPLICATE = "esper.replicate"
@@ -53,7 +53,7 @@ class Ranking:
 
 
 def is_sweep(record: RunRecord) -> bool:
-    return record.tags.get(TAG_KIND) == "sweep"
+    return record.kind is RunKind.SWEEP
 
 
 def sweep_config(record: RunRecord) -> SweepConfig:

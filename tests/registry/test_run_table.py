@@ -10,9 +10,7 @@ from click.testing import CliRunner
 
 from esper.cli import cli
 from esper.registry import NewRun, Registry, RunStatus
-from esper.registry.records import KIND_TAG, SUITE_TAG, RunKind
-from esper.regress.measure import SUITE_TAG as REGRESS_SUITE_TAG
-from esper.sweep.ranking import TAG_KIND as SWEEP_KIND_TAG
+from esper.registry.records import KIND_TAG, SUITE_TAG
 
 
 def recorded(registry: Registry, name: str, envs: int, policy: str, accuracy: float | None,
@@ -104,11 +102,6 @@ def test_where_sort_and_kind(db_path, table):
 def test_bad_keys_and_conditions_exit_2(db_path, table, args, message):
     result = runs(db_path, *args)
     assert result.exit_code == 2 and message in result.output, result.output
-
-
-def test_the_kind_tags_are_the_ones_sweep_and_regress_set():
-    assert (KIND_TAG, SUITE_TAG) == (SWEEP_KIND_TAG, REGRESS_SUITE_TAG)
-    assert RunKind.SWEEP.value == "sweep"
 
 
 def test_a_nan_metric_is_named_in_json(db_path):

@@ -17,7 +17,8 @@ from click.testing import CliRunner
 from esper.cli import cli
 from esper.registry import Registry, RegistryError, RunRecord, RunStatus
 from esper.registry import process
-from esper.sweep.ranking import TAG_KIND, TAG_SWEEP, TAG_TRIAL
+from esper.registry.records import KIND_TAG as TAG_KIND
+from esper.sweep.ranking import TAG_SWEEP, TAG_TRIAL
 from tests.nissa.esper_process import start_esper
 from tests.polling import wait_until
 
