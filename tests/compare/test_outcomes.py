@@ -33,8 +33,12 @@ def test_outcome_metrics_agree_with_the_decoded_events(runs):
     assert metrics["best_val_accuracy"] == max(e.data.mean_val_accuracy for e in batches)
     assert metrics["final_committed_accuracy"] == batches[-1].data.mean_committed_accuracy
     assert metrics["final_host_accuracy"] == batches[-1].data.mean_host_accuracy
-    assert metrics["final_committed_accuracy"] is not None
-    assert metrics["final_host_accuracy"] is not None
+    for batch in batches:  # each batch's means are its episodes' committed and host accuracy
+        outcomes = [e.data for e in of(T.EPISODE_OUTCOME) if e.batch == batch.batch]
+        assert batch.data.mean_committed_accuracy == pytest.approx(
+            sum(o.committed_accuracy for o in outcomes) / len(outcomes))
+        assert batch.data.mean_host_accuracy == pytest.approx(
+            sum(o.host_accuracy for o in outcomes) / len(outcomes))
     assert metrics["mean_episode_return"] == pytest.approx(
         sum(e.data.mean_episode_return for e in batches) / len(batches))
     assert metrics["seeds_germinated"] == len(of(T.SEED_GERMINATED)) > 0
@@ -118,3 +122,19 @@ def test_a_nan_episode_return_makes_the_mean_return_nan(tmp_path):
         metrics = outcome_metrics(registry, rec.run_id)
     assert math.isnan(metrics["mean_episode_return"])
     assert metrics["best_val_accuracy"] == 40.0
+
+
+def test_a_batchs_committed_and_host_accuracy_are_its_episodes_means(tmp_path):
+    """A growing run that fossilises: the committed model and the host alone differ, so the two
+    batch means cannot be swapped or fed from one source unnoticed."""
+    from tests.simic.probes.env_runs import record_run
+
+    recorded = record_run(tmp_path, [], training={"envs": 2, "batches": 1, "episode_length": 14})
+    [batch] = recorded.of(T.BATCH_COMPLETED)
+    outcomes = [e.data for e in recorded.of(T.EPISODE_OUTCOME)]
+    assert recorded.of(T.SEED_FOSSILIZED)
+    committed = sum(o.committed_accuracy for o in outcomes) / len(outcomes)
+    host = sum(o.host_accuracy for o in outcomes) / len(outcomes)
+    assert committed != host
+    assert (batch.data.mean_committed_accuracy, batch.data.mean_host_accuracy) == (
+        pytest.approx(committed), pytest.approx(host))

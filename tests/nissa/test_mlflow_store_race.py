@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import fcntl
 import sqlite3
+import signal
 import subprocess
 import sys
 import time
@@ -101,8 +102,10 @@ def test_a_process_killed_while_creating_the_store_leaves_no_half_made_store(tmp
         assert time.monotonic() < deadline, "the child never started to create the store"
         time.sleep(0.01)
     time.sleep(0.5)  # into MLflow's migrations
+    assert child.poll() is None, "the child ended before it was killed: nothing was provoked"
     child.kill()
     child.communicate(timeout=60)
+    assert child.returncode == -signal.SIGKILL
     assert not (tmp_path / "mlflow.db").exists()  # nothing half-made where the store goes
     store = MlflowStore.open(uri)  # the next process creates it from scratch
     assert store.client.get_experiment_by_name("Default") is not None
