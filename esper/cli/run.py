@@ -18,7 +18,6 @@ from esper.leyline.config import ExperimentSpec
 from esper.leyline.errors import SpecError
 from esper.nissa.console_sink import ConsoleProgressSink
 from esper.registry import Registry
-from esper.registry.refs import check_name
 
 
 @click.command()
@@ -104,7 +103,6 @@ def run_command(file: str, overrides: tuple[str, ...], name: str | None,
         \b
         esper run experiments/quickstart.yaml --set training.batches=1
     """
-    check_name(name)  # before anything is compiled or recorded
     _train(load(file, overrides), file, name=name, registry_path=registry_path,
            no_mlflow=no_mlflow, wiring_failures=wiring_failures, quiet=quiet, as_json=as_json)
 
@@ -126,7 +124,6 @@ def rerun_command(run_ref: str, overrides: tuple[str, ...], name: str | None,
         \b
         esper rerun quickstart-3 --set seed=7 --name quickstart-seed7
     """
-    check_name(name)
     with Registry.open(registry_path, create=False) as registry:
         record = registry.resolve(run_ref)
     try:

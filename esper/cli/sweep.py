@@ -11,7 +11,6 @@ from esper.cli.options import (json_option, name_option, no_mlflow_option, overr
                                registry_option)
 from esper.experiment import load
 from esper.registry import Registry, render
-from esper.registry.refs import check_name
 from esper.sweep.errors import SweepError, TrialsFailed
 from esper.sweep.plan import with_grid
 from esper.sweep.ranking import rank_sweep
@@ -61,7 +60,6 @@ def sweep_command(file: str | None, grid: tuple[str, ...], overrides: tuple[str,
     if resume_ref is not None and (grid or overrides or name):
         raise SweepError("--resume reruns the sweep as it was planned: --grid, --set and "
                          "--name apply to a new sweep only")
-    check_name(name)  # before anything is compiled or recorded
     from esper.sweep.driver import resume_sweep, run_sweep
     from esper.sweep.executor import executor_for
 

@@ -17,6 +17,7 @@ from typing import Any
 from esper.experiment.runner import RunResult, run, wiring_warning
 from esper.leyline.config import ExperimentSpec
 from esper.nissa.hub import Sink
+from esper.registry.refs import check_name
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +55,7 @@ def run_replicates(
     Raises:
         EsperError: as `esper.experiment.runner.run`; the runs before it stay recorded.
     """
+    check_name(name)  # the name as given, before its replicates' suffixes
     warning = wiring_warning(spec)
     if warning is not None:  # once for the group, before its first run
         log.warning(warning)

@@ -17,6 +17,7 @@ from esper.nissa.hub import Sink
 from esper.nissa.recording import Recording, recording
 from esper.registry import NewRun, Registry, RunRecord
 from esper.registry.deletion import artifact_root
+from esper.registry.refs import check_name
 from esper.registry.wiring import FAILING, WiringOutcome, evaluate_run, producers
 from esper.simic.env_loop import EnvLoop, TrainingSummary
 from esper.simic.ppo_policy import PPOPolicy
@@ -69,7 +70,9 @@ def run(
 
     Raises:
         EsperError: bad input (see `compile_spec`), or an unusable registry file.
+        BadRunName: `name` could be misread as a run id prefix or is not printable.
     """
+    check_name(name)  # before anything is compiled
     pipeline = compile_spec(spec)
     with Registry.open(registry) as runs_db:
         tracking: list[Sink] = []

@@ -269,7 +269,7 @@ class SeedSlot(nn.Module):
 
     def zero_grad_seed(self) -> None:
         if self.optimizer is not None:
-            self.optimizer.zero_grad(set_to_none=True)
+            self.optimizer.zero_grad()
 
     def seed_step(self) -> None:
         """Clip the seed's gradient norm to `grad_clip` (separately from the host) and step."""

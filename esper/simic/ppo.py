@@ -136,7 +136,7 @@ def ppo_update(network: FactoredActorCritic, optimizer: Optimizer,
         entropy_bonus = (entropies * multipliers).sum(dim=1).mean()  # per-head multipliers
         loss = policy_loss + config.value_coef * value_loss - inputs.entropy_coef * entropy_bonus
 
-        optimizer.zero_grad(set_to_none=True)
+        optimizer.zero_grad()
         loss.backward()
         if probes is not None:
             probes.after_backward(causal)  # head_grad_norms, gradient_drift: before clipping

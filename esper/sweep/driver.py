@@ -40,6 +40,7 @@ from esper.registry import NewRun, Registry, RunRecord, RunStatus
 from esper.registry.errors import RunInUse
 from esper.registry.heartbeat import Heartbeat
 from esper.registry.records import KIND_TAG, RunKind
+from esper.registry.refs import check_name
 from esper.sweep.errors import SweepError
 from esper.sweep.executor import Executor
 from esper.sweep.plan import Trial, plan_trials
@@ -85,6 +86,7 @@ def run_sweep(spec: ExperimentSpec, executor: Executor, *, registry: str | os.Pa
         SweepError: the sweep is badly specified (before anything runs).
         KeyboardInterrupt, RunTerminated: the sweep was stopped (everything is recorded).
     """
+    check_name(name)  # before anything is planned or recorded
     trials = plan_trials(spec)
     with Registry.open(registry) as runs_db:
         parent = runs_db.create_run(NewRun(

@@ -73,7 +73,7 @@ def train_epoch(
     for i, index in enumerate(batches):
         x, y = images[index], labels[index]  # (B, C, H, W), (B,)
         measure = measure_gradients and i == len(batches) - 1
-        host_optimizer.zero_grad(set_to_none=True)
+        host_optimizer.zero_grad()
         for slot in model.seed_slots():
             slot.zero_grad_seed()
         if measure:

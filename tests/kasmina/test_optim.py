@@ -41,7 +41,7 @@ def _recurrent_loss(model: nn.Module, step: int) -> torch.Tensor:
 
 def _train(model: nn.Module, optimizer, loss_fn, steps: range, clip: float | None = None) -> None:
     for step in steps:
-        optimizer.zero_grad(set_to_none=True)
+        optimizer.zero_grad()  # set_to_none, the default of both
         loss_fn(model, step).backward()
         if clip is not None:
             torch.nn.utils.clip_grad_norm_(list(model.parameters()), clip)
