@@ -29,7 +29,7 @@ from esper.cli.tracking import sync_command, ui_command
 from esper.leyline.errors import EsperError, SpecError
 from esper.nissa.recording import killed_run
 from esper.registry import render
-from esper.registry.connection import unusable
+from esper.registry.storage import unusable
 
 
 class _UserError(click.ClickException):

@@ -17,7 +17,7 @@ from mlflow.entities import Param, Run, RunTag
 from mlflow.store.entities.paged_list import PagedList
 
 from esper.experiment.config_diff import flatten  # the one dotted-key flattening of configs
-from esper.nissa.mlflow_store import MlflowStore
+from esper.nissa.mlflow_store import DESCRIPTION_TAG, MlflowStore
 from esper.registry import Registry, RunNotFound, RunRecord, RunStatus
 from esper.registry.runs import sha256_of_file
 
@@ -36,7 +36,7 @@ TAG_EVENTS = "esper.events"  # events the MLflow run was built from; equals the 
 TAG_STATUS = "esper.status"  # the registry's status (CRASHED included)
 TAG_EXIT_REASON = "esper.exit_reason"
 TAG_REGISTRY = "esper.registry"  # the absolute path of the registry that holds the esper run
-TAG_NOTE = "mlflow.note.content"  # the run's description in the UI: the registry's notes
+TAG_NOTE = DESCRIPTION_TAG  # the run's description in the UI: the registry's notes
 
 #: The MLflow status that mirrors a registry status (CRASHED: the process died, FAILED).
 MLFLOW_STATUS = {

@@ -59,7 +59,7 @@ logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)
 # judges); this kind opens the model-training one (runs, metrics, charts, artifacts).
 EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
 EXPERIMENT_KIND = "custom_model_development"
-DESCRIPTION_TAG = "mlflow.note.content"  # the experiment's description in the UI (Markdown)
+DESCRIPTION_TAG = "mlflow.note.content"  # what the UI shows as an experiment's or run's description
 
 
 def experiment_description(name: str) -> str:

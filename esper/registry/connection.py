@@ -22,9 +22,8 @@ from sqlite_utils import Database
 
 from esper.registry.errors import BadRegistryPath, RegistryError
 from esper.registry.schema import KNOWN_MIGRATIONS, MIGRATION_SET, MIGRATIONS
-from esper.registry.storage import (WHAT_TO_DO, missing_directory, no_permission, remove_partial,
-                                    storage_error)
-from esper.registry.storage import unusable as unusable  # re-exported: esper.cli uses it
+from esper.registry.storage import (WHAT_TO_DO, missing_directory, no_permission, primary_code,
+                                    remove_partial, storage_error)
 
 DEFAULT_PATH = "runs.db"
 ENV_VAR = "ESPER_REGISTRY"
@@ -33,7 +32,6 @@ PAGE_SIZE = 16_384  # bytes, for new registries
 CACHE_KIB = 65_536  # page cache per connection, KiB
 LOCK_TIMEOUT = 120.0  # seconds of retries before a locked database becomes a RegistryError
 _SQLITE_MAGIC = b"SQLite format 3\x00"
-_WHAT_TO_DO = WHAT_TO_DO
 
 T = TypeVar("T")
 
@@ -48,7 +46,7 @@ def registry_path(path: str | os.PathLike[str] | None = None) -> Path:
     chosen = os.fspath(path) if path is not None else os.environ.get(ENV_VAR) or DEFAULT_PATH
     if Path(chosen).name == ":memory:" or "://" in chosen or chosen.startswith("file:"):
         raise BadRegistryPath(f"the registry is a file that keeps runs for later commands, not "
-                              f"{chosen!r}; {_WHAT_TO_DO}, e.g. --registry runs.db")
+                              f"{chosen!r}; {WHAT_TO_DO}, e.g. --registry runs.db")
     return Path(chosen)
 
 
@@ -145,8 +143,7 @@ def _open_read_only(path: Path) -> Database:
             conn.execute("PRAGMA schema_version")  # reads the file (and creates its -shm)
         except sqlite3.OperationalError as exc:
             conn.close()
-            refused = exc.sqlite_errorcode & 0xFF in (sqlite3.SQLITE_CANTOPEN,
-                                                      sqlite3.SQLITE_READONLY)
+            refused = primary_code(exc) in (sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_READONLY)
             if not refused or os.access(path.resolve().parent, os.W_OK):
                 raise
             _check_no_pending_wal(path.resolve())
@@ -165,7 +162,7 @@ def _check_no_pending_wal(path: Path) -> None:
         raise RegistryError(
             f"cannot read registry {path}: {wal.name} holds changes not yet copied into it, "
             f"and SQLite cannot read them without creating {path.name}-shm in the read-only "
-            f"directory {path.parent}; copy both files to a writable directory, or {_WHAT_TO_DO}")
+            f"directory {path.parent}; copy both files to a writable directory, or {WHAT_TO_DO}")
 
 
 def write_transaction(db: Database, path: Path, body: Callable[[], T]) -> T:
@@ -216,27 +213,27 @@ def _check_file(path: Path, *, create: bool) -> None:
     if not path.exists():
         if not create:
             raise RegistryError(
-                f"no registry at {path}: run an experiment first, or {_WHAT_TO_DO}"
+                f"no registry at {path}: run an experiment first, or {WHAT_TO_DO}"
             )
         if missing := missing_directory(path):
             raise missing
         return
     if path.is_dir():
-        raise RegistryError(f"registry path {path} is a directory; {_WHAT_TO_DO}")
+        raise RegistryError(f"registry path {path} is a directory; {WHAT_TO_DO}")
     try:
         with path.open("rb") as f:
             header = f.read(len(_SQLITE_MAGIC))
     except PermissionError as exc:
         raise no_permission(path, "read") from exc
     if header and header != _SQLITE_MAGIC:
-        raise RegistryError(f"{path} is not an SQLite database; {_WHAT_TO_DO}")
+        raise RegistryError(f"{path} is not an SQLite database; {WHAT_TO_DO}")
 
 
 def _check_contents(db: Database, path: Path, *, create: bool) -> None:
     """Refuse a file that is not an esper registry (an empty one is, when ``create``)."""
     _check_schema(db, path)
     if not create and not MIGRATIONS.applied(db):
-        raise RegistryError(f"{path} is empty, not an esper registry; {_WHAT_TO_DO}")
+        raise RegistryError(f"{path} is empty, not an esper registry; {WHAT_TO_DO}")
 
 
 def _check_schema(db: Database, path: Path) -> None:
@@ -248,7 +245,7 @@ def _check_schema(db: Database, path: Path) -> None:
             shown = ", ".join(others[:5]) + (", ..." if len(others) > 5 else "")
             raise RegistryError(
                 f"{path} is an SQLite database but not an esper registry (tables: {shown}); "
-                f"{_WHAT_TO_DO}"
+                f"{WHAT_TO_DO}"
             )
     unknown = [name for name in applied if name not in KNOWN_MIGRATIONS]
     if unknown:

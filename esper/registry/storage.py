@@ -32,14 +32,14 @@ _STORAGE_CODES = {sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR, *_ACCESS, *_DAMAGED
 
 def is_storage_fault(error: sqlite3.Error) -> bool:
     """True when ``error`` comes from the file or the disk (full, read-only, damaged, ...)."""
-    return _primary(error) in _STORAGE_CODES
+    return primary_code(error) in _STORAGE_CODES
 
 
 def storage_error(path: Path, error: sqlite3.Error) -> RegistryError:
     """The error to show for ``error`` on the registry ``path``: read-only file system, no
     permission, missing directory, full disk or file size limit, damaged file, or the file
     deleted while open; each with what to do about it."""
-    code = _primary(error)
+    code = primary_code(error)
     if getattr(error, "sqlite_errorcode", None) == sqlite3.SQLITE_READONLY_DBMOVED:
         return gone(path, "deleted or moved")
     if code in (sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR):
@@ -126,7 +126,9 @@ def remove_partial(path: Path, conn: sqlite3.Connection) -> None:
             path.with_name(path.name + suffix).unlink(missing_ok=True)
 
 
-def _primary(error: sqlite3.Error) -> int | None:
+def primary_code(error: sqlite3.Error) -> int | None:
+    """The primary SQLite result code of `error` (SQLITE_FULL, ...; extended codes folded), None
+    for an error Python raised itself."""
     code = getattr(error, "sqlite_errorcode", None)  # absent on errors raised by Python itself
     return None if code is None else code & 0xFF
 
@@ -148,7 +150,7 @@ def _space_error(path: Path, error: sqlite3.Error) -> RegistryFull | None:
         free: int | None = disk.f_bavail * disk.f_frsize
     except OSError:
         free = None
-    if _primary(error) == sqlite3.SQLITE_FULL or (free is not None and free < _LOW_SPACE):
+    if primary_code(error) == sqlite3.SQLITE_FULL or (free is not None and free < _LOW_SPACE):
         return RegistryFull(f"cannot write registry {path}: the disk is full ({error}); free "
                             f"some space on it, or {WHAT_TO_DO}")
     return None
