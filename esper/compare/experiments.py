@@ -36,7 +36,8 @@ def resolve_references(
 ) -> list[str]:
     """`refs` ready to compare: each experiment file among them run first (in the order given,
     every file and override checked before any run) and replaced by what it produced, its run
-    id or ``group:<id>`` when it has replicates; run and group references are kept as given.
+    id or ``group:<id>`` when it has replicates; run and group references beside a file are
+    resolved first and given in full (a short prefix could match a run the file records).
 
     When there is an experiment file, the references are checked before it trains: at least
     two sides, and every run or group reference resolves in ``registry``.
@@ -54,17 +55,17 @@ def resolve_references(
     if len(named) == len(refs):
         return list(refs)
     check_count(refs)  # before the first file trains
+    resolved: dict[str, str] = {}  # reference as typed -> its full form
     if named:  # a bad run or group reference fails before any experiment file trains
         with Registry.open(registry, create=False) as opened:
-            for ref in named:
-                resolve_side(opened, ref)
+            resolved = {ref: resolve_side(opened, ref).ref for ref in named}
     from esper.experiment.replicates import run_replicates  # imports torch: only to run
 
     specs = {ref: load(ref, overrides) for ref in refs if is_experiment_file(ref)}
     out = []
     for ref in refs:
         if ref not in specs:
-            out.append(ref)
+            out.append(resolved[ref])  # the runs the files record cannot make it ambiguous
             continue
         spec = specs[ref]
         if not mlflow:

@@ -28,6 +28,12 @@ class Side:
     def run_ids(self) -> list[str]:
         return [run.run_id for run in self.runs]
 
+    @property
+    def ref(self) -> str:
+        """The full reference of this side (its run id, or ``group:<id>``): one that runs
+        recorded later cannot make ambiguous, as a short prefix can."""
+        return self.runs[0].run_id if self.group_id is None else GROUP_PREFIX + self.group_id
+
 
 def resolve_side(registry: Registry, ref: str) -> Side:
     """The side `ref` names: ``group:<id>`` (the runs sharing that group id, or a unique

@@ -186,3 +186,22 @@ def test_a_multi_line_config_value_stays_in_its_markdown_row(tmp_path):
                                       str(registry)])
     assert result.exit_code == 0, result.output
     assert "| description | line one<br>line two | other |\n" in result.output
+
+
+def test_a_reference_beside_an_experiment_file_is_given_in_full(tmp_path):
+    """A short id prefix typed beside an experiment FILE is resolved before the file trains and
+    compared by its full id: the runs the file records could share the prefix."""
+    from esper.compare.experiments import resolve_references
+
+    registry = tmp_path / "runs.db"
+    tiny = ("training.batches=1", "training.episode_length=2", "task.max_train=100",
+            "task.max_val=50", "telemetry.probes=[]")
+    first = CliRunner().invoke(cli, ["run", "experiments/quickstart.yaml", "--no-mlflow", "-q",
+                                     "--registry", str(registry),
+                                     *(a for o in tiny for a in ("--set", o))])
+    assert first.exit_code == 0, first.output
+    with Registry.open(registry, create=False) as opened:
+        (run,) = opened.runs()
+    refs = resolve_references([run.run_id[:4], "experiments/quickstart.yaml"], overrides=tiny,
+                              registry=registry, mlflow=False)
+    assert refs[0] == run.run_id and refs[1] != run.run_id
