@@ -4,6 +4,7 @@ one bar line cut at 80 columns when it ends (issue 21)."""
 from __future__ import annotations
 
 import io
+import time
 
 from rich.console import Console
 
@@ -49,9 +50,11 @@ def test_esper_run_piped_to_a_file_reports_before_it_ends_and_never_cuts_a_line(
                               "--set", "telemetry.probes=[]", "--wiring-failures=warn",
                               stderr=stderr)
         first = None
-        while process.poll() is None and first is None:
+        deadline = time.monotonic() + 300
+        while process.poll() is None and first is None and time.monotonic() < deadline:
             first = next((line for line in log.read_text().splitlines()
                           if line.startswith("esper: batch 1/2 epoch 1/30")), None)
+            time.sleep(0.05)
         running_at_first_line = process.poll() is None
         process.communicate(timeout=600)
     assert process.returncode == 0

@@ -99,7 +99,9 @@ def test_ctrl_c_while_the_server_starts_leaves_no_server(tmp_path, mlflow_uri):
     with log.open("w") as server_output:
         child = start_esper("ui", "--port", str(port), "--uri", mlflow_uri, stderr=server_output)
     try:
+        deadline = time.monotonic() + 300
         while "starting the MLflow UI" not in log.read_text() and child.poll() is None:
+            assert time.monotonic() < deadline, "esper ui never said it was starting"
             time.sleep(0.05)
         child.send_signal(signal.SIGINT)  # before it answers: no URL was printed
         assert child.wait(timeout=60) == 0
