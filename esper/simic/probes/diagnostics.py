@@ -6,8 +6,7 @@ each host parameter, removed after the epoch; the last training batch's values a
 after validation, before the governor may roll the model back, one extra no-grad pass over the
 env's validation data gives the accuracy per class: the model the validation measured, so the
 classes add up to its val accuracy even on an epoch the governor rolls back. The same pass over
-the env's first training images of the epoch (as many as its validation images, in the order the
-epoch trained on them) gives the train accuracy the gap is measured with: the
+the env's training images of the epoch gives the train accuracy the gap is measured with: the
 same model in the same (eval) mode, not the epoch's running train-mode accuracy, which BatchNorm's
 batch statistics and the epoch's early batches make look like overfitting early on.
 The ANALYTICS_SNAPSHOT (kind diagnostic_snapshot) carries those, the train/val accuracy gap and
@@ -148,10 +147,7 @@ class DiagnosticsProbe:
         if indices is not None:
             images, labels = images[indices], labels[indices]
         self._classes[env.env_id] = self._classes_of(env, images, labels)
-        # as many of the epoch's training images as validation images, in the epoch's order:
-        # like for like, and bounded (the whole training set with env_data full)
         trained = torch.cat(self.schedule.train_batches(ctx.schedule_epoch, env.env_id))
-        trained = trained[:labels.shape[0]]
         self._train_accuracy[env.env_id] = overall_accuracy(self._classes_of(
             env, self.data.train_images[trained], self.data.train_labels[trained]))
 
