@@ -58,6 +58,35 @@ def alpha_configurations(model: MorphogeneticModel) -> dict[str, dict[str, float
     }
 
 
+@dataclass(frozen=True)
+class ValidationPlan:
+    """The distinct alpha configurations of one model's fused validation, stacked as K rows."""
+
+    named: dict[str, dict[str, float]]  # `alpha_configurations`
+    index: dict[str, int]  # configuration name -> its row k; "current" is row 0
+    n_configs: int  # K rows (distinct configurations, or more when padded)
+    alphas: dict[str, torch.Tensor]  # blended slot id -> its alpha in each row (K,); {}: K = 1
+
+    def overrides(self, batch: int) -> dict[str, torch.Tensor]:
+        """Slot id -> per-sample alphas (K*B,) of a batch of B samples repeated K times."""
+        return {sid: a.repeat_interleave(batch) for sid, a in self.alphas.items()}
+
+
+def plan_validation(model: MorphogeneticModel, device: torch.device,
+                    n_configs: int | None = None) -> ValidationPlan:
+    """`model`'s validation plan; with `n_configs`, padded to that many rows by repeating the
+    current configuration (so that models with fewer configurations stack with others)."""
+    named = alpha_configurations(model)
+    distinct = list(dict.fromkeys(tuple(config.values()) for config in named.values()))
+    index = {name: distinct.index(tuple(config.values())) for name, config in named.items()}
+    rows = len(distinct) if n_configs is None else n_configs
+    assert rows >= len(distinct)
+    distinct += [distinct[0]] * (rows - len(distinct))
+    alphas = {sid: torch.tensor([config[j] for config in distinct], device=device)  # (K,)
+              for j, sid in enumerate(named["current"])} if rows > 1 else {}
+    return ValidationPlan(named, index, rows, alphas)
+
+
 def fused_validate(
     model: MorphogeneticModel, images: torch.Tensor, labels: torch.Tensor, batch_size: int
 ) -> FusedValidation:
@@ -66,13 +95,9 @@ def fused_validate(
     The model's train/eval mode is restored afterwards; nothing but the returned values changes.
     """
     assert images.shape[0] > 0, "empty validation set"
-    named = alpha_configurations(model)
-    distinct = list(dict.fromkeys(tuple(config.values()) for config in named.values()))
-    index = {name: distinct.index(tuple(config.values())) for name, config in named.items()}
-    n_configs = len(distinct)  # K; configuration 0 is "current"
     device = images.device
-    alphas = {sid: torch.tensor([config[j] for config in distinct], device=device)  # (K,)
-              for j, sid in enumerate(named["current"])} if n_configs > 1 else {}
+    plan = plan_validation(model, device)
+    n_configs = plan.n_configs  # K; configuration 0 is "current"
     loss_sum = torch.zeros((), device=device)
     correct = torch.zeros(n_configs, device=device)  # (K,)
     was_training = model.training
@@ -84,16 +109,21 @@ def fused_validate(
                 y = labels[start : start + batch_size]  # (B,)
                 batch = x.shape[0]
                 stacked = x.repeat(n_configs, 1, 1, 1)  # (K*B, C, H, W), config k at rows kB..
-                overrides = {sid: a.repeat_interleave(batch) for sid, a in alphas.items()}
-                logits = model(stacked, overrides or None).view(n_configs, batch, -1)  # (K, B, L)
-                loss_sum += F.cross_entropy(logits[0], y, reduction="sum")
+                logits = model(stacked, plan.overrides(batch) or None).view(n_configs, batch, -1)
+                loss_sum += F.cross_entropy(logits[0], y, reduction="sum")  # (K, B, L) above
                 correct += (logits.argmax(dim=-1) == y).sum(dim=1)
     finally:
         model.train(was_training)
-    n = images.shape[0]
     values = torch.cat([loss_sum[None], correct]).tolist()  # the one transfer
-    accuracy = {name: 100.0 * values[1 + k] / n for name, k in index.items()}
-    ablated = {sid: accuracy[sid] for sid in named if sid not in _SHARED_CONFIGS}
+    return summarise_validation(model, plan, values[0], values[1:], images.shape[0])
+
+
+def summarise_validation(model: MorphogeneticModel, plan: ValidationPlan, loss_sum: float,
+                         correct: list[float], n: int) -> FusedValidation:
+    """The `FusedValidation` of `model` from its summed current loss and the correct
+    predictions of each of the plan's rows over `n` samples."""
+    accuracy = {name: 100.0 * correct[k] / n for name, k in plan.index.items()}
+    ablated = {sid: accuracy[sid] for sid in plan.named if sid not in _SHARED_CONFIGS}
     contributions: dict[str, float | None] = {
         slot.slot_id: (accuracy["current"] - ablated[slot.slot_id])
         if slot.slot_id in ablated else None
@@ -101,12 +131,12 @@ def fused_validate(
         if slot.stage in LIVE_STAGES
     }
     return FusedValidation(
-        loss=values[0] / n,
+        loss=loss_sum / n,
         accuracy=accuracy["current"],
         contributions=contributions,
         ablated_accuracy=ablated,
         committed_accuracy=accuracy["committed"],
         host_accuracy=accuracy["host"],
-        n_configs=n_configs,
+        n_configs=len(set(plan.index.values())),
         n_samples=n,
     )

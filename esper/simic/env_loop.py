@@ -1,7 +1,8 @@
 """The env loop: `training.envs` episodes side by side, `training.batches` times.
 
 Per epoch, every env trains its host for one epoch and validates it (fused with the
-counterfactuals), the governor checks it, and then the policy chooses one action per env.
+counterfactuals; with `training.batch_envs`, all envs as one stacked computation), the governor
+checks it, and then the policy chooses one action per env.
 The action is executed, the slots step their epoch, the reward is computed on the state
 before the action, and the epoch is recorded. Data is loaded once and shared by the envs.
 """
@@ -24,14 +25,17 @@ from esper.leyline.events import (BatchCompletedPayload, EpisodeOutcomePayload,
 from esper.leyline.rewards import RewardComponents
 from esper.leyline.stages import LIVE_STAGES, SeedStage
 from esper.simic.action_executor import ActionOutcome, execute
+from esper.kasmina.stacked import StackedModels
 from esper.simic.env_state import EnvState
 from esper.simic.lifecycle_events import LifecycleReporter, StepContext
 from esper.simic.probes.env_probes import EnvProbes
 from esper.simic.rewards import RewardInputs, SeedCredit, compute_reward, escrow_targets
 from esper.tamiyo.observation import EnvObservation
 from esper.tamiyo.policy import Policy
+from esper.tolaria.allocator import reuse_freed_memory
 from esper.tolaria.datasets import TaskData
-from esper.tolaria.host_step import run_epoch, validate
+from esper.tolaria.host_step import EpochResult, run_epoch, validate
+from esper.tolaria.stacked_step import can_stack, run_epoch_stacked
 
 
 
@@ -74,6 +78,7 @@ class EnvLoop:
             batches=spec.training.batches, episode_length=spec.training.episode_length,
             policy=spec.policy.type, probes=spec.telemetry.probes))
         outcomes: list[EpisodeOutcomePayload] = []
+        reuse_freed_memory()
         self.probes.run_started()
         try:
             for batch in range(spec.training.batches):
@@ -95,10 +100,11 @@ class EnvLoop:
     def _run_episode(self, batch: int) -> list[EpisodeOutcomePayload]:
         spec, length = self.spec, self.spec.training.episode_length
         envs = [EnvState.fresh(e, spec, self.data, self.device) for e in range(spec.training.envs)]
-        self.probes.episode_started(envs)
+        stack = self._stack(envs)
+        self.probes.episode_started(envs, stack)
         self.policy.start_episode(len(envs))
         for epoch in range(length):
-            rolled_back = [self._train_and_validate(env, batch, epoch) for env in envs]
+            rolled_back = self._train_and_validate(envs, stack, batch, epoch)
             observations = [env.observe(epoch, length) for env in envs]
             actions = self.policy.act(observations)
             replay(self.policy.drain_probe_events(), self.hub, batch=batch, epoch=epoch)
@@ -120,29 +126,62 @@ class EnvLoop:
         self.probes.batch_completed(batch, completed)
         return outcomes
 
-    def _train_and_validate(self, env: EnvState, batch: int, epoch: int) -> bool:
-        """One host epoch of `env`; returns True when the governor rolled it back."""
-        ctx = self._step(batch, env, epoch)
-        global_epoch = ctx.schedule_epoch
-        self.probes.step_started(env, ctx)
-        result = run_epoch(env.model, env.host_optimizer, self.data, self.schedule, global_epoch,
-                           env.env_id, self.spec.host.grad_clip)
-        self.probes.step_finished(env, ctx)
-        self._train_reference(env, global_epoch)
+    def _stack(self, envs: list[EnvState]) -> StackedModels | None:
+        """The envs' models, then their reference hosts if any, stacked for one computation;
+        None when the envs step one after another (`training.batch_envs` off, or one env)."""
+        if not self.spec.training.batch_envs or len(envs) < 2:
+            return None
+        return StackedModels([env.model for env in envs]
+                             + [env.reference.model for env in envs if env.reference is not None])
+
+    def _train_and_validate(self, envs: list[EnvState], stack: StackedModels | None,
+                            batch: int, epoch: int) -> list[bool]:
+        """One host epoch of every env (and its reference host), as one stacked computation
+        where it can be; per env, True when the governor rolled it back."""
+        contexts = [self._step(batch, env, epoch) for env in envs]
+        global_epoch = contexts[0].schedule_epoch
+        grad_clip = self.spec.host.grad_clip
+        if stack is None or not can_stack(self.schedule, global_epoch):
+            rolled_back = []
+            for env, ctx in zip(envs, contexts):
+                self.probes.steps_started([env], [ctx])
+                result = run_epoch(env.model, env.host_optimizer, self.data, self.schedule,
+                                   global_epoch, env.env_id, grad_clip)
+                self.probes.steps_finished([env], [ctx])
+                self._train_reference(env, global_epoch)
+                rolled_back.append(self._validated(env, ctx, result))
+            return rolled_back
+        references = [(env.env_id, env.reference) for env in envs if env.reference is not None]
+        self.probes.steps_started(envs, contexts)
+        results = run_epoch_stacked(
+            stack, [env.host_optimizer for env in envs] + [r.optimizer for _, r in references],
+            self.data, self.schedule, global_epoch, grad_clip,
+            env_ids=[env.env_id for env in envs] + [env_id for env_id, _ in references],
+            measured=[True] * len(envs) + [False] * len(references))
+        self.probes.steps_finished(envs, contexts)
+        for (_, reference), result in zip(references, results[len(envs):]):
+            reference.accuracy = result.val_accuracy
+        return [self._validated(env, ctx, result)
+                for env, ctx, result in zip(envs, contexts, results)]
+
+    def _validated(self, env: EnvState, ctx: StepContext, result: EpochResult) -> bool:
+        """Record `env`'s trained and validated epoch, let the governor check it; returns True
+        when the governor rolled it back."""
         self.env_epochs += 1
         env.last_result = result
         env.validated_model_changed = False
         for slot in env.model.seed_slots():
             slot.record_accuracy(result.val_accuracy)
             slot.record_contribution(result.contributions.get(slot.slot_id))
-        rollback = env.governor.observe(env.model, env.host_optimizer, epoch + 1, result.val_loss)
+        rollback = env.governor.observe(env.model, env.host_optimizer, ctx.epoch + 1,
+                                        result.val_loss)
         if rollback is not None:
             env.validated_model_changed = True  # the snapshot replaced the validated model
             self.hub.emit(TelemetryEventType.GOVERNOR_ROLLBACK, GovernorRollbackPayload(
                 reason=rollback.reason,
                 val_loss=result.val_loss,
-                seeds_pruned=len(rollback.pruned)), severity=Severity.WARNING, batch=batch,
-                env_id=env.env_id, epoch=epoch,
+                seeds_pruned=len(rollback.pruned)), severity=Severity.WARNING, batch=ctx.batch,
+                env_id=env.env_id, epoch=ctx.epoch,
                 message=f"rolled back to the snapshot of epoch {rollback.snapshot_epoch}")
             for update in rollback.pruned:
                 self._report(update, env, ctx)

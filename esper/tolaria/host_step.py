@@ -41,6 +41,15 @@ class EpochResult:
     host_accuracy: float  # percent: every seed off
     gradients: dict[str, GradientStats]
 
+    @classmethod
+    def of(cls, train: TrainResult, val: FusedValidation) -> EpochResult:
+        """The step made of training epoch `train` and the validation `val` after it."""
+        return cls(train_loss=train.loss, train_accuracy=train.accuracy, val_loss=val.loss,
+                   val_accuracy=val.accuracy, contributions=val.contributions,
+                   ablated_accuracy=val.ablated_accuracy,
+                   committed_accuracy=val.committed_accuracy, host_accuracy=val.host_accuracy,
+                   gradients=train.gradients)
+
 
 def build_host_optimizer(model: MorphogeneticModel, host: HostConfig) -> SGD:
     """SGD over the host's parameters only (every seed has its own optimiser)."""
@@ -65,7 +74,6 @@ def train_epoch(
     gradient-isolation leaks. Loss and accuracy stay on the device until the end of the epoch.
     """
     model.train()
-    host_params = model.host_parameters()
     loss_sum = torch.zeros((), device=images.device)
     correct = torch.zeros((), device=images.device)
     samples = 0
@@ -73,20 +81,11 @@ def train_epoch(
     for i, index in enumerate(batches):
         x, y = images[index], labels[index]  # (B, C, H, W), (B,)
         measure = measure_gradients and i == len(batches) - 1
-        host_optimizer.zero_grad()
-        for slot in model.seed_slots():
-            slot.zero_grad_seed()
-        if measure:
-            model.arm_isolation_checks()
+        prepare_step(model, host_optimizer, measure)
         logits = model(x)  # (B, classes)
         loss = F.cross_entropy(logits, y)
         loss.backward()
-        if measure:
-            gradients = model.measure_gradients()
-        torch.nn.utils.clip_grad_norm_(host_params, grad_clip)
-        for slot in model.seed_slots():
-            slot.seed_step()
-        host_optimizer.step()
+        gradients = take_step(model, host_optimizer, grad_clip, measure) or gradients
         loss_sum += loss.detach() * y.shape[0]
         correct += (logits.detach().argmax(dim=1) == y).sum()
         samples += y.shape[0]
@@ -97,6 +96,28 @@ def train_epoch(
         samples=samples,
         gradients=gradients,
     )
+
+
+def prepare_step(model: MorphogeneticModel, host_optimizer: Optimizer, measure: bool) -> None:
+    """Before a training batch's forward: zero the host's and the seeds' gradients, and arm
+    the isolation checks of the batch that will be measured."""
+    host_optimizer.zero_grad()
+    for slot in model.seed_slots():
+        slot.zero_grad_seed()
+    if measure:
+        model.arm_isolation_checks()
+
+
+def take_step(model: MorphogeneticModel, host_optimizer: Optimizer, grad_clip: float,
+              measure: bool) -> dict[str, GradientStats] | None:
+    """After backward: measure the gradients (when `measure`; returns slot id -> stats), clip
+    the host's and each seed's gradients separately, and step every optimiser."""
+    gradients = model.measure_gradients() if measure else None
+    torch.nn.utils.clip_grad_norm_(model.host_parameters(), grad_clip)
+    for slot in model.seed_slots():
+        slot.seed_step()
+    host_optimizer.step()
+    return gradients
 
 
 def validate(model: MorphogeneticModel, data: TaskData, batch_size: int,
@@ -124,14 +145,4 @@ def run_epoch(
     train = train_epoch(model, host_optimizer, data.train_images, data.train_labels,
                         schedule.train_batches(epoch, env_id), grad_clip, measure_gradients)
     val = validate(model, data, val_batch_size or schedule.batch_size, schedule.val_indices(env_id))
-    return EpochResult(
-        train_loss=train.loss,
-        train_accuracy=train.accuracy,
-        val_loss=val.loss,
-        val_accuracy=val.accuracy,
-        contributions=val.contributions,
-        ablated_accuracy=val.ablated_accuracy,
-        committed_accuracy=val.committed_accuracy,
-        host_accuracy=val.host_accuracy,
-        gradients=train.gradients,
-    )
+    return EpochResult.of(train, val)

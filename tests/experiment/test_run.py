@@ -9,6 +9,7 @@ from esper.experiment.runner import run
 from esper.leyline.events import TelemetryEventType as T
 from esper.registry import Registry, RunStatus
 from esper.tolaria.host_step import run_epoch
+from esper.tolaria.stacked_step import run_epoch_stacked
 from tests.growing_spec import growing_spec
 
 CORE = {T.TRAINING_STARTED, T.EPOCH_COMPLETED, T.BATCH_COMPLETED, T.SEED_GERMINATED,
@@ -85,14 +86,21 @@ def test_same_experiment_and_seed_give_the_same_event_stream(grown, tmp_path):
     assert _stream(first_events) == _stream(second_events)
 
 
+def _nan_val_loss(result):
+    return type(result)(**{**result.__dict__, "val_loss": float("nan")})
+
+
 def test_governor_rolls_back_an_injected_nan_loss_and_the_run_goes_on(tmp_path, monkeypatch):
     def nan_at_epoch_3(model, optimizer, data, schedule, epoch, env_id, grad_clip, **kwargs):
         result = run_epoch(model, optimizer, data, schedule, epoch, env_id, grad_clip, **kwargs)
-        if epoch == 3 and env_id == 0:
-            return type(result)(**{**result.__dict__, "val_loss": float("nan")})
-        return result
+        return _nan_val_loss(result) if epoch == 3 and env_id == 0 else result
 
-    monkeypatch.setattr("esper.simic.env_loop.run_epoch", nan_at_epoch_3)
+    def stacked_nan_at_epoch_3(stack, optimizers, data, schedule, epoch, grad_clip, **kwargs):
+        results = run_epoch_stacked(stack, optimizers, data, schedule, epoch, grad_clip, **kwargs)
+        return [_nan_val_loss(r) if epoch == 3 and m == 0 else r for m, r in enumerate(results)]
+
+    monkeypatch.setattr("esper.simic.env_loop.run_epoch", nan_at_epoch_3)  # per-env steps
+    monkeypatch.setattr("esper.simic.env_loop.run_epoch_stacked", stacked_nan_at_epoch_3)
     result = run(growing_spec(), registry=tmp_path / "runs.db")
     with Registry.open(tmp_path / "runs.db") as registry:
         events = list(registry.events(result.record.run_id))

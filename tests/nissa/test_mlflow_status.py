@@ -15,6 +15,7 @@ from esper.experiment.runner import run
 from esper.leyline.events import TelemetryEventType
 from esper.registry import Registry, RunStatus
 from esper.tolaria.host_step import run_epoch
+from esper.tolaria.stacked_step import run_epoch_stacked
 from tests.spec_factory import tiny_spec
 
 from .esper_process import LONG, QUICKSTART, SMALL, start_esper, wait_until_mirrored
@@ -22,12 +23,16 @@ from .esper_process import LONG, QUICKSTART, SMALL, start_esper, wait_until_mirr
 
 def test_a_run_that_raises_ends_failed_in_mlflow_with_its_reason(tmp_path, monkeypatch,
                                                                  mlflow_uri):
-    def fail_at_epoch_2(*args, **kwargs):
-        if args[4] == 2:  # the global epoch
-            raise RuntimeError("injected failure")
-        return run_epoch(*args, **kwargs)
+    def failing_at_epoch_2(step):
+        def fail_at_epoch_2(*args, **kwargs):
+            if args[4] == 2:  # the global epoch, in either step's arguments
+                raise RuntimeError("injected failure")
+            return step(*args, **kwargs)
+        return fail_at_epoch_2
 
-    monkeypatch.setattr("esper.simic.env_loop.run_epoch", fail_at_epoch_2)
+    monkeypatch.setattr("esper.simic.env_loop.run_epoch", failing_at_epoch_2(run_epoch))
+    monkeypatch.setattr("esper.simic.env_loop.run_epoch_stacked",
+                        failing_at_epoch_2(run_epoch_stacked))
     with pytest.raises(RuntimeError, match="injected failure"):
         run(tiny_spec(), registry=tmp_path / "runs.db")
     with Registry.open(tmp_path / "runs.db") as registry:

@@ -6,13 +6,16 @@ env loop calls the hooks below at fixed points; each hook runs the enabled probe
 in it, in a fixed order:
 
     run_started                      profiler
-    episode_started(envs)            seed_telemetry, throughput
-    step_started(env)   [run_epoch]  diagnostics, throughput / cuda_timing
-    step_finished(env)               throughput / cuda_timing, diagnostics, profiler
+    episode_started(envs, stack)     seed_telemetry, throughput
+    steps_started(envs) [run_epoch]  diagnostics (per env), throughput / cuda_timing
+    steps_finished(envs)             throughput / cuda_timing, diagnostics, profiler (per env)
     epoch_validated(env)             seed_telemetry, trends, reward_hacking, diagnostics
     batch_fields(payload)            memory (fills BATCH_COMPLETED's fields)
     batch_completed(payload)         memory
     run_finished -> artifacts        profiler
+
+`steps_started`/`steps_finished` bracket one step: one env's (`run_epoch`), or every env's
+stacked as one computation (`run_epoch_stacked`, `training.batch_envs`).
 
 The module also owns the run's `BatchSchedule`: with `throughput` on it is the timed one.
 """
@@ -24,6 +27,7 @@ from pathlib import Path
 
 import torch
 
+from esper.kasmina.stacked import StackedModels
 from esper.leyline.config import ExperimentSpec
 from esper.leyline.emitter import Emitter
 from esper.leyline.events import BatchCompletedPayload
@@ -77,12 +81,12 @@ class EnvProbes:
 
         self.profiler = profiler
         self.memory = memory
-        self._episode_started: tuple[Callable[[Sequence[EnvState]], None], ...] = tuple(
-            p.episode_started for p in (seed_telemetry, timing) if p is not None)
+        self.timing = timing
+        self.seed_telemetry = seed_telemetry
         self._step_started: tuple[StepHook, ...] = tuple(
-            p.step_started for p in (diagnostics, timing) if p is not None)
+            p.step_started for p in (diagnostics,) if p is not None)
         self._step_finished: tuple[StepHook, ...] = tuple(
-            p.step_finished for p in (timing, diagnostics, profiler) if p is not None)
+            p.step_finished for p in (diagnostics, profiler) if p is not None)
         self._epoch_validated: tuple[EpochHook, ...] = tuple(
             p.epoch_validated for p in (seed_telemetry, trends, hacking, diagnostics)
             if p is not None)
@@ -97,20 +101,29 @@ class EnvProbes:
         """Stop what runs for the whole loop; artifact name -> file the probes wrote."""
         return {} if self.profiler is None else self.profiler.run_finished()
 
-    def episode_started(self, envs: Sequence[EnvState]) -> None:
-        """Fresh envs (and models) for a new batch of episodes."""
-        for hook in self._episode_started:
-            hook(envs)
+    def episode_started(self, envs: Sequence[EnvState], stack: StackedModels | None) -> None:
+        """Fresh envs (and models) for a new batch of episodes; `stack`: their models stacked,
+        when the envs step as one computation."""
+        if self.seed_telemetry is not None:
+            self.seed_telemetry.episode_started(envs)
+        if self.timing is not None:
+            self.timing.episode_started(envs, stack)
 
-    def step_started(self, env: EnvState, ctx: StepContext) -> None:
-        """Right before `env` trains and validates one epoch."""
-        for hook in self._step_started:
-            hook(env, ctx)
+    def steps_started(self, envs: Sequence[EnvState], contexts: Sequence[StepContext]) -> None:
+        """Right before `envs` train and validate one epoch, as one step."""
+        for env, ctx in zip(envs, contexts):
+            for hook in self._step_started:
+                hook(env, ctx)
+        if self.timing is not None:
+            self.timing.steps_started()
 
-    def step_finished(self, env: EnvState, ctx: StepContext) -> None:
-        """Right after `env` trained and validated, before the governor looks at it."""
-        for hook in self._step_finished:
-            hook(env, ctx)
+    def steps_finished(self, envs: Sequence[EnvState], contexts: Sequence[StepContext]) -> None:
+        """Right after `envs` trained and validated, before the governor looks at them."""
+        if self.timing is not None:
+            self.timing.steps_finished(contexts)
+        for env, ctx in zip(envs, contexts):
+            for hook in self._step_finished:
+                hook(env, ctx)
 
     def epoch_validated(self, env: EnvState, ctx: StepContext, stabilised: bool) -> None:
         """After the governor and the signal tracker, before the policy observes `env`;

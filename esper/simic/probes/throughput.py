@@ -1,7 +1,9 @@
 """`throughput` probe: per env per epoch, the step time, the data-loading wait and the fps.
 
-One env step is one host training epoch and its validation (`run_epoch`). THROUGHPUT_MEASURED
-carries, per env per epoch:
+One env step is one host training epoch and its validation (`run_epoch`). With
+`training.batch_envs` the envs take their steps together, as one stacked computation
+(`run_epoch_stacked`): that joint step is timed, and each env is given its share, the joint
+time divided by the envs (the wait alike). THROUGHPUT_MEASURED carries, per env per epoch:
 - step_time_ms: the step's wall time, on the clock `cuda_timing` chose (the CPU clock unless
   that probe is on and the device is a GPU);
 - dataloader_wait_ms: the time the step spent getting its training batches, measured, never
@@ -91,23 +93,27 @@ class ThroughputProbe:
     def __init__(self, hub: Emitter, clock: StepClock, wait: DataWait | None) -> None:
         self.hub, self.clock, self.wait = hub, clock, wait
 
-    def episode_started(self, envs: Sequence[EnvState]) -> None:
-        """Watch every fresh model for the start of its forward passes."""
+    def episode_started(self, envs: Sequence[EnvState], stack: nn.Module | None) -> None:
+        """Watch every fresh model, and their stack if they step as one, for the start of
+        their forward passes."""
         if self.wait is not None:
-            for env in envs:
-                env.model.register_forward_pre_hook(self.wait.forward_started)
+            for model in [env.model for env in envs] + ([] if stack is None else [stack]):
+                model.register_forward_pre_hook(self.wait.forward_started)
 
-    def step_started(self, env: EnvState, ctx: StepContext) -> None:
+    def steps_started(self) -> None:
         if self.wait is not None:
             self.wait.reset()
         self.clock.start()
 
-    def step_finished(self, env: EnvState, ctx: StepContext) -> None:
-        step_ms = self.clock.stop()
+    def steps_finished(self, contexts: Sequence[StepContext]) -> None:
+        """Emit each env's share of the step just timed (its whole time when it is one env's)."""
+        share = 1.0 / len(contexts)
+        step_ms = self.clock.stop() * share
         wait_ms = fps = None
         if self.wait is not None:
-            wait_ms = self.wait.seconds * 1000.0
+            wait_ms = self.wait.seconds * 1000.0 * share
             fps = 1000.0 / step_ms if step_ms > 0 else None
-        self.hub.emit(TelemetryEventType.THROUGHPUT_MEASURED, ThroughputPayload(
-            step_time_ms=step_ms, clock=self.clock.name, dataloader_wait_ms=wait_ms, fps=fps),
-            batch=ctx.batch, env_id=ctx.env_id, epoch=ctx.epoch)
+        for ctx in contexts:
+            self.hub.emit(TelemetryEventType.THROUGHPUT_MEASURED, ThroughputPayload(
+                step_time_ms=step_ms, clock=self.clock.name, dataloader_wait_ms=wait_ms,
+                fps=fps), batch=ctx.batch, env_id=ctx.env_id, epoch=ctx.epoch)

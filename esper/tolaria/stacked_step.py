@@ -1,0 +1,151 @@
+"""One env step of every env at once (`training.batch_envs`): the envs' host epochs trained as
+one stacked computation (`StackedModels`), then their fused validations as one.
+
+Each env keeps its own model, optimiser, clipping, gradient measurement and isolation checks
+(`prepare_step`, `take_step`); only the forward and backward are shared. The envs' losses are
+summed before backward, which gives each env's parameters exactly its own loss's gradient.
+The results equal `run_epoch` per env up to float rounding.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch.nn import functional as F
+
+from esper.kasmina.counterfactual import FusedValidation, plan_validation, summarise_validation
+from esper.kasmina.optim import Optimizer
+from esper.kasmina.stacked import StackedModels
+from esper.kasmina.state import GradientStats
+from esper.tolaria.batching import BatchSchedule
+from esper.tolaria.datasets import TaskData
+from esper.tolaria.host_step import EpochResult, TrainResult, prepare_step, take_step
+
+
+def can_stack(schedule: BatchSchedule, epoch: int) -> bool:
+    """Whether every env's batches of `epoch` and validation share have the same sizes, as one
+    stacked computation needs (always with ``env_data: full``; with ``split``, when the data
+    divides evenly enough)."""
+    if schedule.envs < 2:
+        return False
+    if schedule.env_data == "full":
+        return True
+    sizes = {tuple(len(b) for b in schedule.train_batches(epoch, e)) for e in range(schedule.envs)}
+    val_sizes = {_rows(schedule.val_indices(e)) for e in range(schedule.envs)}
+    return len(sizes) == 1 and len(val_sizes) == 1
+
+
+def _rows(indices: torch.Tensor | None) -> int | None:
+    """How many rows an env's validation share has (None: the whole set)."""
+    return None if indices is None else len(indices)
+
+
+def _inputs(images: torch.Tensor, labels: torch.Tensor, indices: Sequence[torch.Tensor | None],
+            shared: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """The stacked input of one batch and the labels (B, N): every env's rows `indices[e]`
+    (None: all rows); shared envs read the same images once."""
+    picked = [(images, labels) if index is None else (images[index], labels[index])
+              for index in indices]
+    if shared:
+        x, y = picked[0]
+        return x, y[:, None].expand(-1, len(indices))
+    return (torch.cat([x for x, _ in picked], dim=1),
+            torch.stack([y for _, y in picked], dim=1))
+
+
+def train_epoch_stacked(
+    stack: StackedModels,
+    optimizers: Sequence[Optimizer],
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    batches: Sequence[Sequence[torch.Tensor]],
+    shared: bool,
+    grad_clip: float,
+    measured: Sequence[bool],
+) -> list[TrainResult]:
+    """`train_epoch` of every model of `stack` at once; `batches[m]` are model m's index
+    batches (of the same sizes for every model; the same batches when `shared`); the last
+    batch's gradients are measured on the models `measured` says."""
+    models = list(stack.models)
+    envs = len(models)
+    stack.train()
+    loss_sum = torch.zeros(envs, device=images.device)  # (N,)
+    correct = torch.zeros(envs, device=images.device)
+    samples = 0
+    gradients: list[dict[str, GradientStats]] = [{} for _ in models]
+    steps = list(zip(*batches))
+    for i, indices in enumerate(steps):
+        last = i == len(steps) - 1
+        x, y = _inputs(images, labels, indices, shared)  # y: (B, N)
+        for model, optimizer, measure in zip(models, optimizers, measured):
+            prepare_step(model, optimizer, last and measure)
+        logits = stack(x, per_env_input=not shared)  # (B, N, classes)
+        losses = torch.stack([F.cross_entropy(logits[:, e], y[:, e]) for e in range(envs)])
+        losses.sum().backward()
+        for e, (model, optimizer, measure) in enumerate(zip(models, optimizers, measured)):
+            gradients[e] = take_step(model, optimizer, grad_clip, last and measure) or gradients[e]
+        loss_sum += losses.detach() * y.shape[0]
+        correct += (logits.detach().argmax(dim=-1) == y).sum(dim=0)
+        samples += y.shape[0]
+    totals = torch.stack([loss_sum, correct]).tolist()  # the one transfer
+    return [TrainResult(loss=loss / max(samples, 1), accuracy=100.0 * hits / max(samples, 1),
+                        samples=samples, gradients=gradients[e])
+            for e, (loss, hits) in enumerate(zip(*totals))]
+
+
+def validate_stacked(stack: StackedModels, images: torch.Tensor, labels: torch.Tensor,
+                     indices: Sequence[torch.Tensor | None], shared: bool,
+                     batch_size: int) -> list[FusedValidation]:
+    """`fused_validate` of every env at once on its validation rows `indices[e]` (None: all;
+    of one size for every env). Envs with fewer alpha configurations than the most are padded
+    with their current one, so all stack as K rows."""
+    models = list(stack.models)
+    x_all, y_all = _inputs(images, labels, indices, shared)  # y_all: (n, N)
+    n = y_all.shape[0]
+    assert n > 0, "empty validation set"
+    device = images.device
+    widest = max(plan_validation(model, device).n_configs for model in models)
+    plans = [plan_validation(model, device, widest) for model in models]
+    loss_sum = torch.zeros(len(models), device=device)  # (N,)
+    correct = torch.zeros(widest, len(models), device=device)  # (K, N)
+    was_training = stack.training
+    stack.eval()
+    try:
+        with torch.no_grad():
+            for start in range(0, n, batch_size):
+                x, y = x_all[start:start + batch_size], y_all[start:start + batch_size]
+                batch = y.shape[0]
+                overrides = [plan.overrides(batch) or None for plan in plans]
+                logits = stack(x.repeat(widest, 1, 1, 1), not shared, overrides)  # (K*B, N, L)
+                logits = logits.view(widest, batch, len(models), -1)  # (K, B, N, L)
+                loss_sum += F.cross_entropy(logits[0].permute(0, 2, 1), y,
+                                            reduction="none").sum(dim=0)
+                correct += (logits.argmax(dim=-1) == y).sum(dim=1)
+    finally:
+        stack.train(was_training)
+    losses, hits = loss_sum.tolist(), correct.T.tolist()  # (N,), (N, K)
+    return [summarise_validation(model, plan, losses[e], hits[e], n)
+            for e, (model, plan) in enumerate(zip(models, plans))]
+
+
+def run_epoch_stacked(
+    stack: StackedModels,
+    optimizers: Sequence[Optimizer],
+    data: TaskData,
+    schedule: BatchSchedule,
+    epoch: int,
+    grad_clip: float,
+    env_ids: Sequence[int],
+    measured: Sequence[bool],
+) -> list[EpochResult]:
+    """`run_epoch` of every model of `stack` at once: model m trains and validates on env
+    `env_ids[m]`'s share of `epoch` (`can_stack` must hold), its gradients measured where
+    `measured[m]`."""
+    shared = schedule.env_data == "full"
+    trains = train_epoch_stacked(stack, optimizers, data.train_images, data.train_labels,
+                                 [schedule.train_batches(epoch, e) for e in env_ids], shared,
+                                 grad_clip, measured)
+    vals = validate_stacked(stack, data.val_images, data.val_labels,
+                            [schedule.val_indices(e) for e in env_ids], shared, schedule.batch_size)
+    return [EpochResult.of(train, val) for train, val in zip(trains, vals)]
