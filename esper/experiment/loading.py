@@ -12,7 +12,7 @@ from typing import Any
 from esper.experiment.blocks import block_problems
 from esper.experiment.consistency import consistency_problems
 from esper.experiment.overrides import apply_overrides
-from esper.experiment.problems import (MOVED_KEYS, describe, dotted, out_of_range_integers,
+from esper.experiment.problems import (ADDED_KEYS, MOVED_KEYS, describe, dotted, out_of_range_integers,
                                        schema_problems)
 from esper.experiment.schema import experiment_schema, validator, whole_numbers, with_defaults
 from esper.experiment.spec_builder import build_spec
@@ -122,15 +122,14 @@ def spec_from_dict(document: dict[str, Any], overrides: tuple[str, ...] = (),
 def stored_spec(config: Mapping[str, Any], overrides: tuple[str, ...] = (),
                 source: str = "<stored config>") -> ExperimentSpec:
     """The spec of a resolved config a registry stored (a run's, a sweep's), written by this
-    esper or an older one: a key that has moved since (`MOVED_KEYS`) is read at its new place.
-    Experiment files get no such help: they are told where the key went."""
+    esper or an older one: a key that has moved since (`MOVED_KEYS`) is read at its new place,
+    and a key added since (`ADDED_KEYS`) takes the behaviour the run had without it. Experiment
+    files get no such help: they are told where a key went, and take every default."""
     document = copy.deepcopy(dict(config))
     for old, new in MOVED_KEYS.items():
         *parents, key = old.split(".")
-        section = document
-        for part in parents:
-            section = section.get(part) if isinstance(section, dict) else None
-        if not isinstance(section, dict) or key not in section:
+        section = _section(document, parents)
+        if section is None or key not in section:
             continue
         value = section.pop(key)
         *new_parents, new_key = new.split(".")
@@ -138,7 +137,20 @@ def stored_spec(config: Mapping[str, Any], overrides: tuple[str, ...] = (),
         for part in new_parents:
             target = target.setdefault(part, {})
         target.setdefault(new_key, value)
+    for added, before in ADDED_KEYS.items():
+        *parents, key = added.split(".")
+        section = _section(document, parents)
+        if section is not None:
+            section.setdefault(key, before)
     return spec_from_dict(document, overrides, source)
+
+
+def _section(document: dict[str, Any], path: list[str]) -> dict[str, Any] | None:
+    """The mapping at `path` in `document`, or None where there is none."""
+    section: Any = document
+    for part in path:
+        section = section.get(part) if isinstance(section, dict) else None
+    return section if isinstance(section, dict) else None
 
 
 def _validated_spec(parsed: ParsedDocument, problems: list[SpecProblem]) -> ExperimentSpec:

@@ -70,6 +70,10 @@ MOVED_KEYS = {f"policy.heuristic.{name}": f"signals.{name}" for name in (
     "stabilisation_epochs", "stabilisation_min_change", "stabilisation_max_change",
     "plateau_min_gain")}
 
+# Keys added since, each with the behaviour an esper before it had: a config stored without the
+# key ran that way, so rerunning or comparing it must not take the new default.
+ADDED_KEYS = {"training.batch_envs": False}  # the envs stepped one after another
+
 
 def moved_key(path: Path) -> str | None:
     """Why the key at `path` is unknown when it moved elsewhere (its new path); else None."""
