@@ -147,8 +147,8 @@ class EnvLoop:
                 self.probes.steps_started([env], [ctx])
                 result = run_epoch(env.model, env.host_optimizer, self.data, self.schedule,
                                    global_epoch, env.env_id, grad_clip)
-                self.probes.steps_finished([env], [ctx])
                 self._train_reference(env, global_epoch)
+                self.probes.steps_finished([env], [ctx])
                 rolled_back.append(self._validated(env, ctx, result))
             return rolled_back
         references = [(env.env_id, env.reference) for env in envs if env.reference is not None]

@@ -74,9 +74,9 @@ def train_epoch_stacked(
     correct = torch.zeros(envs, device=images.device)
     samples = 0
     gradients: list[dict[str, GradientStats]] = [{} for _ in models]
-    steps = list(zip(*batches))
-    for i, indices in enumerate(steps):
-        last = i == len(steps) - 1
+    n_batches = len(batches[0])
+    for i, indices in enumerate(zip(*batches)):  # lazily: a timed schedule marks each batch asked
+        last = i == n_batches - 1
         x, y = _inputs(images, labels, indices, shared)  # y: (B, N)
         for model, optimizer, measure in zip(models, optimizers, measured):
             prepare_step(model, optimizer, last and measure)

@@ -1,9 +1,9 @@
 """`throughput` probe: per env per epoch, the step time, the data-loading wait and the fps.
 
-One env step is one host training epoch and its validation (`run_epoch`). With
-`training.batch_envs` the envs take their steps together, as one stacked computation
-(`run_epoch_stacked`): that joint step is timed, and each env is given its share, the joint
-time divided by the envs (the wait alike). THROUGHPUT_MEASURED carries, per env per epoch:
+One env step is one host training epoch and its validation (`run_epoch`), with its reference
+host's (reward mode escrow) when it has one. With `training.batch_envs` the envs take their
+steps together, as one stacked computation (`run_epoch_stacked`): that joint step is timed,
+and each env is given its share, the joint time divided by the envs (the wait alike). THROUGHPUT_MEASURED carries, per env per epoch:
 - step_time_ms: the step's wall time, on the clock `cuda_timing` chose (the CPU clock unless
   that probe is on and the device is a GPU);
 - dataloader_wait_ms: the time the step spent getting its training batches, measured, never

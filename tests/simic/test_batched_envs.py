@@ -1,0 +1,130 @@
+"""`training.batch_envs` through the real runner: batched runs are reproducible, fall back to
+the per-env loop where the data cannot be stacked, agree with the per-env loop, time their
+joint steps, and train escrow's reference hosts (real training on digits, a real runs.db)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from esper.experiment.runner import run
+from esper.leyline.events import TelemetryEventType as T
+from esper.registry import Registry
+from tests.growing_spec import growing_spec
+
+FULL = {"dataset": "digits", "max_train": 300, "max_val": 150, "batch_size": 50}
+SPLIT = {"dataset": "digits", "max_train": 250, "max_val": 150, "batch_size": 50,
+         "env_data": "split"}  # train shares of 83, 83 and 84 images: not stackable
+
+
+def _events(path: Path, batch_envs: bool = True, envs: int = 3, episode_length: int = 6,
+            **sections: Any) -> list:
+    """The events of a small growing run (seeds germinate and blend) recorded to `path`."""
+    spec = growing_spec(training={"envs": envs, "batches": 1, "episode_length": episode_length,
+                                  "batch_envs": batch_envs},
+                        tracking={"mlflow": False}, **sections)
+    path.mkdir(exist_ok=True)
+    result = run(spec, registry=path / "runs.db")
+    with Registry.open(path / "runs.db") as registry:
+        return list(registry.events(result.record.run_id))
+
+
+def _stream(events: list) -> list:
+    return [(e.seq, e.event_type, e.batch, e.env_id, e.epoch, e.seed_id, e.slot_id, e.message,
+             e.data) for e in events if e.event_type is not T.RUN_FINISHED]
+
+
+def _epochs(events: list, epoch: int) -> dict[int, Any]:
+    """env id -> EPOCH_COMPLETED payload of `epoch`."""
+    return {e.env_id: e.data for e in events
+            if e.event_type is T.EPOCH_COMPLETED and e.epoch == epoch}
+
+
+def test_batched_runs_of_one_experiment_give_the_same_event_stream(tmp_path: Path) -> None:
+    """Two batched runs of the same spec and seed record identical events, seeds included."""
+    first = _events(tmp_path / "a")
+    second = _events(tmp_path / "b")
+    assert any(e.event_type is T.SEED_GERMINATED for e in first)
+    assert _stream(first) == _stream(second)
+
+
+def test_unstackable_split_data_steps_env_by_env_exactly_as_unbatched(tmp_path: Path) -> None:
+    """Split shares of unequal sizes cannot stack: batch_envs on takes the per-env loop and
+    records exactly the events of batch_envs off."""
+    batched = _events(tmp_path / "on", task=SPLIT)
+    unbatched = _events(tmp_path / "off", batch_envs=False, task=SPLIT)
+    assert any(e.event_type is T.SEED_GERMINATED for e in batched)
+    assert _stream(batched) == _stream(unbatched)
+
+
+def test_batched_first_epoch_agrees_with_the_per_env_loop(tmp_path: Path) -> None:
+    """Every env's epoch 0 is the same, up to float rounding, stacked or env by env."""
+    batched = _epochs(_events(tmp_path / "on", task=FULL), 0)
+    unbatched = _epochs(_events(tmp_path / "off", batch_envs=False, task=FULL), 0)
+    assert sorted(batched) == sorted(unbatched) == [0, 1, 2]
+    one_sample = 100.0 / FULL["max_val"] + 1e-9
+    for env_id, own in unbatched.items():
+        stacked = batched[env_id]
+        assert stacked.train_loss == pytest.approx(own.train_loss, abs=1e-4)
+        assert stacked.val_loss == pytest.approx(own.val_loss, abs=1e-4)
+        assert stacked.train_accuracy == pytest.approx(own.train_accuracy,
+                                                       abs=100.0 / FULL["max_train"] + 1e-9)
+        assert stacked.val_accuracy == pytest.approx(own.val_accuracy, abs=one_sample)
+        assert stacked.host_accuracy == pytest.approx(own.host_accuracy, abs=one_sample)
+
+
+def test_throughput_gives_each_env_its_share_of_the_joint_step(tmp_path: Path) -> None:
+    """Batched, the throughput probe emits one event per env per epoch, all envs of an epoch
+    carrying the same positive step time and a measured data-loading wait."""
+    events = _events(tmp_path, episode_length=3, telemetry={"probes": ["throughput"]})
+    measured = [e for e in events if e.event_type is T.THROUGHPUT_MEASURED]
+    assert sorted((e.epoch, e.env_id) for e in measured) == [
+        (epoch, env) for epoch in range(3) for env in range(3)]
+    for epoch in range(3):
+        payloads = [e.data for e in measured if e.epoch == epoch]
+        assert len({p.step_time_ms for p in payloads}) == 1
+        assert len({p.dataloader_wait_ms for p in payloads}) == 1
+        for p in payloads:
+            assert p.step_time_ms > 0
+            assert p.dataloader_wait_ms is not None and p.dataloader_wait_ms > 0
+            assert p.fps == pytest.approx(1000.0 / p.step_time_ms)
+
+
+def test_escrow_reference_hosts_train_in_the_stack(tmp_path: Path) -> None:
+    """Reward mode escrow, batched: every epoch records the reference host's accuracy, and at
+    epoch 0 it is the per-env loop's up to float rounding."""
+    escrow = {"mode": "escrow"}
+    batched = _events(tmp_path / "on", task=FULL, reward=escrow)
+    unbatched = _events(tmp_path / "off", batch_envs=False, task=FULL, reward=escrow)
+    epochs = [e.data for e in batched if e.event_type is T.EPOCH_COMPLETED]
+    assert len(epochs) == 3 * 6
+    assert all(p.reference_accuracy is not None for p in epochs)
+    stacked, own = _epochs(batched, 0), _epochs(unbatched, 0)
+    for env_id in range(3):
+        assert stacked[env_id].reference_accuracy == pytest.approx(
+            own[env_id].reference_accuracy, abs=100.0 / FULL["max_val"] + 1e-9)
+
+
+@pytest.mark.parametrize("batch_envs", [True, False])
+def test_every_training_forward_finds_its_batch_asked_for(tmp_path: Path, monkeypatch,
+                                                          batch_envs: bool) -> None:
+    """The data-loading wait counts every training batch's gathering, stacked or not: each
+    training forward (one per batch, for all envs at once when stacked) finds the mark its
+    batch set. Reading every batch up front left all but the epoch's first unmeasured."""
+    from esper.simic.probes.throughput import DataWait
+
+    forwards = {"marked": 0, "unmarked": 0}
+    started = DataWait.forward_started
+
+    def counting(self: DataWait, module: Any, args: Any) -> None:
+        forwards["marked" if self._asked_at is not None else "unmarked"] += 1
+        started(self, module, args)
+
+    monkeypatch.setattr(DataWait, "forward_started", counting)
+    epochs, envs = 2, 3
+    _events(tmp_path, batch_envs=batch_envs, envs=envs, episode_length=epochs, task=FULL,
+            telemetry={"probes": ["throughput"]}, reward={"mode": "shaped"})
+    batches = -(-FULL["max_train"] // FULL["batch_size"])
+    assert forwards["marked"] == epochs * batches * (1 if batch_envs else envs)
