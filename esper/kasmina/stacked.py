@@ -19,7 +19,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from esper.kasmina.host import ConvBlock, MorphogeneticModel, slot_id
+from esper.kasmina.host import ConvBlock, MorphogeneticModel, global_average, slot_id
 from esper.leyline.stages import ACTIVE_STAGES
 
 AlphaOverrides = Mapping[str, torch.Tensor]  # slot id -> per-sample alphas (N,)
@@ -40,10 +40,11 @@ class StackedModels(nn.Module):
     def envs(self) -> int:
         return len(self.models)
 
-    def _model(self, e: int) -> MorphogeneticModel:
-        model = self.models[e]
-        assert isinstance(model, MorphogeneticModel)
-        return model
+    def members(self) -> list[MorphogeneticModel]:
+        """The stacked models, in env order."""
+        models = list(self.models)
+        assert all(isinstance(model, MorphogeneticModel) for model in models)
+        return models  # type: ignore[return-value]
 
     def forward(self, x: torch.Tensor, per_env_input: bool,
                 alpha_overrides: Sequence[AlphaOverrides | None] | None = None) -> torch.Tensor:
@@ -53,7 +54,7 @@ class StackedModels(nn.Module):
             env e's images in channel block e.
         :param alpha_overrides: per env, slot id -> per-sample alphas (B,) (fused validation).
         """
-        models = [self._model(e) for e in range(self.envs)]
+        models = self.members()
         first = models[0].host
         for i, pool in enumerate(first.pools):
             blocks = [model.host.blocks[i] for model in models]
@@ -61,7 +62,7 @@ class StackedModels(nn.Module):
             x = stacked_conv_block(blocks, x, groups=1 if shared else self.envs)
             x = self._slots(models, slot_id(i), x, alpha_overrides)
             x = pool(x)
-        features = x.mean(dim=(2, 3)).view(x.shape[0], self.envs, -1)  # (B, N, C)
+        features = global_average(x).view(x.shape[0], self.envs, -1)  # (B, N, C)
         weight = torch.stack([model.host.head.weight for model in models])  # (N, classes, C)
         bias = torch.stack([model.host.head.bias for model in models])  # (N, classes)
         return torch.einsum("bnc,nkc->bnk", features, weight) + bias

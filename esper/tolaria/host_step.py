@@ -74,6 +74,7 @@ def train_epoch(
     gradient-isolation leaks. Loss and accuracy stay on the device until the end of the epoch.
     """
     model.train()
+    host_params = model.host_parameters()
     loss_sum = torch.zeros((), device=images.device)
     correct = torch.zeros((), device=images.device)
     samples = 0
@@ -85,7 +86,7 @@ def train_epoch(
         logits = model(x)  # (B, classes)
         loss = F.cross_entropy(logits, y)
         loss.backward()
-        gradients = take_step(model, host_optimizer, grad_clip, measure) or gradients
+        gradients = take_step(model, host_optimizer, host_params, grad_clip, measure) or gradients
         loss_sum += loss.detach() * y.shape[0]
         correct += (logits.detach().argmax(dim=1) == y).sum()
         samples += y.shape[0]
@@ -108,12 +109,14 @@ def prepare_step(model: MorphogeneticModel, host_optimizer: Optimizer, measure: 
         model.arm_isolation_checks()
 
 
-def take_step(model: MorphogeneticModel, host_optimizer: Optimizer, grad_clip: float,
+def take_step(model: MorphogeneticModel, host_optimizer: Optimizer,
+              host_params: list[torch.nn.Parameter], grad_clip: float,
               measure: bool) -> dict[str, GradientStats] | None:
     """After backward: measure the gradients (when `measure`; returns slot id -> stats), clip
-    the host's and each seed's gradients separately, and step every optimiser."""
+    the host's (`host_params`, `model.host_parameters()` read once per epoch) and each seed's
+    gradients separately, and step every optimiser."""
     gradients = model.measure_gradients() if measure else None
-    torch.nn.utils.clip_grad_norm_(model.host_parameters(), grad_clip)
+    torch.nn.utils.clip_grad_norm_(host_params, grad_clip)
     for slot in model.seed_slots():
         slot.seed_step()
     host_optimizer.step()

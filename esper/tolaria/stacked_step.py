@@ -67,9 +67,10 @@ def train_epoch_stacked(
     """`train_epoch` of every model of `stack` at once; `batches[m]` are model m's index
     batches (of the same sizes for every model; the same batches when `shared`); the last
     batch's gradients are measured on the models `measured` says."""
-    models = list(stack.models)
+    models = stack.members()
     envs = len(models)
     stack.train()
+    host_params = [model.host_parameters() for model in models]
     loss_sum = torch.zeros(envs, device=images.device)  # (N,)
     correct = torch.zeros(envs, device=images.device)
     samples = 0
@@ -84,7 +85,8 @@ def train_epoch_stacked(
         losses = torch.stack([F.cross_entropy(logits[:, e], y[:, e]) for e in range(envs)])
         losses.sum().backward()
         for e, (model, optimizer, measure) in enumerate(zip(models, optimizers, measured)):
-            gradients[e] = take_step(model, optimizer, grad_clip, last and measure) or gradients[e]
+            gradients[e] = take_step(model, optimizer, host_params[e], grad_clip,
+                                     last and measure) or gradients[e]
         loss_sum += losses.detach() * y.shape[0]
         correct += (logits.detach().argmax(dim=-1) == y).sum(dim=0)
         samples += y.shape[0]
@@ -100,7 +102,7 @@ def validate_stacked(stack: StackedModels, images: torch.Tensor, labels: torch.T
     """`fused_validate` of every env at once on its validation rows `indices[e]` (None: all;
     of one size for every env). Envs with fewer alpha configurations than the most are padded
     with their current one, so all stack as K rows."""
-    models = list(stack.models)
+    models = stack.members()
     x_all, y_all = _inputs(images, labels, indices, shared)  # y_all: (n, N)
     n = y_all.shape[0]
     assert n > 0, "empty validation set"
