@@ -38,6 +38,14 @@ def global_average(x: torch.Tensor) -> torch.Tensor:
     return x.sum(dim=(2, 3)) / (x.shape[2] * x.shape[3])
 
 
+def conv_multiply_adds(config: HostConfig, in_channels: int, image_size: int) -> int:
+    """Multiply-adds of the host's convolutions per image: the host's compute per sample."""
+    sizes = block_sizes(image_size, config.n_blocks, config.pooling)
+    channels = [in_channels] + [config.base_channels * 2**i for i in range(config.n_blocks)]
+    return sum(size * size * c_in * c_out * config.kernel ** 2
+               for size, c_in, c_out in zip(sizes, channels, channels[1:]))
+
+
 def block_sizes(image_size: int, n_blocks: int, pooling: HostPooling) -> list[int]:
     """H = W at which each host block works, then the size the head sees (n_blocks + 1 sizes).
 

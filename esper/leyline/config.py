@@ -138,7 +138,8 @@ class TrainingConfig:
     episode_length: int  # host epochs per episode
     replicates: int  # runs with seeds seed..seed+N-1
     device: Literal["cpu", "cuda", "auto"]
-    batch_envs: bool  # the envs' host steps as one stacked computation (docs/pipeline.md §5)
+    # the envs' host steps as one stacked computation (docs/pipeline.md §1)
+    batch_envs: Literal["auto", True, False]
 
 
 # Entropy multiplier of each action head: the same eight per-head values as the metrics.

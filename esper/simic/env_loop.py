@@ -35,7 +35,7 @@ from esper.tamiyo.policy import Policy
 from esper.tolaria.allocator import reuse_freed_memory
 from esper.tolaria.datasets import TaskData
 from esper.tolaria.host_step import EpochResult, run_epoch, validate
-from esper.tolaria.stacked_step import can_stack, run_epoch_stacked
+from esper.tolaria.stacked_step import can_stack, run_epoch_stacked, stacks_envs
 
 
 
@@ -69,6 +69,7 @@ class EnvLoop:
         self.reporter = LifecycleReporter(hub, spec.telemetry)
         self.tallies = {SeedStage.GERMINATED: 0, SeedStage.FOSSILIZED: 0, SeedStage.PRUNED: 0}
         self.env_epochs = 0
+        self.stacked = stacks_envs(spec.training, spec.host, data.image_shape, device)
 
     def run(self) -> TrainingSummary:
         """Train every batch of episodes; returns the summary of the last one."""
@@ -128,8 +129,8 @@ class EnvLoop:
 
     def _stack(self, envs: list[EnvState]) -> StackedModels | None:
         """The envs' models, then their reference hosts if any, stacked for one computation;
-        None when the envs step one after another (`training.batch_envs` off, or one env)."""
-        if not self.spec.training.batch_envs or len(envs) < 2:
+        None when the envs step one after another (`stacks_envs`)."""
+        if not self.stacked:
             return None
         return StackedModels([env.model for env in envs]
                              + [env.reference.model for env in envs if env.reference is not None])

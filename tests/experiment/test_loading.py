@@ -221,12 +221,12 @@ def test_a_config_stored_before_the_signals_section_still_loads():
 def test_a_config_stored_before_batch_envs_reruns_env_by_env():
     """Runs recorded before `training.batch_envs` stepped their envs one after another: their
     stored config reads as batch_envs false, not the new default, while a stored config that
-    has the key, and an experiment file without it, keep theirs."""
+    has the key keeps it."""
     from esper.experiment import spec_to_dict, stored_spec
 
     current = spec_to_dict(spec_from_dict({"name": "old"}))
-    assert current["training"]["batch_envs"] is True  # the default
-    assert stored_spec(current).training.batch_envs is True
+    assert current["training"]["batch_envs"] == "auto"  # the default
+    assert stored_spec(current).training.batch_envs == "auto"
     older = copy.deepcopy(current)
     del older["training"]["batch_envs"]  # as an esper before the key wrote it
     assert stored_spec(older).training.batch_envs is False

@@ -10,12 +10,14 @@ import pytest
 import torch
 
 from esper.kasmina.alpha import AlphaController
-from esper.kasmina.host import MorphogeneticModel
+from esper.experiment import spec_from_dict
+from esper.kasmina.host import MorphogeneticModel, conv_multiply_adds
 from esper.kasmina.optim import Optimizer
 from esper.kasmina.stacked import StackedModels
 from esper.leyline.stages import AlphaAlgorithm, SeedStage
 from esper.tolaria.host_step import EpochResult, build_host_optimizer, run_epoch
-from esper.tolaria.stacked_step import can_stack, run_epoch_stacked, validate_stacked
+from esper.tolaria.stacked_step import (AUTO_MAX_MULTIPLY_ADDS, can_stack, run_epoch_stacked,
+                                        stacks_envs, validate_stacked)
 
 from .setup import Env, tiny_env
 
@@ -161,3 +163,24 @@ def test_can_stack_needs_envs_with_batches_of_one_size() -> None:
     even = tiny_env(task={"max_train": 240, "max_val": 120, "batch_size": 32,
                           "env_data": "split"}, training={"envs": 3})
     assert can_stack(even.schedule, 1)
+
+
+@pytest.mark.parametrize(("batch_envs", "envs", "host", "device", "stacked"), [
+    ("auto", 4, {"n_blocks": 3, "base_channels": 8}, "cpu", True),  # 41k multiply-adds
+    ("auto", 4, {"n_blocks": 3, "base_channels": 64}, "cpu", False),  # 2.4M
+    ("auto", 4, {"n_blocks": 3, "base_channels": 64}, "cuda", True),
+    ("auto", 1, {"n_blocks": 3, "base_channels": 8}, "cpu", False),
+    (True, 4, {"n_blocks": 3, "base_channels": 64}, "cpu", True),
+    (False, 4, {"n_blocks": 3, "base_channels": 8}, "cuda", False),
+])
+def test_auto_stacks_small_hosts_on_a_cpu_and_every_host_on_a_gpu(
+        batch_envs, envs, host, device, stacked) -> None:
+    """`training.batch_envs: auto` stacks where stacking is faster: on a CPU a host of at most
+    AUTO_MAX_MULTIPLY_ADDS per image (grouped convolutions of wide layers are slower there), on
+    a GPU any host; true and false are obeyed; one env has nothing to stack."""
+    spec = spec_from_dict({"name": "auto", "host": host,
+                           "training": {"envs": envs, "batch_envs": batch_envs}})
+    image_shape = (1, 8, 8)  # digits
+    small = conv_multiply_adds(spec.host, 1, 8) <= AUTO_MAX_MULTIPLY_ADDS
+    assert small == (host["base_channels"] == 8)
+    assert stacks_envs(spec.training, spec.host, image_shape, torch.device(device)) is stacked
