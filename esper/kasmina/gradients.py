@@ -86,3 +86,25 @@ def combined(stats: Sequence[GradientStats]) -> GradientStats:
     return GradientStats(gradient_norm=math.sqrt(sum(s.gradient_norm ** 2 for s in stats)),
                          n_tensors=n_tensors, n_vanishing=n_vanishing, n_exploding=n_exploding,
                          gradient_health=gradient_health(n_tensors, n_vanishing, n_exploding))
+
+
+@torch.no_grad()
+def clip_grad_norms(groups: Sequence[Sequence[torch.Tensor]], max_norm: float) -> None:
+    """`torch.nn.utils.clip_grad_norm_(group, max_norm)` of every parameter group, each clipped
+    by its own total norm, with one `_foreach_norm` and one `_foreach_mul_` for all of them:
+    the same values, tensor by tensor, in a few calls (the stacked env step clips each env's
+    host apart)."""
+    members = [[p.grad for p in group if p.grad is not None] for group in groups]
+    grads = [g for member in members for g in member]
+    if not grads:
+        return
+    norms = torch._foreach_norm(grads)
+    coefficients: list[torch.Tensor] = []
+    start = 0
+    for member in members:
+        if member:
+            total = torch.linalg.vector_norm(torch.stack(norms[start:start + len(member)]))
+            coefficient = torch.clamp(max_norm / (total + 1e-6), max=1.0)
+            coefficients += [coefficient] * len(member)
+            start += len(member)
+    torch._foreach_mul_(grads, coefficients)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import copy
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import torch
@@ -129,6 +129,40 @@ class SGD(Optimizer):
                         buf.mul_(momentum).add_(grad, alpha=1 - group["dampening"])
                     grad = buf
                 p.add_(grad, alpha=-lr)
+
+
+@torch.no_grad()
+def step_together(optimizers: Sequence[SGD]) -> None:
+    """`step()` of every optimiser in `optimizers`, as one foreach pass per update operation
+    over all their parameters of the same settings (the stacked env step's host optimisers).
+    Tensor by tensor the arithmetic is `SGD.step`'s (a CPU foreach op is the single-tensor op
+    in a C++ loop), so the parameters and buffers come out the same; there are four calls per
+    setting instead of four per parameter."""
+    by_settings: dict[tuple[float, float, float], list[tuple[SGD, torch.Tensor]]] = {}
+    for optimizer in optimizers:
+        for group in optimizer.param_groups:
+            settings = (group["lr"], group["momentum"], group["weight_decay"])
+            by_settings.setdefault(settings, []).extend(
+                (optimizer, p) for p in group["params"] if p.grad is not None)
+    for (lr, momentum, weight_decay), members in by_settings.items():
+        if not members:
+            continue
+        params = [p for _, p in members]
+        grads = [p.grad for p in params]
+        if weight_decay != 0:
+            grads = torch._foreach_add(grads, params, alpha=weight_decay)
+        if momentum != 0:
+            states = [optimizer.state[p] for optimizer, p in members]
+            held = [i for i, state in enumerate(states) if "momentum_buffer" in state]
+            if held:
+                buffers = [states[i]["momentum_buffer"] for i in held]
+                torch._foreach_mul_(buffers, momentum)
+                torch._foreach_add_(buffers, [grads[i] for i in held], alpha=1)  # dampening 0
+            for state, grad in zip(states, grads):
+                if "momentum_buffer" not in state:
+                    state["momentum_buffer"] = grad.detach().clone()
+            grads = [state["momentum_buffer"] for state in states]
+        torch._foreach_add_(params, grads, alpha=-lr)
 
 
 class Adam(Optimizer):

@@ -10,7 +10,8 @@ from torch.nn import functional as F
 
 from esper.kasmina.counterfactual import FusedValidation, fused_validate
 from esper.kasmina.host import MorphogeneticModel
-from esper.kasmina.optim import SGD, Optimizer
+from esper.kasmina.gradients import clip_grad_norms
+from esper.kasmina.optim import SGD, Optimizer, step_together
 from esper.kasmina.state import GradientStats
 from esper.leyline.config import HostConfig
 from esper.tolaria.batching import BatchSchedule
@@ -59,7 +60,7 @@ def build_host_optimizer(model: MorphogeneticModel, host: HostConfig) -> SGD:
 
 def train_epoch(
     model: MorphogeneticModel,
-    host_optimizer: Optimizer,
+    host_optimizer: SGD,
     images: torch.Tensor,
     labels: torch.Tensor,
     batches: Sequence[torch.Tensor],
@@ -86,7 +87,8 @@ def train_epoch(
         logits = model(x)  # (B, classes)
         loss = F.cross_entropy(logits, y)
         loss.backward()
-        gradients = take_step(model, host_optimizer, host_params, grad_clip, measure) or gradients
+        (stats,) = take_steps([model], [host_optimizer], [host_params], grad_clip, [measure])
+        gradients = stats or gradients
         loss_sum += loss.detach() * y.shape[0]
         correct += (logits.detach().argmax(dim=1) == y).sum()
         samples += y.shape[0]
@@ -109,17 +111,22 @@ def prepare_step(model: MorphogeneticModel, host_optimizer: Optimizer, measure: 
         model.arm_isolation_checks()
 
 
-def take_step(model: MorphogeneticModel, host_optimizer: Optimizer,
-              host_params: list[torch.nn.Parameter], grad_clip: float,
-              measure: bool) -> dict[str, GradientStats] | None:
-    """After backward: measure the gradients (when `measure`; returns slot id -> stats), clip
-    the host's (`host_params`, `model.host_parameters()` read once per epoch) and each seed's
-    gradients separately, and step every optimiser."""
-    gradients = model.measure_gradients() if measure else None
-    torch.nn.utils.clip_grad_norm_(host_params, grad_clip)
-    for slot in model.seed_slots():
-        slot.seed_step()
-    host_optimizer.step()
+def take_steps(models: Sequence[MorphogeneticModel], host_optimizers: Sequence[SGD],
+               host_params: Sequence[list[torch.nn.Parameter]], grad_clip: float,
+               measure: Sequence[bool]) -> list[dict[str, GradientStats] | None]:
+    """After backward, for each model (one env's, or every env's of a stacked step): measure
+    its gradients where `measure` says (slot id -> stats; None where not measured), clip its
+    host's (`host_params`, its `host_parameters()` read once per epoch) and each seed's
+    gradients separately, and step every optimiser. The hosts are clipped and stepped in
+    foreach passes over all models, with the values of one `clip_grad_norm_` and one
+    `SGD.step` per model."""
+    gradients = [model.measure_gradients() if measured else None
+                 for model, measured in zip(models, measure)]
+    clip_grad_norms(host_params, grad_clip)
+    for model in models:
+        for slot in model.seed_slots():
+            slot.seed_step()
+    step_together(host_optimizers)
     return gradients
 
 
@@ -135,7 +142,7 @@ def validate(model: MorphogeneticModel, data: TaskData, batch_size: int,
 
 def run_epoch(
     model: MorphogeneticModel,
-    host_optimizer: Optimizer,
+    host_optimizer: SGD,
     data: TaskData,
     schedule: BatchSchedule,
     epoch: int,

@@ -2,7 +2,7 @@
 one stacked computation (`StackedModels`), then their fused validations as one.
 
 Each env keeps its own model, optimiser, clipping, gradient measurement and isolation checks
-(`prepare_step`, `take_step`); only the forward and backward are shared. The envs' losses are
+(`prepare_step`, `take_steps`); only the forward and backward are shared. The envs' losses are
 summed before backward, which gives each env's parameters exactly its own loss's gradient.
 The results equal `run_epoch` per env up to float rounding.
 """
@@ -16,13 +16,13 @@ from torch.nn import functional as F
 
 from esper.kasmina.counterfactual import FusedValidation, plan_validation, summarise_validation
 from esper.kasmina.host import conv_multiply_adds
-from esper.kasmina.optim import Optimizer
+from esper.kasmina.optim import SGD
 from esper.kasmina.stacked import StackedModels
 from esper.kasmina.state import GradientStats
 from esper.leyline.config import HostConfig, TrainingConfig
 from esper.tolaria.batching import BatchSchedule
 from esper.tolaria.datasets import TaskData
-from esper.tolaria.host_step import EpochResult, TrainResult, prepare_step, take_step
+from esper.tolaria.host_step import EpochResult, TrainResult, prepare_step, take_steps
 
 
 def can_stack(schedule: BatchSchedule, epoch: int) -> bool:
@@ -77,7 +77,7 @@ def _inputs(images: torch.Tensor, labels: torch.Tensor, indices: Sequence[torch.
 
 def train_epoch_stacked(
     stack: StackedModels,
-    optimizers: Sequence[Optimizer],
+    optimizers: Sequence[SGD],
     images: torch.Tensor,
     labels: torch.Tensor,
     batches: Sequence[Sequence[torch.Tensor]],
@@ -105,9 +105,9 @@ def train_epoch_stacked(
         logits = stack(x, per_env_input=not shared)  # (B, N, classes)
         losses = torch.stack([F.cross_entropy(logits[:, e], y[:, e]) for e in range(envs)])
         losses.sum().backward()
-        for e, (model, optimizer, measure) in enumerate(zip(models, optimizers, measured)):
-            gradients[e] = take_step(model, optimizer, host_params[e], grad_clip,
-                                     last and measure) or gradients[e]
+        stats = take_steps(models, optimizers, host_params, grad_clip,
+                           [last and measure for measure in measured])
+        gradients = [new or old for new, old in zip(stats, gradients)]
         loss_sum += losses.detach() * y.shape[0]
         correct += (logits.detach().argmax(dim=-1) == y).sum(dim=0)
         samples += y.shape[0]
@@ -154,7 +154,7 @@ def validate_stacked(stack: StackedModels, images: torch.Tensor, labels: torch.T
 
 def run_epoch_stacked(
     stack: StackedModels,
-    optimizers: Sequence[Optimizer],
+    optimizers: Sequence[SGD],
     data: TaskData,
     schedule: BatchSchedule,
     epoch: int,

@@ -9,7 +9,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from esper.kasmina.optim import SGD, Adam
+from esper.kasmina.gradients import clip_grad_norms
+from esper.kasmina.optim import SGD, Adam, step_together
 from tests.kasmina.models import tiny_model
 
 
@@ -79,6 +80,32 @@ def test_sgd_trajectory_is_torchs_bit_for_bit(momentum: float, weight_decay: flo
     _train(twin, theirs, _host_loss, range(6), clip=1.0)
     _assert_same_params(model, twin)
     _assert_same_state_dict(ours.state_dict(), theirs.state_dict())
+
+
+@pytest.mark.parametrize(("momentum", "weight_decay"), [(0.9, 5e-4), (0.0, 0.0)])
+def test_stepping_and_clipping_together_is_each_optimisers_own_bit_for_bit(
+        momentum: float, weight_decay: float) -> None:
+    """The stacked env step clips every env's host by its own norm and steps all their SGDs in
+    foreach passes (`clip_grad_norms`, `step_together`): parameters and momentum buffers equal
+    torch's `clip_grad_norm_` and `torch.optim.SGD.step` per model, bit for bit, including a
+    model whose gradients are not clipped (norm under the bound) and one with no gradient."""
+    pairs = [_sgd_pair(momentum, weight_decay) for _ in range(3)]
+    for step in range(5):
+        for e, (model, twin, ours, theirs) in enumerate(pairs):
+            for optimizer in (ours, theirs):
+                optimizer.zero_grad()
+            if (e, step) == (2, 1):
+                continue  # no backward: no gradient this step
+            scale = 1e-3 if e == 1 else 1.0  # env 1's norm stays under the clip
+            (_host_loss(model, step) * scale).backward()
+            (_host_loss(twin, step) * scale).backward()
+            torch.nn.utils.clip_grad_norm_(list(twin.parameters()), 1.0)
+            theirs.step()
+        clip_grad_norms([list(model.parameters()) for model, *_ in pairs], 1.0)
+        step_together([ours for _, _, ours, _ in pairs])
+    for model, twin, ours, theirs in pairs:
+        _assert_same_params(model, twin)
+        _assert_same_state_dict(ours.state_dict(), theirs.state_dict())
 
 
 @pytest.mark.parametrize("weight_decay", [0.0, 1e-2])
