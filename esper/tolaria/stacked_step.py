@@ -103,7 +103,7 @@ def train_epoch_stacked(
         for model, optimizer, measure in zip(models, optimizers, measured):
             prepare_step(model, optimizer, last and measure)
         logits = stack(x, per_env_input=not shared)  # (B, N, classes)
-        losses = torch.stack([F.cross_entropy(logits[:, e], y[:, e]) for e in range(envs)])
+        losses = F.cross_entropy(logits.transpose(1, 2), y, reduction="none").mean(dim=0)  # (N,)
         losses.sum().backward()
         stats = take_steps(models, optimizers, host_params, grad_clip,
                            [last and measure for measure in measured])
@@ -142,7 +142,7 @@ def validate_stacked(stack: StackedModels, images: torch.Tensor, labels: torch.T
                 overrides = [plan.overrides(batch) or None for plan in plans]
                 logits = stack(x.repeat(widest, 1, 1, 1), not shared, overrides)  # (K*B, N, L)
                 logits = logits.view(widest, batch, len(models), -1)  # (K, B, N, L)
-                loss_sum += F.cross_entropy(logits[0].permute(0, 2, 1), y,
+                loss_sum += F.cross_entropy(logits[0].transpose(1, 2), y,
                                             reduction="none").sum(dim=0)
                 correct += (logits.argmax(dim=-1) == y).sum(dim=1)
     finally:
