@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import torch
 
 from esper.experiment.runner import run
 from esper.leyline.events import TelemetryEventType as T
@@ -128,3 +129,27 @@ def test_every_training_forward_finds_its_batch_asked_for(tmp_path: Path, monkey
             telemetry={"probes": ["throughput"]}, reward={"mode": "shaped"})
     batches = -(-FULL["max_train"] // FULL["batch_size"])
     assert forwards["marked"] == epochs * batches * (1 if batch_envs else envs)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(),
+                    reason="needs a CUDA device: run on a GPU machine (pytest -k cuda)")
+def test_on_cuda_stacked_envs_run_and_are_timed_on_the_cuda_clock(tmp_path: Path) -> None:
+    """`training.device: cuda`, stacked (auto stacks on a GPU): the run finishes, its steps
+    are timed with CUDA events, and its first epoch agrees with the per-env loop on cuda."""
+    probes = {"probes": ["throughput", "cuda_timing"]}
+    cuda = {"envs": 3, "batches": 1, "episode_length": 3, "device": "cuda"}
+    runs = {}
+    for mode in ("auto", False):
+        spec = growing_spec(training={**cuda, "batch_envs": mode}, task=FULL, telemetry=probes,
+                            tracking={"mlflow": False})
+        path = tmp_path / str(mode)
+        path.mkdir()
+        result = run(spec, registry=path / "runs.db")
+        with Registry.open(path / "runs.db") as registry:
+            runs[mode] = list(registry.events(result.record.run_id))
+    timed = [e.data for e in runs["auto"] if e.event_type is T.THROUGHPUT_MEASURED]
+    assert len(timed) == 3 * 3 and all(p.clock == "cuda" and p.step_time_ms > 0 for p in timed)
+    stacked_epoch, own_epoch = _epochs(runs["auto"], 0), _epochs(runs[False], 0)
+    for env_id in range(3):
+        assert stacked_epoch[env_id].val_loss == pytest.approx(own_epoch[env_id].val_loss,
+                                                               abs=1e-3)
