@@ -7,7 +7,8 @@ What is timed (CPU time of this process, time.process_time: every thread, robust
 on a shared machine; the wall-time ratio is printed beside it; see benchmarks/timing.py), with
 torch on one intra-op thread:
 - batched_speedup: env-epochs per CPU-second of experiments/esper_lite_anchor.yaml with
-  `training.batch_envs=true` (the envs' hosts as one stacked computation, the default) over
+  `training.batch_envs=true` (the envs' hosts as one stacked computation; `auto`, the default,
+  picks it for both experiments' hosts) over
   `false` (the per-env loop), MLflow off; the same ratio for experiments/quickstart.yaml (seeds
   growing: seed training and the fused counterfactuals stacked too) is printed beside it.
   Target >= 2.
@@ -53,11 +54,11 @@ from esper.experiment.runner import run
 from esper.leyline.config import ExperimentSpec
 
 from anchor import ANCHOR
-from overhead import NO_SEEDS, QUICKSTART, esper_run, plain_loop, with_tracking
+from overhead import NO_SEEDS, PER_ENV, QUICKSTART, esper_run, plain_loop, with_tracking
 from timing import Timing, median, ratio_line, single_threaded_torch, timed
 
 MLFLOW_OFF = "tracking.mlflow=false"
-BATCHED, PER_ENV = "training.batch_envs=true", "training.batch_envs=false"
+BATCHED = "training.batch_envs=true"
 
 
 def experiment(path: Path, batches: int | None, episode_length: int | None,

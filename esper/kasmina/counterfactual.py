@@ -72,12 +72,22 @@ class ValidationPlan:
         return {sid: a.repeat_interleave(batch) for sid, a in self.alphas.items()}
 
 
+def _distinct(named: dict[str, dict[str, float]]) -> list[tuple[float, ...]]:
+    """The distinct alpha configurations among `named`, in order of first appearance."""
+    return list(dict.fromkeys(tuple(config.values()) for config in named.values()))
+
+
+def distinct_configurations(model: MorphogeneticModel) -> int:
+    """How many distinct alpha configurations `model`'s fused validation evaluates (K)."""
+    return len(_distinct(alpha_configurations(model)))
+
+
 def plan_validation(model: MorphogeneticModel, device: torch.device,
                     n_configs: int | None = None) -> ValidationPlan:
     """`model`'s validation plan; with `n_configs`, padded to that many rows by repeating the
     current configuration (so that models with fewer configurations stack with others)."""
     named = alpha_configurations(model)
-    distinct = list(dict.fromkeys(tuple(config.values()) for config in named.values()))
+    distinct = _distinct(named)
     index = {name: distinct.index(tuple(config.values())) for name, config in named.items()}
     rows = len(distinct) if n_configs is None else n_configs
     assert rows >= len(distinct)

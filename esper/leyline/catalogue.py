@@ -88,7 +88,8 @@ CATALOGUE: tuple[TeleField, ...] = tuple([
     *_group("TELE-100", CORE, T.TRAINING_STARTED, {
         "experiment": "experiment name", "seed": "master seed", "envs": "environments",
         "batches": "PPO batches planned", "episode_length": "epochs per episode",
-        "policy": "policy type", "probes": "probes switched on"}, prefix="start_"),
+        "policy": "policy type", "probes": "probes switched on",
+        "stacked": "the envs step as one stacked computation"}, prefix="start_"),
     *_group("TELE-110", CORE, T.EPOCH_COMPLETED, {
         "train_loss": "host training loss of the epoch", "train_accuracy": "training accuracy, %",
         "val_loss": "validation loss", "val_accuracy": "validation accuracy, %",

@@ -84,6 +84,10 @@ class TrainingStartedPayload:
     episode_length: int  # host epochs per episode
     policy: str  # policy type: heuristic, random, mlp, lstm
     probes: tuple[str, ...]  # probes switched on
+    # the envs step as one stacked computation (`training.batch_envs` as resolved for this run:
+    # auto, the device and the data decide); False in streams from before the option: they
+    # stepped env by env
+    stacked: bool = False
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import torch
 
+from esper.kasmina.stacked import StackedModels
 from esper.kasmina.state import SlotUpdate
 from esper.leyline.actions import FactoredAction, Op
 from esper.leyline.config import ExperimentSpec
@@ -25,7 +26,6 @@ from esper.leyline.events import (BatchCompletedPayload, EpisodeOutcomePayload,
 from esper.leyline.rewards import RewardComponents
 from esper.leyline.stages import LIVE_STAGES, SeedStage
 from esper.simic.action_executor import ActionOutcome, execute
-from esper.kasmina.stacked import StackedModels
 from esper.simic.env_state import EnvState
 from esper.simic.lifecycle_events import LifecycleReporter, StepContext
 from esper.simic.probes.env_probes import EnvProbes
@@ -69,7 +69,9 @@ class EnvLoop:
         self.reporter = LifecycleReporter(hub, spec.telemetry)
         self.tallies = {SeedStage.GERMINATED: 0, SeedStage.FOSSILIZED: 0, SeedStage.PRUNED: 0}
         self.env_epochs = 0
-        self.stacked = stacks_envs(spec.training, spec.host, data.image_shape, device)
+        # the shares' sizes are the same every epoch, so one check holds for the whole run
+        self.stacked = (stacks_envs(spec.training, spec.host, data.image_shape, device)
+                        and can_stack(self.schedule, 0))
 
     def run(self) -> TrainingSummary:
         """Train every batch of episodes; returns the summary of the last one."""
@@ -77,9 +79,10 @@ class EnvLoop:
         self.hub.emit(TelemetryEventType.TRAINING_STARTED, TrainingStartedPayload(
             experiment=spec.name, seed=spec.seed, envs=spec.training.envs,
             batches=spec.training.batches, episode_length=spec.training.episode_length,
-            policy=spec.policy.type, probes=spec.telemetry.probes))
+            policy=spec.policy.type, probes=spec.telemetry.probes, stacked=self.stacked))
         outcomes: list[EpisodeOutcomePayload] = []
-        reuse_freed_memory()
+        if self.stacked:
+            reuse_freed_memory()
         self.probes.run_started()
         try:
             for batch in range(spec.training.batches):
@@ -129,7 +132,7 @@ class EnvLoop:
 
     def _stack(self, envs: list[EnvState]) -> StackedModels | None:
         """The envs' models, then their reference hosts if any, stacked for one computation;
-        None when the envs step one after another (`stacks_envs`)."""
+        None when the envs step one after another (`stacks_envs`, `can_stack`)."""
         if not self.stacked:
             return None
         return StackedModels([env.model for env in envs]
@@ -142,7 +145,7 @@ class EnvLoop:
         contexts = [self._step(batch, env, epoch) for env in envs]
         global_epoch = contexts[0].schedule_epoch
         grad_clip = self.spec.host.grad_clip
-        if stack is None or not can_stack(self.schedule, global_epoch):
+        if stack is None:
             rolled_back = []
             for env, ctx in zip(envs, contexts):
                 self.probes.steps_started([env], [ctx])

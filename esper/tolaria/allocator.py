@@ -4,9 +4,11 @@ Each training batch allocates and frees the same activation and gradient buffers
 glibc serves blocks above a moving threshold with fresh mmap()s and gives freed heap tops back
 to the OS, so the stacked envs' larger buffers (a few MB each) were page-faulted in anew on every
 batch: on the esper-lite anchor that cost the stacked step about a third of its time
-(benchmarks/throughput.py). Serving blocks under 32 MiB from the heap and keeping up to 1 GiB
-of freed heap makes them reused. The setting is process-wide and only changes where memory
-comes from, never a result; peak memory is unchanged. Other C libraries are left alone.
+(measured with the step benchmark of issue 22). Serving blocks under 32 MiB from the heap and
+keeping up to 1 GiB of freed heap makes them reused. Set once, process-wide, when a run stacks
+its envs; it changes where memory comes from, never a result. The cost: memory a run frees is
+kept by the process (its RSS stays at the high-water mark, up to 1 GiB more than in use), and
+heap blocks may fragment. Other C libraries are left alone.
 """
 
 from __future__ import annotations

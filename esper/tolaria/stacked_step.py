@@ -14,7 +14,8 @@ from collections.abc import Sequence
 import torch
 from torch.nn import functional as F
 
-from esper.kasmina.counterfactual import FusedValidation, plan_validation, summarise_validation
+from esper.kasmina.counterfactual import (FusedValidation, distinct_configurations,
+                                          plan_validation, summarise_validation)
 from esper.kasmina.host import conv_multiply_adds
 from esper.kasmina.optim import SGD
 from esper.kasmina.stacked import StackedModels
@@ -128,7 +129,7 @@ def validate_stacked(stack: StackedModels, images: torch.Tensor, labels: torch.T
     n = y_all.shape[0]
     assert n > 0, "empty validation set"
     device = images.device
-    widest = max(plan_validation(model, device).n_configs for model in models)
+    widest = max(distinct_configurations(model) for model in models)
     plans = [plan_validation(model, device, widest) for model in models]
     loss_sum = torch.zeros(len(models), device=device)  # (N,)
     correct = torch.zeros(widest, len(models), device=device)  # (K, N)

@@ -20,7 +20,7 @@ SPLIT = {"dataset": "digits", "max_train": 250, "max_val": 150, "batch_size": 50
          "env_data": "split"}  # train shares of 83, 83 and 84 images: not stackable
 
 
-def _events(path: Path, batch_envs: bool = True, envs: int = 3, episode_length: int = 6,
+def _events(path: Path, batch_envs: Any = True, envs: int = 3, episode_length: int = 6,
             **sections: Any) -> list:
     """The events of a small growing run (seeds germinate and blend) recorded to `path`."""
     spec = growing_spec(training={"envs": envs, "batches": 1, "episode_length": episode_length,
@@ -108,12 +108,14 @@ def test_escrow_reference_hosts_train_in_the_stack(tmp_path: Path) -> None:
             own[env_id].reference_accuracy, abs=100.0 / FULL["max_val"] + 1e-9)
 
 
+@pytest.mark.parametrize("reward", ["shaped", "escrow"])
 @pytest.mark.parametrize("batch_envs", [True, False])
 def test_every_training_forward_finds_its_batch_asked_for(tmp_path: Path, monkeypatch,
-                                                          batch_envs: bool) -> None:
-    """The data-loading wait counts every training batch's gathering, stacked or not: each
-    training forward (one per batch, for all envs at once when stacked) finds the mark its
-    batch set. Reading every batch up front left all but the epoch's first unmeasured."""
+                                                          batch_envs: bool, reward: str) -> None:
+    """The data-loading wait counts every training batch's gathering, stacked or not, the
+    escrow reward's reference hosts' included: each training forward (one per batch, for all
+    models at once when stacked) finds the mark its batch set. Reading every batch up front
+    left all but the epoch's first unmeasured, and the reference hosts were not watched."""
     from esper.simic.probes.throughput import DataWait
 
     forwards = {"marked": 0, "unmarked": 0}
@@ -126,9 +128,10 @@ def test_every_training_forward_finds_its_batch_asked_for(tmp_path: Path, monkey
     monkeypatch.setattr(DataWait, "forward_started", counting)
     epochs, envs = 2, 3
     _events(tmp_path, batch_envs=batch_envs, envs=envs, episode_length=epochs, task=FULL,
-            telemetry={"probes": ["throughput"]}, reward={"mode": "shaped"})
+            telemetry={"probes": ["throughput"]}, reward={"mode": reward})
     batches = -(-FULL["max_train"] // FULL["batch_size"])
-    assert forwards["marked"] == epochs * batches * (1 if batch_envs else envs)
+    models = envs * (2 if reward == "escrow" else 1)
+    assert forwards["marked"] == epochs * batches * (1 if batch_envs else models)
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(),
@@ -153,3 +156,44 @@ def test_on_cuda_stacked_envs_run_and_are_timed_on_the_cuda_clock(tmp_path: Path
     for env_id in range(3):
         assert stacked_epoch[env_id].val_loss == pytest.approx(own_epoch[env_id].val_loss,
                                                                abs=1e-3)
+
+
+@pytest.mark.parametrize("batch_envs", [True, False])
+def test_each_env_is_given_its_share_of_the_timed_step(tmp_path: Path, monkeypatch,
+                                                       batch_envs: bool) -> None:
+    """With a clock that reads 300 ms per step, the 3 envs of a stacked step report 100 ms
+    each (fps 10), and envs stepped one by one 300 ms each."""
+    from esper.simic.probes.cuda_timing import CpuClock
+
+    monkeypatch.setattr(CpuClock, "stop", lambda self: 300.0)
+    events = _events(tmp_path, batch_envs=batch_envs, episode_length=2,
+                     telemetry={"probes": ["throughput"]})
+    expected = 100.0 if batch_envs else 300.0
+    timed = [e.data for e in events if e.event_type is T.THROUGHPUT_MEASURED]
+    assert len(timed) == 3 * 2
+    assert all(p.step_time_ms == expected and p.fps == pytest.approx(1000.0 / expected)
+               for p in timed)
+
+
+@pytest.mark.parametrize(("batch_envs", "task", "stacked"), [
+    ("auto", FULL, True), (False, FULL, False), (True, SPLIT, False)])
+def test_training_started_records_whether_the_envs_were_stacked(
+        tmp_path: Path, batch_envs: Any, task: dict, stacked: bool) -> None:
+    """The resolved mode is recorded: auto on a small host stacks, false does not, and split
+    shares of unequal sizes step env by env even when true is asked for."""
+    events = _events(tmp_path, batch_envs=batch_envs, episode_length=1, task=task)
+    (started,) = [e.data for e in events if e.event_type is T.TRAINING_STARTED]
+    assert started.stacked is stacked
+
+
+def test_the_profiler_steps_once_per_joint_step(tmp_path: Path, monkeypatch) -> None:
+    """Stacked, the profiler's schedule counts joint steps: one profiler step per epoch, not
+    one per env (5 envs stepped back to back would pass its whole window with no work)."""
+    from esper.simic.probes.profiler import ProfilerProbe
+
+    steps = []
+    finished = ProfilerProbe.step_finished
+    monkeypatch.setattr(ProfilerProbe, "step_finished",
+                        lambda self: (steps.append(1), finished(self)))
+    _events(tmp_path, envs=5, episode_length=3, telemetry={"probes": ["profiler"]})
+    assert len(steps) == 3

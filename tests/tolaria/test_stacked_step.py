@@ -9,10 +9,12 @@ from typing import Any
 import pytest
 import torch
 
-from esper.kasmina.alpha import AlphaController
 from esper.experiment import spec_from_dict
+from esper.kasmina.alpha import AlphaController
+from esper.kasmina.counterfactual import distinct_configurations
 from esper.kasmina.host import MorphogeneticModel, conv_multiply_adds
 from esper.kasmina.optim import Optimizer
+from esper.kasmina.slot import SeedSlot
 from esper.kasmina.stacked import StackedModels
 from esper.leyline.stages import AlphaAlgorithm, SeedStage
 from esper.tolaria.host_step import EpochResult, build_host_optimizer, run_epoch
@@ -21,13 +23,14 @@ from esper.tolaria.stacked_step import (AUTO_MAX_MULTIPLY_ADDS, can_stack, run_e
 
 from .setup import Env, tiny_env
 
-ENVS = 3
+ENVS = 4
 
 
 def _envs(env_data: str, **task: Any) -> tuple[Env, list[MorphogeneticModel], list[Optimizer]]:
-    """Three envs' models of one spec, each from its own torch seed: env 0 without a seed, env 1
-    with a TRAINING seed, env 2 with a GATE seed blending at alpha 0.6 and an ADD seed at 0.3
-    (so the fused validations have different numbers of alpha configurations)."""
+    """Four envs' models of one spec, each from its own torch seed: env 0 without a seed, env 1
+    with a TRAINING seed, env 2 with a GATE seed blending at alpha 0.6 and an ADD seed at 0.3,
+    env 3 with one ADD seed at 0.5. Their fused validations have 1, 1, 4 and 2 alpha
+    configurations: env 3 is padded to 4 rows (env 0 and 1 have no alpha to override)."""
     base = tiny_env(task={"max_train": 240, "max_val": 120, "batch_size": 32,
                           "env_data": env_data, **task}, training={"envs": ENVS})
     models, optimizers = [], []
@@ -55,6 +58,12 @@ def _envs(env_data: str, **task: Any) -> tuple[Env, list[MorphogeneticModel], li
     add.lifecycle.alpha_controller = AlphaController(0.3)
     assert [(s.stage, s.alpha) for s in blended.seed_slots()] == [
         (SeedStage.BLENDING, pytest.approx(0.6)), (SeedStage.BLENDING, pytest.approx(0.3))]
+    models[3].germinate("r0c1", "conv_light", accuracy=0.0)
+    single = models[3].slot("r0c1")
+    single._transition(SeedStage.TRAINING, "policy", "t")
+    single._transition(SeedStage.BLENDING, "policy", "t")
+    single.lifecycle.alpha_controller = AlphaController(0.5)
+    assert [distinct_configurations(m) for m in models] == [1, 1, 4, 2]
     return base, models, optimizers
 
 
@@ -100,9 +109,18 @@ def _assert_states_equal(own: MorphogeneticModel, stacked: MorphogeneticModel,
 
 
 @pytest.mark.parametrize("env_data", ["full", "split"])
-def test_stacked_epochs_equal_each_envs_own_epochs(env_data: str) -> None:
+def test_stacked_epochs_equal_each_envs_own_epochs(env_data: str, monkeypatch) -> None:
     """Two stacked epochs give every env the results, parameters, BatchNorm statistics,
-    optimiser momentum and isolation counts of its own `run_epoch`."""
+    optimiser momentum and isolation counts of its own `run_epoch`, and watch the same
+    isolated seeds for gradient leaks on the same (measured) batches."""
+    watched: list[str] = []
+    watch = SeedSlot._watch_isolation
+
+    def counting(slot: SeedSlot, *args: Any) -> None:
+        watched.append(slot.slot_id)
+        watch(slot, *args)
+
+    monkeypatch.setattr(SeedSlot, "_watch_isolation", counting)
     base, models, optimizers = _envs(env_data)
     own_models, own_optimizers = [], []
     for model, optimizer in zip(models, optimizers):
@@ -115,10 +133,14 @@ def test_stacked_epochs_equal_each_envs_own_epochs(env_data: str) -> None:
     clip = base.spec.host.grad_clip
     for epoch in (1, 2):
         assert can_stack(base.schedule, epoch)
+        watched.clear()
         own = [run_epoch(m, o, base.data, base.schedule, epoch, e, clip)
                for e, (m, o) in enumerate(zip(own_models, own_optimizers))]
+        own_watched = sorted(watched)
+        watched.clear()
         stacked = run_epoch_stacked(stack, optimizers, base.data, base.schedule, epoch, clip,
                                     env_ids=list(range(ENVS)), measured=[True] * ENVS)
+        assert own_watched and sorted(watched) == own_watched
         assert len(stacked) == ENVS
         for own_result, stacked_result in zip(own, stacked):
             _assert_results_equal(own_result, stacked_result)
@@ -133,8 +155,8 @@ def test_unmeasured_models_get_no_gradient_stats() -> None:
     """`measured` picks the models whose last batch is measured: the others report none."""
     base, models, optimizers = _envs("full")
     results = run_epoch_stacked(StackedModels(models), optimizers, base.data, base.schedule, 1,
-                                base.spec.host.grad_clip, env_ids=[0, 1, 2],
-                                measured=[True, False, True])
+                                base.spec.host.grad_clip, env_ids=[0, 1, 2, 3],
+                                measured=[True, False, True, True])
     assert results[1].gradients == {}
     assert set(results[2].gradients) == {"r0c0", "r0c1"}
 
@@ -145,7 +167,7 @@ def test_stacked_validation_leaves_the_models_in_their_mode() -> None:
     base, models, optimizers = _envs("full")
     stack = StackedModels(models)
     run_epoch_stacked(stack, optimizers, base.data, base.schedule, 1,
-                      base.spec.host.grad_clip, env_ids=[0, 1, 2], measured=[True] * ENVS)
+                      base.spec.host.grad_clip, env_ids=list(range(ENVS)), measured=[True] * ENVS)
     assert all(module.training for model in models for module in model.modules())
     stack.eval()
     validate_stacked(stack, base.data.val_images, base.data.val_labels, [None] * ENVS, True,

@@ -8,7 +8,7 @@ in it, in a fixed order:
     run_started                      profiler
     episode_started(envs, stack)     seed_telemetry, throughput
     steps_started(envs) [run_epoch]  diagnostics (per env), throughput / cuda_timing
-    steps_finished(envs)             throughput / cuda_timing, diagnostics, profiler (per env)
+    steps_finished(envs)             throughput / cuda_timing, diagnostics (per env), profiler
     epoch_validated(env)             seed_telemetry, trends, reward_hacking, diagnostics
     batch_fields(payload)            memory (fills BATCH_COMPLETED's fields)
     batch_completed(payload)         memory
@@ -86,7 +86,7 @@ class EnvProbes:
         self._step_started: tuple[StepHook, ...] = tuple(
             p.step_started for p in (diagnostics,) if p is not None)
         self._step_finished: tuple[StepHook, ...] = tuple(
-            p.step_finished for p in (diagnostics, profiler) if p is not None)
+            p.step_finished for p in (diagnostics,) if p is not None)
         self._epoch_validated: tuple[EpochHook, ...] = tuple(
             p.epoch_validated for p in (seed_telemetry, trends, hacking, diagnostics)
             if p is not None)
@@ -124,6 +124,8 @@ class EnvProbes:
         for env, ctx in zip(envs, contexts):
             for hook in self._step_finished:
                 hook(env, ctx)
+        if self.profiler is not None:
+            self.profiler.step_finished()
 
     def epoch_validated(self, env: EnvState, ctx: StepContext, stabilised: bool) -> None:
         """After the governor and the signal tracker, before the policy observes `env`;

@@ -4,7 +4,9 @@ BATCH_COMPLETED gets rss_mb (the resident set size, read from /proc/self/statm) 
 cuda_allocated_mb / cuda_reserved_mb (torch.cuda.memory_allocated / memory_reserved of the
 run's device); off a GPU those two stay None. MEMORY_WARNING follows BATCH_COMPLETED whenever
 rss_mb is above `telemetry.memory.rss_warning_mb`. Where the OS offers no /proc (not Linux) the
-resident size cannot be read: rss_mb stays None, and the probe says so once in the log.
+resident size cannot be read: rss_mb stays None, and the probe says so once in the log. When
+the envs are stacked (`training.batch_envs`), glibc keeps freed heap memory for reuse
+(esper/tolaria/allocator.py): rss_mb is then the heap's high-water mark, not the memory in use.
 """
 
 from __future__ import annotations

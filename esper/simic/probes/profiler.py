@@ -2,7 +2,8 @@
 
 The profiler runs for the whole env loop on the schedule of `telemetry.profiler` (skip `wait`
 steps, warm up for `warmup`, record `active`, `repeat` times; repeat 0 = until the run ends),
-one profiler step per env step (a training epoch and its validation). Each recorded window is
+one profiler step per env step (a training epoch and its validation), or per joint step when the
+envs step as one stacked computation (`training.batch_envs`). Each recorded window is
 written in TensorBoard's format (`torch.profiler.tensorboard_trace_handler`) into
 `<run artifact dir>/profiler/`; the runner records every trace as an artifact of the run
 (`profiler/<file name>`), where `tensorboard --logdir` and the MLflow side can find them.
@@ -17,8 +18,6 @@ import torch
 from torch.profiler import ProfilerActivity, profile, schedule, tensorboard_trace_handler
 
 from esper.leyline.config import ProfilerOptions
-from esper.simic.env_state import EnvState
-from esper.simic.lifecycle_events import StepContext
 
 TRACE_DIR = "profiler"  # under the run's artifact directory; also the artifacts' name prefix
 TRACE_PATTERN = "*.pt.trace.json"  # what tensorboard_trace_handler writes
@@ -43,7 +42,8 @@ class ProfilerProbe:
         self.directory.mkdir(parents=True, exist_ok=True)
         self._profile.start()
 
-    def step_finished(self, env: EnvState, ctx: StepContext) -> None:
+    def step_finished(self) -> None:
+        """One step done: one env's, or every env's stacked (`training.batch_envs`)."""
         with warnings.catch_warnings():
             # Each window's events are written to disk at its end; torch's warning that the
             # in-memory events are cleared between windows (acc_events) is moot here.

@@ -94,10 +94,12 @@ class ThroughputProbe:
         self.hub, self.clock, self.wait = hub, clock, wait
 
     def episode_started(self, envs: Sequence[EnvState], stack: nn.Module | None) -> None:
-        """Watch every fresh model, and their stack if they step as one, for the start of
-        their forward passes."""
+        """Watch every fresh model (the reference hosts' too), and their stack if they step as
+        one, for the start of their forward passes."""
         if self.wait is not None:
-            for model in [env.model for env in envs] + ([] if stack is None else [stack]):
+            references = [env.reference.model for env in envs if env.reference is not None]
+            for model in ([env.model for env in envs] + references
+                          + ([] if stack is None else [stack])):
                 model.register_forward_pre_hook(self.wait.forward_started)
 
     def steps_started(self) -> None:

@@ -48,10 +48,11 @@ def test_a_probe_that_is_off_has_no_object_and_no_hook():
     on = EnvProbes(growing_spec(telemetry={"probes": ENV_PROBES}), pipeline.data, emitted,
                    pipeline.device, None)
     assert type(off.schedule) is BatchSchedule and isinstance(on.schedule, TimedBatchSchedule)
-    assert (off.profiler, off.memory) == (None, None)
-    assert (off._episode_started, off._step_started, off._step_finished, off._epoch_validated,
-            off._batch_completed) == ((), (), (), (), ())
-    assert len(on._epoch_validated) == 4 and len(on._step_finished) == 2  # timing, diagnostics
+    assert (off.profiler, off.memory, off.timing, off.seed_telemetry) == (None,) * 4
+    assert (off._step_started, off._step_finished, off._epoch_validated,
+            off._batch_completed) == ((), (), (), ())
+    assert on.timing is not None and on.seed_telemetry is not None  # brackets a step, an episode
+    assert len(on._epoch_validated) == 4 and len(on._step_finished) == 1  # diagnostics
 
 
 def test_all_env_probes_on_together_record_each_of_them(tmp_path):
