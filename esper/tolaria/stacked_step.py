@@ -40,12 +40,12 @@ def can_stack(schedule: BatchSchedule, epoch: int) -> bool:
 
 
 # `training.batch_envs: auto` stacks a CPU run's envs when its host costs at most this many
-# convolution multiply-adds per image. Measured by timing `run_epoch` per env against
-# `run_epoch_stacked` (2-core CPU, torch on one thread, 4 envs, 32x32 synthetic images but for
-# the quickstart): 0.05M (the quickstart, the anchor) 1.2-1.7x faster stacked, 0.8M 1.07x, 2.8M
-# 0.97x, 10M 0.94x: oneDNN's grouped convolutions of wide layers run slower than separate ones.
-# On a GPU auto always stacks: one step instead of N saves kernel launches (expected; not yet
-# measured on a GPU).
+# convolution multiply-adds per image. benchmarks/stacking.py times `run_epoch` per env against
+# `run_epoch_stacked` (2-core CPU, torch on one thread, 4 envs): 0.04M (the quickstart) 1.2-1.4x
+# faster stacked, 0.05M (the anchor) 1.8x, 0.8M 1.1-1.2x, 2.8M 0.98-1.03x, 10M 0.93-1.04x: wide
+# hosts gain nothing (their grouped convolutions are no faster than separate ones) and would
+# hold N envs' activations at once. On a GPU auto always stacks: one step instead of N saves
+# kernel launches (expected; not yet measured on a GPU).
 AUTO_MAX_MULTIPLY_ADDS = 1_000_000
 
 
