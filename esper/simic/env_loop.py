@@ -69,9 +69,8 @@ class EnvLoop:
         self.reporter = LifecycleReporter(hub, spec.telemetry)
         self.tallies = {SeedStage.GERMINATED: 0, SeedStage.FOSSILIZED: 0, SeedStage.PRUNED: 0}
         self.env_epochs = 0
-        # the shares' sizes are the same every epoch, so one check holds for the whole run
         self.stacked = (stacks_envs(spec.training, spec.host, data.image_shape, device)
-                        and can_stack(self.schedule, 0))
+                        and can_stack(self.schedule))
 
     def run(self) -> TrainingSummary:
         """Train every batch of episodes; returns the summary of the last one."""

@@ -26,15 +26,13 @@ from esper.tolaria.datasets import TaskData
 from esper.tolaria.host_step import EpochResult, TrainResult, prepare_step, take_steps
 
 
-def can_stack(schedule: BatchSchedule, epoch: int) -> bool:
-    """Whether every env's batches of `epoch` and validation share have the same sizes, as one
+def can_stack(schedule: BatchSchedule) -> bool:
+    """Whether every env's training batches and validation share have the same sizes, as one
     stacked computation needs (always with ``env_data: full``; with ``split``, when the data
-    divides evenly enough)."""
-    if schedule.envs < 2:
-        return False
+    divides evenly enough). The sizes are the same every epoch: one check holds for a run."""
     if schedule.env_data == "full":
         return True
-    sizes = {tuple(len(b) for b in schedule.train_batches(epoch, e)) for e in range(schedule.envs)}
+    sizes = {tuple(len(b) for b in schedule.train_batches(0, e)) for e in range(schedule.envs)}
     val_sizes = {_rows(schedule.val_indices(e)) for e in range(schedule.envs)}
     return len(sizes) == 1 and len(val_sizes) == 1
 
@@ -69,11 +67,13 @@ def _inputs(images: torch.Tensor, labels: torch.Tensor, indices: Sequence[torch.
             shared: bool) -> tuple[torch.Tensor, torch.Tensor]:
     """The stacked input of one batch and the labels (B, N): every env's rows `indices[e]`
     (None: all rows); shared envs read the same images once."""
-    picked = [(images, labels) if index is None else (images[index], labels[index])
-              for index in indices]
-    if shared:
-        x, y = picked[0]
+    def pick(index: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+        return (images, labels) if index is None else (images[index], labels[index])
+
+    if shared:  # gathered once for every env
+        x, y = pick(indices[0])
         return x, y[:, None].expand(-1, len(indices))
+    picked = [pick(index) for index in indices]
     return (torch.cat([x for x, _ in picked], dim=1),
             torch.stack([y for _, y in picked], dim=1))
 
@@ -167,11 +167,11 @@ def run_epoch_stacked(
 ) -> list[EpochResult]:
     """`run_epoch` of every model of `stack` at once: model m trains and validates on env
     `env_ids[m]`'s share of `epoch` (`can_stack` must hold), its gradients measured where
-    `measured[m]`."""
+    `measured[m]`. A reference host shares its env's batches, built once."""
     shared = schedule.env_data == "full"
+    batches = {e: schedule.train_batches(epoch, e) for e in dict.fromkeys(env_ids)}
     trains = train_epoch_stacked(stack, optimizers, data.train_images, data.train_labels,
-                                 [schedule.train_batches(epoch, e) for e in env_ids], shared,
-                                 grad_clip, measured)
+                                 [batches[e] for e in env_ids], shared, grad_clip, measured)
     vals = validate_stacked(stack, data.val_images, data.val_labels,
                             [schedule.val_indices(e) for e in env_ids], shared, schedule.batch_size)
     return [EpochResult.of(train, val) for train, val in zip(trains, vals)]

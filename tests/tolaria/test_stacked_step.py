@@ -131,8 +131,8 @@ def test_stacked_epochs_equal_each_envs_own_epochs(env_data: str, monkeypatch) -
         own_optimizers.append(optimizer_copy)
     stack = StackedModels(models)
     clip = base.spec.host.grad_clip
+    assert can_stack(base.schedule)
     for epoch in (1, 2):
-        assert can_stack(base.schedule, epoch)
         watched.clear()
         own = [run_epoch(m, o, base.data, base.schedule, epoch, e, clip)
                for e, (m, o) in enumerate(zip(own_models, own_optimizers))]
@@ -176,15 +176,15 @@ def test_stacked_validation_leaves_the_models_in_their_mode() -> None:
 
 
 def test_can_stack_needs_envs_with_batches_of_one_size() -> None:
-    """One env never stacks; full data always does; split data only when the shares match."""
-    assert not can_stack(tiny_env(training={"envs": 1}).schedule, 1)
-    assert can_stack(tiny_env(training={"envs": 3}).schedule, 1)  # full
+    """Full data always stacks; split data only when the shares match (one env has nothing
+    to stack: `stacks_envs` says no, tested below)."""
+    assert can_stack(tiny_env(training={"envs": 3}).schedule)  # full
     uneven = tiny_env(task={"max_train": 256, "max_val": 128, "batch_size": 32,
                             "env_data": "split"}, training={"envs": 3})
-    assert not can_stack(uneven.schedule, 1)  # 256 / 3 and 128 / 3 do not divide
+    assert not can_stack(uneven.schedule)  # 256 / 3 and 128 / 3 do not divide
     even = tiny_env(task={"max_train": 240, "max_val": 120, "batch_size": 32,
                           "env_data": "split"}, training={"envs": 3})
-    assert can_stack(even.schedule, 1)
+    assert can_stack(even.schedule)
 
 
 @pytest.mark.parametrize(("batch_envs", "envs", "host", "device", "stacked"), [
