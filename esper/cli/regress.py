@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import click
@@ -11,6 +10,7 @@ import click
 from esper.cli.options import json_option, no_mlflow_option, registry_option
 from esper.regress.errors import RegressionFailed
 from esper.regress.suite import load_suite
+from esper.registry.storage import unwritable
 
 
 @click.command("regress")
@@ -48,7 +48,10 @@ def regress_command(suite_dir: str, subset: str | None, update_baselines: bool,
 
     for option, path in (("--report", report_path), ("--junit", junit_path)):
         if path is not None:  # checked before the suite trains, not after
-            _check_writable(option, path)
+            problem = unwritable(path)
+            if problem is not None:
+                raise click.BadParameter(f"cannot write {path}: {problem}",
+                                         param_hint=f"'{option}'")
     suite = load_suite(suite_dir, subset)
     result = run_suite(suite, registry=registry_path, mlflow=not no_mlflow,
                        update_baselines=update_baselines,
@@ -65,13 +68,3 @@ def regress_command(suite_dir: str, subset: str | None, update_baselines: bool,
         raise RegressionFailed(f"{len(regressions)} regression{plural} in suite {suite.name}:\n"
                                + "\n".join(regressions))
 
-
-def _check_writable(option: str, path: str) -> None:
-    """Raises click.BadParameter (exit 2) when the file `path` cannot be written there."""
-    directory = Path(path).resolve().parent
-    if not directory.is_dir():
-        raise click.BadParameter(f"cannot write {path}: {directory} is not a directory",
-                                 param_hint=f"'{option}'")
-    if not os.access(directory, os.W_OK):
-        raise click.BadParameter(f"cannot write {path}: {directory} is not writable",
-                                 param_hint=f"'{option}'")

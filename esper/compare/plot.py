@@ -13,7 +13,6 @@ from __future__ import annotations
 import math
 import os
 from collections import defaultdict
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from esper.compare.refs import CompareError
@@ -21,6 +20,7 @@ from esper.compare.report import Comparison
 from esper.nissa.growth_plot import GROWTH_EVENTS, GrowthHistory, draw_env
 from esper.nissa.metric_series import ENV_VAL_ACCURACY
 from esper.registry import Registry
+from esper.registry.storage import unwritable
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -34,11 +34,9 @@ _OUTCOMES = ("germinated", "fossilized", "pruned")
 
 def check_plot_path(path: str | os.PathLike[str]) -> None:
     """Raises CompareError when the PNG cannot be written there (checked before any work)."""
-    directory = Path(path).resolve().parent
-    if not directory.is_dir():
-        raise CompareError(f"cannot write the plot to {path}: {directory} is not a directory")
-    if not os.access(directory, os.W_OK):
-        raise CompareError(f"cannot write the plot to {path}: {directory} is not writable")
+    problem = unwritable(path)
+    if problem is not None:
+        raise CompareError(f"cannot write the plot to {path}: {problem}")
 
 
 def plot_comparison(registry: Registry, comparison: Comparison,

@@ -188,15 +188,15 @@ def _has_non_finite(payload: Any) -> bool:
     return not all(map(math.isfinite, filter(None, _CODECS[type(payload)].floats([payload]))))
 
 
-def _with_float_names(value: Any) -> Any:
+def with_float_names(value: Any) -> Any:
     """``value`` (``msgspec.to_builtins`` data: dicts, tuples, scalars) with its non-finite
-    floats named."""
+    floats named ("NaN", "Infinity", "-Infinity": protobuf's JSON mapping), for strict JSON."""
     if type(value) is float:
         return value if math.isfinite(value) else _float_name(value)
     if type(value) is dict:
-        return {key: _with_float_names(item) for key, item in value.items()}
+        return {key: with_float_names(item) for key, item in value.items()}
     if type(value) is tuple:
-        return [_with_float_names(item) for item in value]
+        return [with_float_names(item) for item in value]
     return value
 
 
@@ -220,7 +220,7 @@ def encode_payloads(payloads: Sequence[Any]) -> list[str]:
         if _may_have_non_finite(cls, group):
             for i, payload in enumerate(payloads):
                 if type(payload) is cls and _has_non_finite(payload):
-                    named = _with_float_names(msgspec.to_builtins(payload))
+                    named = with_float_names(msgspec.to_builtins(payload))
                     texts[i] = _ENCODER.encode(named).decode()
     return texts
 

@@ -35,7 +35,7 @@ from rich.console import Console, Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from esper.leyline.codec import encode_payload
+from esper.leyline.codec import encode_payload, with_float_names
 from esper.leyline.events import TelemetryEvent
 from esper.registry.records import RunKind, RunRecord, RunStatus, RunSummary
 from esper.registry.run_table import RunRow, Value
@@ -130,7 +130,7 @@ def to_json(value: Any) -> str:
 
 def run_row_to_dict(row: RunRow) -> dict[str, Any]:
     """A run of ``esper runs --json``: ``run_to_dict`` and its chosen columns."""
-    return {**run_to_dict(row.run), "columns": {key: _json_value(value)
+    return {**run_to_dict(row.run), "columns": {key: with_float_names(value)
                                                 for key, value in row.values.items()}}
 
 
@@ -291,13 +291,6 @@ def _column_cell(value: Value) -> str:
     if isinstance(value, float):
         return f"{value:.6g}"
     return value if isinstance(value, str) else json.dumps(value)
-
-
-def _json_value(value: Value) -> Value:
-    """A value for strict JSON: a NaN or infinity as its name (protobuf's JSON mapping)."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
-    return value
 
 
 def _status(status: RunStatus) -> Text:

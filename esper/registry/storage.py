@@ -30,6 +30,17 @@ _DAMAGED = {sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB}
 _STORAGE_CODES = {sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR, *_ACCESS, *_DAMAGED}
 
 
+def unwritable(path: str | os.PathLike[str]) -> str | None:
+    """Why a new file at `path` could not be written (its directory is missing or read-only),
+    for output files checked before any work; None when it can be."""
+    directory = Path(path).resolve().parent
+    if not directory.is_dir():
+        return f"{directory} is not a directory"
+    if not os.access(directory, os.W_OK):
+        return f"{directory} is not writable"
+    return None
+
+
 def is_storage_fault(error: sqlite3.Error) -> bool:
     """True when ``error`` comes from the file or the disk (full, read-only, damaged, ...)."""
     return primary_code(error) in _STORAGE_CODES
