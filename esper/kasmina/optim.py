@@ -4,8 +4,9 @@ torch.optim's `Optimizer` wraps `step`, `zero_grad` and `load_state_dict` in
 `torch._disable_dynamo`, which imports torch._dynamo on the first call: 1.2-1.4 s of CPU in
 every process that trains (issue 22). These two classes repeat torch 2.13's single-tensor
 updates (torch/optim/sgd.py `_single_tensor_sgd`, torch/optim/adam.py `_single_tensor_adam`,
-the path torch takes for CPU tensors) operation for operation, so a trajectory is bit-identical
-to torch.optim's; and `state_dict()` has torch's exact format, so policy checkpoints and
+the path torch takes for CPU tensors) operation for operation (SGD as foreach ops over all its
+parameters, `step_together`, the same arithmetic tensor by tensor), so a trajectory is
+bit-identical to torch.optim's; and `state_dict()` has torch's exact format, so policy checkpoints and
 governor snapshots load into either. Only what esper uses: no closure, no sparse or complex
 parameters, and torch's other options (nesterov, dampening, amsgrad, maximize, foreach, fused,
 capturable, differentiable, decoupled weight decay) at their defaults.
@@ -110,25 +111,9 @@ class SGD(Optimizer):
                                   "maximize": False, "foreach": None, "differentiable": False,
                                   "fused": None})
 
-    @torch.no_grad()
     def step(self) -> None:
-        for group in self.param_groups:
-            lr, momentum, weight_decay = group["lr"], group["momentum"], group["weight_decay"]
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                grad = p.grad
-                if weight_decay != 0:
-                    grad = grad.add(p, alpha=weight_decay)
-                if momentum != 0:
-                    state = self.state[p]
-                    buf = state.get("momentum_buffer")
-                    if buf is None:
-                        buf = state["momentum_buffer"] = grad.detach().clone()
-                    else:
-                        buf.mul_(momentum).add_(grad, alpha=1 - group["dampening"])
-                    grad = buf
-                p.add_(grad, alpha=-lr)
+        """Update every parameter that has a gradient: `step_together` of this optimiser."""
+        step_together([self])
 
 
 @torch.no_grad()
