@@ -11,11 +11,8 @@ from esper.experiment.overrides import unknown_key
 from esper.experiment.problems import describe, problem_at, schema_problems
 from esper.experiment.schema import schema_at, schema_types, value_validator, with_defaults
 from esper.experiment.yaml_source import ParsedDocument, Path
+from esper.leyline.config import RULE_CHECKS
 from esper.leyline.errors import SpecProblem
-
-# the keys of a regression rule that check something (the rest is its direction)
-_RULE_CHECKS = ("threshold", "min_absolute_change", "min_relative_change",
-               "absolute_tolerance", "relative_tolerance")
 
 
 def block_problems(document: ParsedDocument) -> list[SpecProblem]:
@@ -144,4 +141,4 @@ def _regression_problems(document: ParsedDocument, regression: Any) -> list[Spec
                        key=True)
             for name, rule in metrics.items()
             if _valid({name: rule}, "regression", "metrics")
-            and all(rule.get(check) is None for check in _RULE_CHECKS)]
+            and all(rule.get(check) is None for check in RULE_CHECKS)]

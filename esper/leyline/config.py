@@ -298,6 +298,13 @@ class MetricThreshold:
     relative_tolerance: float | None  # the same, as a fraction of |baseline|
 
 
+# The fields of a MetricThreshold that check something (the rest is its direction): the
+# absolute bound, then those that compare with a baseline.
+BASELINE_CHECKS = ("min_absolute_change", "min_relative_change", "absolute_tolerance",
+                   "relative_tolerance")
+RULE_CHECKS = ("threshold", *BASELINE_CHECKS)
+
+
 @dataclass(frozen=True)
 class RegressionConfig:
     replicates: int

@@ -31,7 +31,7 @@ import math
 from dataclasses import dataclass
 from decimal import Decimal
 
-from esper.leyline.config import MetricThreshold
+from esper.leyline.config import BASELINE_CHECKS, MetricThreshold
 
 _EPSILON = Decimal("1e-10")  # MLflow's "strictly better" when the baseline is 0
 
@@ -74,8 +74,7 @@ class MetricCheck:
 
 def uses_baseline(rule: MetricThreshold) -> bool:
     """The rule compares with a baseline value (any min_*_change or *_tolerance)."""
-    return any(bound is not None for bound in (rule.min_absolute_change, rule.min_relative_change,
-                                              rule.absolute_tolerance, rule.relative_tolerance))
+    return any(getattr(rule, check) is not None for check in BASELINE_CHECKS)
 
 
 def describe_rule(rule: MetricThreshold) -> str:

@@ -35,9 +35,6 @@ def _leaves(hint: object, path: str) -> Iterator[str]:
         yield from _leaves(args[0], f"{path}[*]")
     elif dataclasses.is_dataclass(hint):
         yield from _float_fields(hint, f"{path}.")  # type: ignore[arg-type]
-    elif isinstance(hint, type) and issubclass(hint, tuple) and hasattr(hint, "_fields"):
-        for name, arg in typing.get_type_hints(hint).items():  # a NamedTuple (HeadValues)
-            yield from _leaves(arg, f"{path}.{name}")
     elif hint is float:
         yield path
 
