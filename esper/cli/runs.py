@@ -76,7 +76,8 @@ def runs_command(registry_path: str | None, status: str | None, experiment: str 
                               kind=RunKind(kind) if kind else None,
                               limit=None if where or sort else limit)
         rows = run_rows(registry, found, columns, where, sort, NamedMetrics(
-            frozenset(OUTCOME_METRICS), lambda run_id: outcome_metrics(registry, run_id)))[:limit]
+            frozenset(OUTCOME_METRICS),
+            lambda run_id, names: outcome_metrics(registry, run_id, names=names)))[:limit]
     if as_json:
         click.echo(render.to_json([render.run_row_to_dict(row) for row in rows]))
     else:

@@ -8,13 +8,14 @@ payloads (a run of 1,000,000 events is summarised in a fraction of a second).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Collection, Mapping
+from functools import cached_property
 
 from esper.compare.lifecycle import event_counts, field_counts
 from esper.leyline.events import TelemetryEventType
 from esper.nissa.metric_series import (EPISODE_COMMITTED_ACCURACY, EPISODE_HOST_ACCURACY,
                                        EPISODE_RETURN, EPISODE_VAL_ACCURACY)
-from esper.registry import Registry
+from esper.registry import Registry, RunRecord
 from esper.registry.metrics import nan_if_null
 
 _T = TelemetryEventType
@@ -41,10 +42,11 @@ OUTCOME_METRICS: dict[str, str] = {
     "governor_rollbacks": "GOVERNOR_ROLLBACK events",
 }
 
-def outcome_metrics(registry: Registry, run_id: str, events: Mapping[str, int] | None = None
-                    ) -> dict[str, float | None]:
-    """The outcome metrics of run `run_id`, by name (every key of ``OUTCOME_METRICS``);
-    `events`: the run's `event_counts` when the caller has them (else they are counted).
+def outcome_metrics(registry: Registry, run_id: str, events: Mapping[str, int] | None = None,
+                    names: Collection[str] | None = None) -> dict[str, float | None]:
+    """The outcome metrics of run `run_id`, by name: every key of ``OUTCOME_METRICS``, or only
+    those in `names` (each costs its own queries); `events`: the run's `event_counts` when the
+    caller has them (else they are counted, once, if a metric needs them).
 
     - final_val_accuracy: last ``episode/val_accuracy`` (mean over envs, end of the last batch), %
     - best_val_accuracy: max of ``episode/val_accuracy`` over the batches, %
@@ -65,33 +67,68 @@ def outcome_metrics(registry: Registry, run_id: str, events: Mapping[str, int] |
     Raises:
         RunNotFound: no run `run_id`.
     """
-    run = registry.run(run_id)
-    counts = events if events is not None else event_counts(registry, run_id)
-    best_count, _, best, _ = registry.series_stats(run_id, EPISODE_VAL_ACCURACY)
-    returns_count, returns_numbers, _, mean_return = registry.series_stats(run_id, EPISODE_RETURN)
-    if returns_numbers < returns_count:  # a NaN return (NULL, which avg skips): the mean is NaN
-        mean_return = None
-    params_added = sum(params * count for (_, params), count in
-                       field_counts(registry, run_id, [_T.SEED_FOSSILIZED], "params").items())
-    wall = run.duration
-    epochs = counts.get(_T.EPOCH_COMPLETED.value, 0)
-    return {
-        "final_val_accuracy": registry.last_metric(run_id, EPISODE_VAL_ACCURACY),
-        "best_val_accuracy": _measured(best_count, best),
-        "final_committed_accuracy": registry.last_metric(run_id, EPISODE_COMMITTED_ACCURACY),
-        "final_host_accuracy": registry.last_metric(run_id, EPISODE_HOST_ACCURACY),
-        "mean_episode_return": _measured(returns_count, mean_return),
-        "final_policy_loss": registry.last_metric(run_id, "ppo/policy_loss"),
-        "final_value_loss": registry.last_metric(run_id, "ppo/value_loss"),
-        "final_entropy": registry.last_metric(run_id, "ppo/entropy"),
-        "params_added": float(params_added),
-        "wall_time_s": wall,
-        "env_epochs_per_s": None if not wall else epochs / wall,
-        "seeds_germinated": float(counts.get(_T.SEED_GERMINATED.value, 0)),
-        "seeds_fossilized": float(counts.get(_T.SEED_FOSSILIZED.value, 0)),
-        "seeds_pruned": float(counts.get(_T.SEED_PRUNED.value, 0)),
-        "governor_rollbacks": float(counts.get(_T.GOVERNOR_ROLLBACK.value, 0)),
-    }
+    run = _Run(registry, registry.run(run_id), events)
+    return {name: compute(run) for name, compute in _COMPUTE.items()
+            if names is None or name in names}
+
+
+class _Run:
+    """What the outcome metrics of one run read, each read when first needed."""
+
+    def __init__(self, registry: Registry, record: RunRecord,
+                 events: Mapping[str, int] | None) -> None:
+        self.registry, self.record, self._events = registry, record, events
+
+    @cached_property
+    def counts(self) -> Mapping[str, int]:
+        """Event type -> how many the run recorded."""
+        if self._events is not None:
+            return self._events
+        return event_counts(self.registry, self.record.run_id)
+
+    def count(self, event_type: TelemetryEventType) -> float:
+        return float(self.counts.get(event_type.value, 0))
+
+    def last(self, key: str) -> float | None:
+        return self.registry.last_metric(self.record.run_id, key)
+
+    def best_val_accuracy(self) -> float | None:
+        count, _, best, _ = self.registry.series_stats(self.record.run_id, EPISODE_VAL_ACCURACY)
+        return _measured(count, best)
+
+    def mean_episode_return(self) -> float | None:
+        count, numbers, _, mean = self.registry.series_stats(self.record.run_id, EPISODE_RETURN)
+        if numbers < count:  # a NaN return (NULL, which avg skips): the mean is NaN
+            mean = None
+        return _measured(count, mean)
+
+    def params_added(self) -> float:
+        return float(sum(params * count for (_, params), count in field_counts(
+            self.registry, self.record.run_id, [_T.SEED_FOSSILIZED], "params").items()))
+
+    def env_epochs_per_s(self) -> float | None:
+        wall = self.record.duration
+        return None if not wall else self.count(_T.EPOCH_COMPLETED) / wall
+
+
+# How each outcome metric is computed, in OUTCOME_METRICS's order (a test keeps them equal).
+_COMPUTE: dict[str, Callable[[_Run], float | None]] = {
+    "final_val_accuracy": lambda run: run.last(EPISODE_VAL_ACCURACY),
+    "best_val_accuracy": _Run.best_val_accuracy,
+    "final_committed_accuracy": lambda run: run.last(EPISODE_COMMITTED_ACCURACY),
+    "final_host_accuracy": lambda run: run.last(EPISODE_HOST_ACCURACY),
+    "mean_episode_return": _Run.mean_episode_return,
+    "final_policy_loss": lambda run: run.last("ppo/policy_loss"),
+    "final_value_loss": lambda run: run.last("ppo/value_loss"),
+    "final_entropy": lambda run: run.last("ppo/entropy"),
+    "params_added": _Run.params_added,
+    "wall_time_s": lambda run: run.record.duration,
+    "env_epochs_per_s": _Run.env_epochs_per_s,
+    "seeds_germinated": lambda run: run.count(_T.SEED_GERMINATED),
+    "seeds_fossilized": lambda run: run.count(_T.SEED_FOSSILIZED),
+    "seeds_pruned": lambda run: run.count(_T.SEED_PRUNED),
+    "governor_rollbacks": lambda run: run.count(_T.GOVERNOR_ROLLBACK),
+}
 
 
 def _measured(count: int, value: float | None) -> float | None:

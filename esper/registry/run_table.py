@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -65,7 +65,8 @@ class NamedMetrics:
     """Metrics computed per run outside the registry, by name."""
 
     names: frozenset[str]
-    of_run: Callable[[str], Mapping[str, float | None]]  # run id -> value by name
+    # (run id, the names wanted) -> value by name, computing only those
+    of_run: Callable[[str, Collection[str]], Mapping[str, float | None]]
 
 
 @dataclass(frozen=True)
@@ -133,7 +134,7 @@ def run_rows(registry: Registry, runs: Sequence[RunRecord], columns: Sequence[st
         ColumnError: a key no run of ``runs`` has a value for.
     """
     keys = list(dict.fromkeys([*columns, *(c.key for c in where), *(s.key for s in sort)]))
-    named = metrics if metrics is not None else NamedMetrics(frozenset(), lambda _: {})
+    named = metrics if metrics is not None else NamedMetrics(frozenset(), lambda _, __: {})
     rows = [RunRow(run, _values(registry, run, keys, named)) for run in runs]
     for key in keys:
         if rows and not _always_defined(key, named) and all(r.values[key] is None for r in rows):
@@ -151,7 +152,8 @@ def run_rows(registry: Registry, runs: Sequence[RunRecord], columns: Sequence[st
 
 def _values(registry: Registry, run: RunRecord, keys: Sequence[str],
             named: NamedMetrics) -> dict[str, Value]:
-    computed = named.of_run(run.run_id) if any(k in named.names for k in keys) else {}
+    wanted = [key for key in keys if key in named.names]
+    computed = named.of_run(run.run_id, wanted) if wanted else {}
     values: dict[str, Value] = {}
     for key in keys:
         if key in RUN_FIELDS:

@@ -69,7 +69,8 @@ def measure(experiment: SuiteExperiment, suite: str, *, mlflow: bool = True,
     wall = time.perf_counter() - started
     run_ids = tuple(result.record.run_id for result in group.results)
     with Registry.open(group.results[0].registry_path, create=False) as runs_db:
-        per_run = [outcome_metrics(runs_db, run_id) for run_id in run_ids]
+        per_run = [outcome_metrics(runs_db, run_id, names=experiment.regression.metrics)
+                   for run_id in run_ids]
     metrics = {name: rounded(group_mean([values[name] for values in per_run]))
                for name in experiment.regression.metrics}
     wiring = worst_outcomes([result.wiring for result in group.results])

@@ -114,7 +114,7 @@ def varying_keys(runs: list[RunRecord]) -> tuple[str, ...]:
 
 
 def _ranked(registry: Registry, index: int, runs: list[RunRecord], metric: str) -> RankedTrial:
-    values = [outcome_metrics(registry, r.run_id)[metric] for r in runs
+    values = [outcome_metrics(registry, r.run_id, names=[metric])[metric] for r in runs
               if r.status is RunStatus.FINISHED]
     params = {k.removeprefix(PARAM_TAG): json.loads(v) for k, v in runs[0].tags.items()
               if k.startswith(PARAM_TAG)}

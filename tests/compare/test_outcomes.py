@@ -138,3 +138,19 @@ def test_a_batchs_committed_and_host_accuracy_are_its_episodes_means(tmp_path):
     assert committed != host
     assert (batch.data.mean_committed_accuracy, batch.data.mean_host_accuracy) == (
         pytest.approx(committed), pytest.approx(host))
+
+
+def test_named_outcome_metrics_compute_only_what_is_asked(runs, monkeypatch):
+    """`esper runs -c final_val_accuracy` asks for one metric: it comes with the same value as
+    in the full set, and nothing the others need (the run's event counts) is read."""
+    with runs.open() as registry:
+        every = outcome_metrics(registry, runs.first.run_id)
+
+        def no_counting(*args):
+            raise AssertionError("event counts read for a metric that does not need them")
+
+        monkeypatch.setattr("esper.compare.outcomes.event_counts", no_counting)
+        asked = outcome_metrics(registry, runs.first.run_id,
+                                names=["final_val_accuracy", "wall_time_s"])
+    assert asked == {"final_val_accuracy": every["final_val_accuracy"],
+                     "wall_time_s": every["wall_time_s"]}
