@@ -87,8 +87,9 @@ class SeedLifecycle:
     def cuts_host_gradient(self) -> bool:
         """The host path through the slot is multiplied by exactly 0 (ADD at alpha 1) while the
         seed reads a detached host: no training gradient reaches the host before the slot."""
-        return (self.stage is SeedStage.BLENDING and self.is_isolated and self.state is not None
-                and self.state.algorithm is AlphaAlgorithm.ADD and self.alpha == 1.0)
+        state = self.state  # BLENDING is an isolated stage
+        return (state is not None and state.stage is SeedStage.BLENDING
+                and state.algorithm is AlphaAlgorithm.ADD and self.alpha == 1.0)
 
     @property
     def counterfactual_eligible(self) -> bool:
