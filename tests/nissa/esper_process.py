@@ -46,3 +46,17 @@ def wait_until_mirrored(registry_path: Path, child: subprocess.Popen[str], *, ep
         time.sleep(0.2)
     child.kill()
     raise AssertionError(f"no mirrored run with {epochs} events within {timeout} s")
+
+
+def run_without_mlflow(db: Path) -> RunRecord:
+    """A small quickstart run through the CLI with --no-mlflow, recorded into `db`; its row."""
+    from click.testing import CliRunner
+
+    from esper.cli import cli
+
+    result = CliRunner().invoke(cli, ["run", QUICKSTART, *SMALL, "--registry", str(db),
+                                      "--no-mlflow", "--quiet"])
+    assert result.exit_code == 0, result.output
+    with Registry.open(db) as registry:
+        (record,) = registry.runs()
+    return record

@@ -23,7 +23,7 @@ from esper.nissa.mlflow_sync import sync_run
 from esper.registry import Registry, RunStatus
 
 from .conftest import new_store
-from .esper_process import LONG, QUICKSTART, SMALL, start_esper, wait_until_mirrored
+from .esper_process import LONG, QUICKSTART, run_without_mlflow, start_esper, wait_until_mirrored
 
 SERVER_START = 300.0  # seconds `mlflow server` may take to answer (a loaded CI machine)
 DOES_NOT_HANG = 30.0  # generous: the second signal leaves the sinks 2 s
@@ -101,11 +101,8 @@ def test_sigterm_while_mlflow_hangs_ends_within_bounds_and_sync_replaces_the_sta
 def test_sync_replaces_an_mlflow_run_left_running_that_the_registry_never_linked(
         tmp_path, mlflow_uri):
     db = tmp_path / "runs.db"
-    result = CliRunner().invoke(cli, ["run", QUICKSTART, *SMALL, "--registry", str(db),
-                                      "--no-mlflow", "-q"])
-    assert result.exit_code == 0, result.output
+    record = run_without_mlflow(db)
     with Registry.open(db) as registry:
-        (record,) = registry.runs()
         target = MlflowTarget.open(mlflow_uri, record.experiment)
         with target.store.reporting("leave a run RUNNING"):  # created, then the store failed
             stale = create_mlflow_run(target.store, target.experiment_id, record, db)

@@ -25,7 +25,7 @@ from esper.registry import Registry, RunRecord
 from esper.registry.wiring import Outcome
 
 from .conftest import new_store
-from .esper_process import QUICKSTART, SMALL
+from .esper_process import QUICKSTART, run_without_mlflow
 
 T = TelemetryEventType
 TWO_BATCHES = ["--set", "training.batches=2", "--set", "training.episode_length=3",
@@ -147,12 +147,7 @@ def test_a_stream_longer_than_the_preview_limit_is_only_compressed(tmp_path):
 
 
 def test_no_mlflow_records_to_the_registry_only(tmp_path, mlflow_uri):
-    db = tmp_path / "runs.db"
-    result = CliRunner().invoke(cli, ["run", QUICKSTART, *SMALL, "--registry", str(db),
-                                      "--no-mlflow", "--quiet"])
-    assert result.exit_code == 0, result.output
-    with Registry.open(db) as registry:
-        (record,) = registry.runs()
+    record = run_without_mlflow(tmp_path / "runs.db")
     assert record.mlflow_run_id is None
     assert [s.name for s in record.sinks] == ["registry", "metrics"]
     client = MlflowClient(tracking_uri=mlflow_uri)
